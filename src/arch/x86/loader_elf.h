@@ -1,0 +1,26 @@
+/* Loading a static 64-bit x86 ELF executable's PT_LOAD segments into RAM. */
+#ifndef LVM_X86_LOADER_ELF_H
+#define LVM_X86_LOADER_ELF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/memory.h"
+
+struct lvm_elf_image {
+	uint64_t entry;
+	uint64_t lowest;  /* lowest guest-physical byte loaded */
+	uint64_t highest; /* one past the highest */
+};
+
+/*
+ * Validates `data` (the whole file, `size` bytes, named `path` in errors)
+ * and copies its segments into `mem`.  Segments must lie in RAM at or above
+ * `low_limit`, and the entry point inside one of them.
+ */
+int lvm_elf64_load(struct lvm_memory *mem, const char *path, const uint8_t *data,
+		   size_t size, uint64_t low_limit, struct lvm_elf_image *out);
+/* True if `data` starts with the ELF magic. */
+int lvm_elf_is_elf(const uint8_t *data, size_t size);
+
+#endif

@@ -1,0 +1,123 @@
+#include "arch/x86/pc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/boot64.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/loader_elf.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "luavmm/bootinfo.h"
+
+struct lvm_pc *lvm_pc_of(struct lvm_vm *vm)
+{
+	return vm->devices;
+}
+
+static void free_pc_devices(struct lvm_vm *vm)
+{
+	struct lvm_pc *pc = vm->devices;
+	if (!pc)
+		return;
+	lvm_serial_free(pc->serial);
+	free(pc);
+	vm->devices = NULL;
+}
+
+static void on_debug_exit(void *opaque, uint32_t value)
+{
+	struct lvm_vm *vm = opaque;
+	lvm_pc_of(vm)->exit_value = value;
+	/* isa-debug-exit convention: the exit status is (value << 1) | 1. */
+	lvm_vm_stop(vm, LVM_STOP_EXIT, ((int64_t)value << 1) | 1,
+		    "debug-exit port written with %u", value);
+}
+
+static void on_i8042_reset(void *opaque)
+{
+	lvm_vm_stop(opaque, LVM_STOP_RESET, 0, "reset through the i8042 controller");
+}
+
+static int attach_devices(struct lvm_vm *vm)
+{
+	struct lvm_pc *pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return lvm_fail("out of memory");
+	vm->devices = pc;
+	vm->free_devices = free_pc_devices;
+	struct lvm_irq_line irq4 = { lvm_vm_set_irq, vm, LVM_PC_SERIAL_IRQ };
+	pc->serial = lvm_serial_new(irq4, &vm->console);
+	if (!pc->serial)
+		return -1;
+	pc->debug_exit = (struct lvm_debug_exit){ on_debug_exit, vm };
+	lvm_i8042_init(&pc->i8042, on_i8042_reset, vm);
+	if (lvm_bus_register(&vm->pio, LVM_PC_SERIAL_PORT, 8, lvm_serial_io, pc->serial,
+			     "serial8250") < 0 ||
+	    lvm_bus_register(&vm->pio, LVM_PC_DEBUG_EXIT_PORT, 4, lvm_debug_exit_io,
+			     &pc->debug_exit, "debug-exit") < 0 ||
+	    lvm_bus_register(&vm->pio, 0x60, 1, lvm_i8042_data_io, &pc->i8042, "i8042") < 0 ||
+	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &pc->i8042, "i8042") < 0)
+		return -1;
+	return 0;
+}
+
+static int write_bootinfo(struct lvm_vm *vm, const char *cmdline)
+{
+	size_t len = cmdline ? strlen(cmdline) : 0;
+	if (len + 1 > LVM_BOOT_CMDLINE_MAX)
+		return lvm_fail("cmdline: %zu bytes is longer than the limit of %u", len,
+				LVM_BOOT_CMDLINE_MAX - 1);
+	char *dst = lvm_memory_ptr(&vm->mem, LVM_BOOT_CMDLINE_ADDR, len + 1);
+	struct lvm_bootinfo *info = lvm_memory_ptr(&vm->mem, LVM_BOOT_INFO_ADDR, sizeof(*info));
+	if (!dst || !info)
+		return lvm_fail("memory: too small for the boot data");
+	memcpy(dst, cmdline ? cmdline : "", len + 1);
+	*info = (struct lvm_bootinfo){
+		.magic = LVM_BOOTINFO_MAGIC,
+		.version = LVM_BOOTINFO_VERSION,
+		.mem_size = vm->mem.size,
+		.cmdline_addr = LVM_BOOT_CMDLINE_ADDR,
+		.cmdline_len = (uint32_t)len,
+		.ncpus = vm->ncpus,
+	};
+	return 0;
+}
+
+static int load_kernel(struct lvm_vm *vm, const struct lvm_machine_config *config)
+{
+	size_t size;
+	uint8_t *data = lvm_read_file("kernel", config->kernel, vm->mem.size, &size);
+	if (!data)
+		return -1;
+	struct lvm_elf_image image;
+	int rc = lvm_elf64_load(&vm->mem, config->kernel, data, size, LVM_BOOT_LOW_LIMIT, &image);
+	free(data);
+	if (rc < 0)
+		return -1;
+	if (write_bootinfo(vm, config->cmdline) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
+		return -1;
+	return lvm_x86_enter_long_mode(&vm->vcpus[0], image.entry, LVM_BOOT_INFO_ADDR);
+}
+
+struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
+{
+	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
+	struct lvm_vm *vm = lvm_vm_create(&opts);
+	if (!vm) {
+		if (config->console_owns_fd && config->console_fd >= 0)
+			close(config->console_fd);
+		return NULL;
+	}
+	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i]) < 0)
+			goto fail;
+	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
+		goto fail;
+	return vm;
+fail:
+	lvm_vm_destroy(vm);
+	return NULL;
+}

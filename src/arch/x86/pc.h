@@ -1,0 +1,40 @@
+/*
+ * The PC-like machine luavmm builds: RAM, the in-kernel irqchip, a 16550
+ * UART at 0x3f8 (IRQ 4), isa-debug-exit at 0xf4, the i8042 reset line, and
+ * a kernel loaded and entered in long mode.
+ */
+#ifndef LVM_X86_PC_H
+#define LVM_X86_PC_H
+
+#include <stdint.h>
+
+#include "core/vm.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/serial8250.h"
+
+#define LVM_PC_SERIAL_PORT 0x3f8
+#define LVM_PC_SERIAL_IRQ 4
+#define LVM_PC_DEBUG_EXIT_PORT 0xf4
+
+struct lvm_machine_config {
+	uint64_t mem_size;
+	unsigned ncpus;
+	const char *kernel;  /* path of a 64-bit ELF */
+	const char *cmdline; /* may be NULL */
+	int console_fd;      /* sink for guest output, -1 for none */
+	int console_owns_fd; /* close console_fd with the VM */
+};
+
+struct lvm_pc {
+	struct lvm_serial *serial;
+	struct lvm_debug_exit debug_exit;
+	struct lvm_i8042 i8042;
+	uint32_t exit_value; /* what the guest wrote to the debug-exit port */
+};
+
+/* Builds the whole machine, ready for lvm_vm_start; NULL + lvm_error on failure. */
+struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config);
+struct lvm_pc *lvm_pc_of(struct lvm_vm *vm);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * The machine object: luavmm.machine{...} returns one.  It owns the VM and
+ * tears it down on close(), on `local vm <close>` scope exit, and on
+ * garbage collection, whichever comes first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/pc.h"
+#include "core/error.h"
+#include "lua/binding.h"
+
+struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
+{
+	struct lua_machine *m = luaL_checkudata(L, index, LVM_MACHINE_MT);
+	if (!m->vm)
+		luaL_error(L, "machine: already closed");
+	return m;
+}
+
+static void machine_release(lua_State *L, struct lua_machine *m)
+{
+	if (m->vm) {
+		lvm_vm_destroy(m->vm);
+		m->vm = NULL;
+	}
+	if (m->sink_ref != LUA_NOREF) {
+		luaL_unref(L, LUA_REGISTRYINDEX, m->sink_ref);
+		m->sink_ref = LUA_NOREF;
+	}
+	lvm_lua_output_free(&m->out);
+}
+
+int lvm_lua_machine_new(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	struct lua_machine *m = lua_newuserdatauv(L, sizeof(*m), 1);
+	memset(m, 0, sizeof(*m));
+	m->sink_ref = LUA_NOREF;
+	luaL_setmetatable(L, LVM_MACHINE_MT);
+	m->vm = lvm_lua_create_machine(L, 1, m);
+	lvm_lua_push_console(L, -1);
+	lua_setiuservalue(L, -2, 1);
+	return 1;
+}
+
+static int machine_start(lua_State *L)
+{
+	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	if (lvm_vm_start(m->vm) < 0)
+		return luaL_error(L, "start: %s", lvm_error());
+	lua_settop(L, 1);
+	return 1;
+}
+
+/* {reason=, code=, detail=, value= (for "exit")}. */
+static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
+{
+	struct lvm_vm *vm = m->vm;
+	lua_createtable(L, 0, 4);
+	if (timed_out) {
+		lua_pushliteral(L, "timeout");
+		lua_setfield(L, -2, "reason");
+		lua_pushinteger(L, 124); /* what timeout(1) exits with */
+		lua_setfield(L, -2, "code");
+		return;
+	}
+	lua_pushstring(L, lvm_stop_reason_name(vm->reason));
+	lua_setfield(L, -2, "reason");
+	int64_t code = vm->code;
+	if (vm->reason == LVM_STOP_ERROR || vm->reason == LVM_STOP_HOST)
+		code = 1;
+	lua_pushinteger(L, (lua_Integer)code);
+	lua_setfield(L, -2, "code");
+	lua_pushstring(L, vm->detail);
+	lua_setfield(L, -2, "detail");
+	if (vm->reason == LVM_STOP_EXIT) {
+		lua_pushinteger(L, lvm_pc_of(vm)->exit_value);
+		lua_setfield(L, -2, "value");
+	}
+}
+
+/* vm:wait([timeout_s]): runs until the guest stops or the timeout passes. */
+static int machine_wait(lua_State *L)
+{
+	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	lua_Number timeout = luaL_optnumber(L, 2, -1);
+	if (!m->vm->started)
+		return luaL_error(L, "wait: the machine has not been started (call vm:start() first)");
+	double deadline = timeout < 0 ? -1 : lvm_lua_now() + timeout;
+	lvm_lua_pump(L, m, deadline, false);
+	bool stopped = lvm_vm_stopped(m->vm);
+	if (stopped) {
+		lvm_vm_join(m->vm);
+		lvm_lua_drain(L, m); /* output written just before the stop */
+	}
+	push_result(L, m, !stopped);
+	return 1;
+}
+
+static int machine_close(lua_State *L)
+{
+	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	machine_release(L, m);
+	return 0;
+}
+
+static void set_count(lua_State *L, const char *key, uint64_t value)
+{
+	lua_pushinteger(L, (lua_Integer)value);
+	lua_setfield(L, -2, key);
+}
+
+/* vm:stats(): exits by reason, console bytes, unclaimed accesses, uptime. */
+static int machine_stats(lua_State *L)
+{
+	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_vm *vm = m->vm;
+	struct lvm_vcpu_stats exits = lvm_vm_exit_stats(vm);
+	lua_createtable(L, 0, 6);
+	lua_createtable(L, 0, 3);
+	set_count(L, "io", exits.io);
+	set_count(L, "mmio", exits.mmio);
+	set_count(L, "other", exits.other);
+	lua_setfield(L, -2, "exits");
+	lua_createtable(L, 0, 4);
+	set_count(L, "pio_reads", __atomic_load_n(&vm->pio.unclaimed_reads, __ATOMIC_RELAXED));
+	set_count(L, "pio_writes", __atomic_load_n(&vm->pio.unclaimed_writes, __ATOMIC_RELAXED));
+	set_count(L, "mmio_reads", __atomic_load_n(&vm->mmio.unclaimed_reads, __ATOMIC_RELAXED));
+	set_count(L, "mmio_writes", __atomic_load_n(&vm->mmio.unclaimed_writes, __ATOMIC_RELAXED));
+	lua_setfield(L, -2, "unclaimed");
+	set_count(L, "console_bytes", vm->console.bytes_total);
+	lua_pushstring(L, lvm_vm_stopped(vm) ? lvm_stop_reason_name(vm->reason)
+					     : vm->started ? "running" : "created");
+	lua_setfield(L, -2, "state");
+	double uptime = 0;
+	if (vm->started) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		uptime = (double)(now.tv_sec - vm->start_time.tv_sec) +
+			 (double)(now.tv_nsec - vm->start_time.tv_nsec) / 1e9;
+	}
+	lua_pushnumber(L, uptime);
+	lua_setfield(L, -2, "uptime");
+	return 1;
+}
+
+static int machine_index(lua_State *L)
+{
+	luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	const char *key = luaL_checkstring(L, 2);
+	if (strcmp(key, "console") == 0) {
+		lua_getiuservalue(L, 1, 1);
+		return 1;
+	}
+	lua_getmetatable(L, 1);
+	lua_getfield(L, -1, "methods");
+	lua_getfield(L, -1, key);
+	return 1;
+}
+
+static int machine_tostring(lua_State *L)
+{
+	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	if (!m->vm)
+		lua_pushliteral(L, "luavmm.machine (closed)");
+	else
+		lua_pushfstring(L, "luavmm.machine (%d cpus, %d MiB)", (int)m->vm->ncpus,
+				(int)(m->vm->mem.size >> 20));
+	return 1;
+}
+
+static const luaL_Reg machine_methods[] = {
+	{ "start", machine_start },
+	{ "wait", machine_wait },
+	{ "stats", machine_stats },
+	{ "close", machine_close },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg machine_meta[] = {
+	{ "__index", machine_index },
+	{ "__gc", machine_close },
+	{ "__close", machine_close },
+	{ "__tostring", machine_tostring },
+	{ NULL, NULL },
+};
+
+void lvm_lua_register_machine(lua_State *L)
+{
+	luaL_newmetatable(L, LVM_MACHINE_MT);
+	luaL_setfuncs(L, machine_meta, 0);
+	luaL_newlib(L, machine_methods);
+	lua_setfield(L, -2, "methods");
+	lua_pop(L, 1);
+}

@@ -1,0 +1,157 @@
+/*
+ * The control thread's wait: poll the machine's stop eventfd, the console's
+ * output notification and (if the recipe asked) stdin, then move output to
+ * the Lua side and input to the UART.  Only this thread ever runs Lua.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/x86/pc.h"
+#include "lua/binding.h"
+
+#define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */
+
+double lvm_lua_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void lvm_lua_output_free(struct lvm_output *out)
+{
+	free(out->pending);
+	memset(out, 0, sizeof(*out));
+}
+
+static void remember_tail(struct lvm_output *out, const char *p, size_t n)
+{
+	const size_t cap = sizeof(out->tail);
+	if (n >= cap) {
+		memcpy(out->tail, p + n - cap, cap);
+		out->tail_len = cap;
+		return;
+	}
+	if (out->tail_len + n > cap) {
+		size_t drop = out->tail_len + n - cap;
+		memmove(out->tail, out->tail + drop, out->tail_len - drop);
+		out->tail_len -= drop;
+	}
+	memcpy(out->tail + out->tail_len, p, n);
+	out->tail_len += n;
+}
+
+static void append_pending(struct lvm_output *out, const char *p, size_t n)
+{
+	if (out->pending_len + n > PENDING_MAX) {
+		size_t drop = out->pending_len + n - PENDING_MAX;
+		if (drop >= out->pending_len) {
+			p += drop - out->pending_len;
+			n -= drop - out->pending_len;
+			out->pending_len = 0;
+		} else {
+			memmove(out->pending, out->pending + drop, out->pending_len - drop);
+			out->pending_len -= drop;
+		}
+	}
+	if (out->pending_len + n > out->pending_cap) {
+		size_t cap = out->pending_cap ? out->pending_cap : 4096;
+		while (cap < out->pending_len + n)
+			cap *= 2;
+		char *grown = realloc(out->pending, cap);
+		if (!grown)
+			return;
+		out->pending = grown;
+		out->pending_cap = cap;
+	}
+	memcpy(out->pending + out->pending_len, p, n);
+	out->pending_len += n;
+}
+
+/* Takes everything the console captured; calls the Lua sink with it. */
+void lvm_lua_drain(lua_State *L, struct lua_machine *m)
+{
+	char chunk[4096];
+	size_t n;
+	while ((n = lvm_console_take(&m->vm->console, chunk, sizeof(chunk))) > 0) {
+		remember_tail(&m->out, chunk, n);
+		append_pending(&m->out, chunk, n);
+		if (m->sink_ref != LUA_NOREF) {
+			lua_rawgeti(L, LUA_REGISTRYINDEX, m->sink_ref);
+			lua_pushlstring(L, chunk, n);
+			lua_call(L, 1, 0);
+		}
+	}
+}
+
+static void forward_stdin(struct lua_machine *m)
+{
+	char buf[4096];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+	if (n > 0)
+		lvm_serial_receive(lvm_pc_of(m->vm)->serial, buf, (size_t)n);
+	else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+		m->stdin_eof = true;
+}
+
+static int poll_timeout_ms(double deadline)
+{
+	if (deadline < 0)
+		return -1;
+	double left = deadline - lvm_lua_now();
+	if (left <= 0)
+		return 0;
+	return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+}
+
+bool lvm_lua_pump(lua_State *L, struct lua_machine *m, double deadline, bool until_output)
+{
+	struct lvm_vm *vm = m->vm;
+	bool got_output = false;
+	for (;;) {
+		size_t before = m->out.pending_len;
+		lvm_lua_drain(L, m);
+		got_output |= m->out.pending_len != before;
+		if ((until_output && got_output) || lvm_vm_stopped(vm))
+			return got_output;
+		int timeout = poll_timeout_ms(deadline);
+		if (timeout == 0)
+			return got_output;
+		struct pollfd fds[3] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = vm->console.notify_fd, .events = POLLIN },
+			{ .fd = STDIN_FILENO, .events = POLLIN },
+		};
+		nfds_t nfds = m->stdin_input && !m->stdin_eof ? 3 : 2;
+		if (poll(fds, nfds, timeout) < 0 && errno != EINTR)
+			return got_output;
+		if (nfds == 3 && (fds[2].revents & (POLLIN | POLLHUP)))
+			forward_stdin(m);
+	}
+}
+
+void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	size_t start = m->out.tail_len > 300 ? m->out.tail_len - 300 : 0;
+	for (size_t i = start; i < m->out.tail_len; i++) {
+		unsigned char c = (unsigned char)m->out.tail[i];
+		if (c == '\n')
+			luaL_addstring(&b, "\\n");
+		else if (c == '\r')
+			luaL_addstring(&b, "\\r");
+		else if (c < 0x20 || c == 0x7f) {
+			char esc[8];
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+			luaL_addstring(&b, esc);
+		} else
+			luaL_addchar(&b, (char)c);
+	}
+	luaL_pushresult(&b);
+}

@@ -1,0 +1,103 @@
+#include "lua/runner.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua/binding.h"
+#include "luavmm_config.h"
+
+static const char *lua_dir(void)
+{
+	const char *dir = getenv("LUAVMM_LUA_DIR");
+	return dir && *dir ? dir : LUAVMM_BUILD_LUA_DIR;
+}
+
+/* package.preload.luavmm, and lua/ of the project on package.path. */
+static void setup_package(lua_State *L)
+{
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, luaopen_luavmm);
+	lua_setfield(L, -2, "luavmm");
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "path");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir(), lua_dir(), lua_tostring(L, -1));
+	lua_setfield(L, -3, "path");
+	lua_pop(L, 2);
+}
+
+static void set_arg_table(lua_State *L, const char *path, int argc, char **argv)
+{
+	lua_createtable(L, argc, 1);
+	lua_pushstring(L, path);
+	lua_rawseti(L, -2, 0);
+	for (int i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setglobal(L, "arg");
+}
+
+/* Error handler: keep the message; add a traceback only when asked. */
+static int message_handler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg)
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	if (getenv("LUAVMM_TRACEBACK"))
+		luaL_traceback(L, L, msg, 1);
+	else
+		lua_pushstring(L, msg);
+	return 1;
+}
+
+static int exit_status_of(lua_State *L, int index)
+{
+	switch (lua_type(L, index)) {
+	case LUA_TNONE:
+	case LUA_TNIL:
+		return 0;
+	case LUA_TBOOLEAN:
+		return lua_toboolean(L, index) ? 0 : 1;
+	case LUA_TNUMBER:
+		return (int)(lua_tointeger(L, index) & 0xff);
+	case LUA_TTABLE:
+		lua_getfield(L, index, "code");
+		int code = lua_isinteger(L, -1) ? (int)(lua_tointeger(L, -1) & 0xff) : 1;
+		lua_pop(L, 1);
+		return code;
+	default:
+		return 1;
+	}
+}
+
+int lvm_run_recipe(const char *path, int argc, char **argv)
+{
+	lua_State *L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "luavmm: cannot create a Lua state\n");
+		return 1;
+	}
+	luaL_openlibs(L);
+	setup_package(L);
+	set_arg_table(L, path, argc, argv);
+	int status = 1;
+	lua_pushcfunction(L, message_handler);
+	if (luaL_loadfile(L, path) != LUA_OK) {
+		fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
+	} else {
+		for (int i = 0; i < argc; i++)
+			lua_pushstring(L, argv[i]);
+		if (lua_pcall(L, argc, 1, 1) != LUA_OK)
+			fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
+		else
+			status = exit_status_of(L, -1);
+	}
+	fflush(stdout);
+	lua_close(L); /* collects every machine: vCPUs stopped, fds closed */
+	return status;
+}

@@ -1,0 +1,13 @@
+/* Running a recipe in an embedded Lua state (main.c's only link to Lua). */
+#ifndef LVM_LUA_RUNNER_H
+#define LVM_LUA_RUNNER_H
+
+/*
+ * Runs the recipe at `path` with argv[0..argc) as its arguments (`arg` and
+ * `...`, as the lua5.4 interpreter does).  Returns the process exit status:
+ * the recipe's return value (a number, a wait() result's code, true = 0,
+ * false = 1), 0 when it returns nothing, 1 after printing an error.
+ */
+int lvm_run_recipe(const char *path, int argc, char **argv);
+
+#endif
