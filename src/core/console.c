@@ -107,8 +107,10 @@ size_t lvm_console_take(struct lvm_console *c, char *out, size_t max)
 {
 	pthread_mutex_lock(&c->lock);
 	size_t n = c->len < max ? c->len : max;
-	memcpy(out, c->buf, n);
-	memmove(c->buf, c->buf + n, c->len - n);
+	if (n > 0) /* buf is still NULL before the first write */
+		memcpy(out, c->buf, n);
+	if (n > 0)
+		memmove(c->buf, c->buf + n, c->len - n);
 	c->len -= n;
 	if (c->len == 0) {
 		uint64_t value;
