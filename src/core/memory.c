@@ -67,6 +67,7 @@ int lvm_memory_init(struct lvm_memory *mem, int vm_fd, uint64_t size)
 		return lvm_fail_errno("memory: cannot map %llu MiB of guest RAM",
 				      (unsigned long long)(size >> 20));
 	madvise(mem->host, size, MADV_DONTDUMP);
+	mem->untouched = true; /* a new memfd reads as zeroes */
 	return register_slots(mem, vm_fd);
 }
 

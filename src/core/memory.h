@@ -10,6 +10,7 @@
 #ifndef LVM_MEMORY_H
 #define LVM_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ struct lvm_memory {
 	uint64_t size;
 	struct lvm_memory_region regions[2];
 	unsigned nregions;
+	bool untouched; /* still all zeroes as created: loaders need not clear */
 };
 
 /* Creates and maps `size` bytes and registers them with the VM fd. */

@@ -66,7 +66,7 @@ static int expect_failed(lua_State *L, struct lua_machine *m, const char *patter
 	if (lvm_vm_stopped(m->vm))
 		return luaL_error(L, "expect: the machine stopped (%s: %s) before '%s' appeared; last output: \"%s\"",
 				  lvm_stop_reason_name(m->vm->reason), m->vm->detail, pattern, tail);
-	return luaL_error(L, "expect: timed out after %gs waiting for '%s'; last output: \"%s\"",
+	return luaL_error(L, "expect: timed out after %fs waiting for '%s'; last output: \"%s\"",
 			  timeout, pattern, tail);
 }
 

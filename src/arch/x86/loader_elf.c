@@ -51,7 +51,10 @@ static int load_segment(struct lvm_memory *mem, const char *path, const uint8_t 
 				(unsigned long long)ph->p_memsz,
 				(unsigned long long)(mem->size >> 20));
 	memcpy(dst, data + ph->p_offset, ph->p_filesz);
-	memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+	/* Fresh RAM is already zero; clearing it would only back .bss pages
+	 * with memory before the guest ever touches them. */
+	if (!mem->untouched)
+		memset(dst + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
 	return 0;
 }
 

@@ -1,0 +1,99 @@
+-- luavmm.test: helpers for busted specs that drive real guests.
+--
+--   local t = require "luavmm.test"
+--   local vm <close> = t.machine { kernel = t.guest("hello") }
+--
+-- Machines made here default to console = false (output is still seen by
+-- expect()) so spec output stays readable.
+local luavmm = require "luavmm"
+
+local M = {}
+
+-- The path of a built test guest (tests/guests/NAME.c).
+function M.guest(name)
+  return luavmm.guest(name)
+end
+
+-- luavmm.machine with test-friendly defaults.
+function M.machine(config)
+  local c = { memory = "32M", console = false }
+  for k, v in pairs(config) do c[k] = v end
+  return luavmm.machine(c)
+end
+
+-- Starts a machine, waits for it to stop and returns (result, output).
+function M.run(config, timeout)
+  local vm <close> = M.machine(config)
+  vm:start()
+  local result = vm:wait(timeout or 30)
+  return result, vm.console:output()
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.shell_quote = shell_quote
+
+local function read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("a")
+  f:close()
+  return data
+end
+M.read_file = read_file
+
+function M.write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
+-- The luavmm executable under test (LUAVMM_BIN, set by ctest).
+function M.bin()
+  return os.getenv("LUAVMM_BIN") or "build/luavmm"
+end
+
+-- Runs `luavmm ARGS...` with extra environment variables; returns
+-- { status = exit status, stdout = ..., stderr = ... }.
+function M.exec(args, env, prefix)
+  local out, err = os.tmpname(), os.tmpname()
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  if prefix then parts[#parts + 1] = prefix end
+  parts[#parts + 1] = shell_quote(M.bin())
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  local cmd = ("env %s >%s 2>%s </dev/null"):format(table.concat(parts, " "), out, err)
+  local ok, how, code = os.execute(cmd)
+  local result = { stdout = read_file(out), stderr = read_file(err) }
+  result.status = how == "exit" and code or 128 + code
+  os.remove(out)
+  os.remove(err)
+  return result
+end
+
+-- Writes a recipe to a temporary file and runs it with the executable.
+function M.exec_recipe(source, args, env, prefix)
+  local path = os.tmpname() .. ".lua"
+  M.write_file(path, source)
+  local argv = { "run", path }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local result = M.exec(argv, env, prefix)
+  result.recipe = path
+  os.remove(path)
+  return result
+end
+
+-- Open file descriptors and threads of this process, for leak checks.
+function M.process_counts()
+  local fds = 0
+  for _ in io.popen("ls /proc/" .. M.pid() .. "/fd"):lines() do fds = fds + 1 end
+  local threads = tonumber(read_file("/proc/self/status"):match("Threads:%s*(%d+)"))
+  return { fds = fds, threads = threads }
+end
+
+function M.pid()
+  return read_file("/proc/self/stat"):match("^(%d+)")
+end
+
+return M

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the Debian packages luavmm needs to build and test (run as root).
+set -eu
+PACKAGES="lua5.4 liblua5.4-dev libfdt-dev linux-libc-dev lua-busted cmake gcc clang make pkg-config"
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi

@@ -1,0 +1,189 @@
+-- Real guests under KVM, driven through `require "luavmm"` from busted.
+local luavmm = require "luavmm"
+local t = require "luavmm.test"
+
+describe("a machine running the hello guest", function()
+  it("prints its greeting and our command line, then powers off with value 0", function()
+    local result, output = t.run { kernel = t.guest("hello"), cmdline = "one two  three" }
+    assert.are.equal("exit", result.reason)
+    assert.are.equal(0, result.value)
+    assert.are.equal(1, result.code) -- isa-debug-exit: (0 << 1) | 1
+    assert.truthy(output:find("Hello from luavmm!\n", 1, true))
+    assert.truthy(output:find("cmdline: one two  three\n", 1, true))
+  end)
+
+  it("sends output to a Lua function sink, in order", function()
+    local chunks = {}
+    local vm <close> = t.machine {
+      kernel = t.guest("hello"),
+      console = function(chunk) chunks[#chunks + 1] = chunk end,
+    }
+    vm:start()
+    assert.are.equal("exit", vm:wait(30).reason)
+    local all = table.concat(chunks)
+    assert.truthy(all:find("^Hello from luavmm!\ncmdline: \n"))
+  end)
+
+  it("writes output to a console file", function()
+    local path = os.tmpname()
+    local vm <close> = t.machine { kernel = t.guest("hello"), console = path }
+    vm:start()
+    vm:wait(30)
+    vm:close()
+    local data = t.read_file(path)
+    os.remove(path)
+    assert.truthy(data:find("Hello from luavmm!", 1, true))
+  end)
+
+  it("counts the guest's port I/O exits", function()
+    local vm <close> = t.machine { kernel = t.guest("hello") }
+    vm:start()
+    vm:wait(30)
+    local stats = vm:stats()
+    assert.are.equal("exit", stats.state)
+    -- at least one exit per byte written to the UART
+    assert.is_true(stats.exits.io >= stats.console_bytes)
+    assert.is_true(stats.console_bytes > #"Hello from luavmm!\n")
+  end)
+end)
+
+describe("the exitcode guest", function()
+  for _, value in ipairs { 0, 1, 42, 127, 255 } do
+    it("passes debug-exit value " .. value .. " through as code (v<<1)|1", function()
+      local result = t.run { kernel = t.guest("exitcode"), cmdline = tostring(value) }
+      assert.are.equal("exit", result.reason)
+      assert.are.equal(value, result.value)
+      assert.are.equal((value << 1) | 1, result.code)
+    end)
+  end
+
+  it("runs with several vCPUs (the extra ones wait for a SIPI)", function()
+    local result = t.run { kernel = t.guest("exitcode"), cmdline = "3", cpus = 4 }
+    assert.are.equal(3, result.value)
+  end)
+
+  it("works in a machine with RAM above the 4 GiB boundary", function()
+    local result = t.run { kernel = t.guest("exitcode"), cmdline = "9", memory = "5G" }
+    assert.are.equal(9, result.value)
+  end)
+end)
+
+describe("the echo guest", function()
+  it("answers what we send on its serial port", function()
+    local vm <close> = t.machine { kernel = t.guest("echo") }
+    vm:start()
+    vm.console:expect("echo: ready", 30)
+    vm.console:send("ping 123\n")
+    local word, number = vm.console:expect("(%a+) (%d+)\n", 30)
+    assert.are.equal("ping", word)
+    assert.are.equal("123", number)
+    vm.console:send("exit 5\n")
+    local result = vm:wait(30)
+    assert.are.equal("exit", result.reason)
+    assert.are.equal(5, result.value)
+  end)
+
+  it("returns a timeout from wait() while the guest keeps running", function()
+    local vm <close> = t.machine { kernel = t.guest("echo") }
+    vm:start()
+    local result = vm:wait(0.3)
+    assert.are.equal("timeout", result.reason)
+    assert.are.equal("running", vm:stats().state)
+  end)
+
+  it("raises a timeout error from expect() that shows the last output", function()
+    local vm <close> = t.machine { kernel = t.guest("echo") }
+    vm:start()
+    vm.console:expect("ready", 30)
+    vm.console:send("something else\n")
+    local ok, err = pcall(function() return vm.console:expect("never printed", 0.5) end)
+    assert.is_false(ok)
+    assert.truthy(err:find("timed out after 0.5s waiting for 'never printed'", 1, true))
+    assert.truthy(err:find("something else", 1, true))
+    assert.truthy(err:find("machine_spec.lua:%d+:")) -- points at the caller
+  end)
+
+  it("raises an error from expect() when the machine stops first", function()
+    local vm <close> = t.machine { kernel = t.guest("exitcode"), cmdline = "4" }
+    vm:start()
+    local ok, err = pcall(vm.console.expect, vm.console, "never printed", 30)
+    assert.is_false(ok)
+    assert.truthy(err:find("the machine stopped (exit", 1, true))
+    assert.truthy(err:find("exitcode 4", 1, true))
+  end)
+end)
+
+describe("unclaimed port I/O", function()
+  it("is counted and ignored, never fatal", function()
+    local vm <close> = t.machine { kernel = t.guest("pio-loop"), cmdline = "5000 0x510" }
+    vm:start()
+    local result = vm:wait(60)
+    assert.are.equal("exit", result.reason)
+    assert.are.equal(0, result.value)
+    local stats = vm:stats()
+    assert.are.equal(5000, stats.unclaimed.pio_writes)
+    assert.truthy(vm.console:output():find("pio-loop: done", 1, true))
+  end)
+end)
+
+describe("machine teardown", function()
+  it("leaves no threads or fds behind, whether the guest finished or not", function()
+    local before = t.process_counts()
+    for i = 1, 10 do
+      local vm <close> = t.machine { kernel = t.guest(i % 2 == 0 and "echo" or "hello"), cpus = 2 }
+      vm:start()
+      if i % 2 == 1 then vm:wait(30) end
+    end
+    for i = 1, 5 do -- left to the garbage collector
+      local vm = t.machine { kernel = t.guest("echo") }
+      vm:start()
+    end
+    collectgarbage()
+    collectgarbage()
+    local after = t.process_counts()
+    assert.are.equal(before.fds, after.fds)
+    assert.are.equal(before.threads, after.threads)
+  end)
+
+  it("makes a closed machine's methods fail clearly", function()
+    local vm = t.machine { kernel = t.guest("hello") }
+    vm:close()
+    local ok, err = pcall(vm.start, vm)
+    assert.is_false(ok)
+    assert.truthy(err:find("already closed", 1, true))
+    ok, err = pcall(vm.console.send, vm.console, "x")
+    assert.truthy(err:find("already closed", 1, true))
+  end)
+end)
+
+describe("luavmm.machine{} validation", function()
+  local function machine_error(config)
+    local ok, err = pcall(luavmm.machine, config)
+    assert.is_false(ok)
+    return err
+  end
+
+  it("names an unknown key", function()
+    assert.truthy(machine_error { kernel = "x", memroy = "1G" }:find("unknown key 'memroy'", 1, true))
+  end)
+
+  it("names a wrongly typed key", function()
+    assert.truthy(machine_error { kernel = 42 }:find("kernel must be a string, not a number", 1, true))
+    assert.truthy(machine_error { kernel = "x", stdin = "yes" }:find("stdin must be a boolean", 1, true))
+  end)
+
+  it("rejects bad memory sizes", function()
+    assert.truthy(machine_error { kernel = "x", memory = "0" }:find('memory = "0" is not a size', 1, true))
+    assert.truthy(machine_error { kernel = "x", memory = "abc" }:find('memory = "abc" is not a size', 1, true))
+    assert.truthy(machine_error { kernel = t.guest("hello"), memory = "1P" }:find("more than this host's", 1, true))
+  end)
+
+  it("rejects cpu counts out of range", function()
+    assert.truthy(machine_error { kernel = "x", cpus = 0 }:find("cpus = 0 is out of range", 1, true))
+    assert.truthy(machine_error { kernel = t.guest("hello"), cpus = 4000 }:find("cpus: 4000 is out of range", 1, true))
+  end)
+
+  it("requires a kernel", function()
+    assert.truthy(machine_error {}:find("kernel is required", 1, true))
+  end)
+end)
