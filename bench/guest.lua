@@ -1,0 +1,12 @@
+-- Benchmark recipe: boot one guest ELF with console on stdout, the same way
+-- bench/raw_loader and QEMU are given it.
+--   luavmm run bench/guest.lua GUEST.elf [CMDLINE [MEMORY [TIMEOUT_S]]]
+-- Exits with the guest's debug-exit status.  Used by bench/run.
+local luavmm = require "luavmm"
+local elf, cmdline, memory, timeout = ...
+assert(elf, "usage: luavmm run guest.lua GUEST.elf [CMDLINE [MEMORY [TIMEOUT_S]]]")
+local vm <close> = luavmm.machine {
+  kernel = elf, memory = memory or "64M", cmdline = cmdline or "", console = "stdout",
+}
+vm:start()
+return vm:wait(tonumber(timeout) or 60)

@@ -1,0 +1,34 @@
+/*
+ * rawvm: the smallest honest way to run a luavmm test guest on bare KVM.
+ *
+ * Shared by raw_loader.c (the start-up floor) and kvm_floor.c (the exit
+ * round-trip floor).  It builds the same machine luavmm builds for a 64-bit
+ * ELF guest -- in-kernel irqchip + PIT2, memfd-backed RAM in one slot, the
+ * host's supported CPUID, the long-mode entry state documented in
+ * include/luavmm/bootinfo.h -- and nothing else: no devices, no threads, no
+ * event loop.  The caller runs KVM_RUN on the returned vCPU itself.
+ */
+#ifndef BENCH_RAWVM_H
+#define BENCH_RAWVM_H
+
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rawvm {
+	int kvm_fd, vm_fd, vcpu_fd, mem_fd;
+	uint8_t *mem;
+	size_t mem_size;
+	struct kvm_run *run;
+};
+
+/* Builds the VM and loads elf_path; prints to stderr and returns -1 on failure. */
+int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, size_t mem_size);
+
+/* The conventional COM1 and isa-debug-exit ports the test guests use. */
+#define RAWVM_COM1 0x3f8u
+#define RAWVM_COM1_LSR (RAWVM_COM1 + 5)
+#define RAWVM_LSR_THRE_TEMT 0x60u
+#define RAWVM_DEBUG_EXIT 0xf4u
+
+#endif
