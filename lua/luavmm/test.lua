@@ -54,31 +54,35 @@ function M.bin()
   return os.getenv("LUAVMM_BIN") or "build/luavmm"
 end
 
--- Runs `luavmm ARGS...` with extra environment variables; returns
+-- Runs `luavmm ARGS...` with extra environment variables, a command prefix
+-- (e.g. setpriv ...) and bytes for its stdin; returns
 -- { status = exit status, stdout = ..., stderr = ... }.
-function M.exec(args, env, prefix)
+function M.exec(args, env, prefix, input)
   local out, err = os.tmpname(), os.tmpname()
+  local stdin = "/dev/null"
+  if input then stdin = M.write_file(os.tmpname(), input) end
   local parts = {}
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   if prefix then parts[#parts + 1] = prefix end
   parts[#parts + 1] = shell_quote(M.bin())
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
-  local cmd = ("env %s >%s 2>%s </dev/null"):format(table.concat(parts, " "), out, err)
+  local cmd = ("env %s >%s 2>%s <%s"):format(table.concat(parts, " "), out, err, stdin)
   local ok, how, code = os.execute(cmd)
   local result = { stdout = read_file(out), stderr = read_file(err) }
   result.status = how == "exit" and code or 128 + code
   os.remove(out)
   os.remove(err)
+  if input then os.remove(stdin) end
   return result
 end
 
 -- Writes a recipe to a temporary file and runs it with the executable.
-function M.exec_recipe(source, args, env, prefix)
+function M.exec_recipe(source, args, env, prefix, input)
   local path = os.tmpname() .. ".lua"
   M.write_file(path, source)
   local argv = { "run", path }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  local result = M.exec(argv, env, prefix)
+  local result = M.exec(argv, env, prefix, input)
   result.recipe = path
   os.remove(path)
   return result

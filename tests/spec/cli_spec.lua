@@ -50,6 +50,16 @@ describe("luavmm run", function()
     assert.truthy(r.stdout:find("exitcode 21", 1, true))
   end)
 
+  it("forwards stdin to the guest's UART when the recipe asks", function()
+    local r = t.exec_recipe(recipe([[
+local vm <close> = luavmm.machine { kernel = luavmm.guest("echo"), stdin = true }
+vm:start()
+return vm:wait(30)
+]]), nil, nil, nil, "typed on stdin\nexit 9\n")
+    assert.are.equal((9 << 1) | 1, r.status, r.stderr)
+    assert.truthy(r.stdout:find("echo: ready\ntyped on stdin\nexit 9\n", 1, true))
+  end)
+
   it("prints --help and --version", function()
     local help = t.exec { "--help" }
     assert.are.equal(0, help.status)

@@ -113,6 +113,27 @@ describe("the echo guest", function()
   end)
 end)
 
+describe("a guest that resets or faults", function()
+  it("stops with reason 'reset' when it pulses reset through the i8042", function()
+    local result, output = t.run { kernel = t.guest("poke"), cmdline = "out 0x64 0xfe" }
+    assert.are.equal("reset", result.reason)
+    assert.truthy(output:find("poke: out 0xfe to port 0x64", 1, true))
+    assert.falsy(output:find("still running", 1, true))
+  end)
+
+  it("keeps running after other i8042 commands", function()
+    local result = t.run { kernel = t.guest("poke"), cmdline = "out 0x64 0x20" }
+    assert.are.equal("exit", result.reason)
+    assert.are.equal(0x7e, result.value)
+  end)
+
+  it("stops with reason 'shutdown' on a triple fault", function()
+    local result = t.run { kernel = t.guest("poke"), cmdline = "triple" }
+    assert.are.equal("shutdown", result.reason)
+    assert.truthy(result.detail:find("triple fault", 1, true))
+  end)
+end)
+
 describe("unclaimed port I/O", function()
   it("is counted and ignored, never fatal", function()
     local vm <close> = t.machine { kernel = t.guest("pio-loop"), cmdline = "5000 0x510" }
