@@ -1,0 +1,43 @@
+/*
+ * Where luavmm puts things in a PC guest's physical address space.  One
+ * table, so loaders, firmware tables and devices never collide.
+ *
+ *   0x00000 - 0x00fff  real-mode IVT / BDA (left alone)
+ *   0x01000            boot GDT                    (bootinfo.h)
+ *   0x02000            struct lvm_bootinfo         (bootinfo.h)
+ *   0x06000 - 0x06fff  PVH hvm_start_info + memmap / multiboot info
+ *   0x07000 - 0x07fff  Linux boot_params (the "zero page")
+ *   0x08000            initial stack top           (bootinfo.h)
+ *   0x09000 - 0x0efff  identity-map page tables    (bootinfo.h)
+ *   0x20000 - 0x2ffff  kernel command line         (bootinfo.h)
+ *   0x30000 - 0x3ffff  loader scratch: multiboot mmap/modules, setup_data
+ *   0x40000 - 0x4ffff  flattened device tree
+ *   0x9fc00 - 0x9ffff  EBDA: MP floating pointer + MP table
+ *   0xa0000 - 0xdffff  legacy VGA / option ROM hole (reserved in e820)
+ *   0xe0000 - 0xfffff  BIOS area: ACPI RSDP and tables (reserved in e820)
+ *   1 MiB   -          kernels, then initrd near the top of low RAM
+ *   0xc0000000 - 4G    32-bit MMIO hole: virtio-mmio windows from
+ *                      LVM_VIRTIO_MMIO_BASE, IOAPIC, LAPIC, TSS/identity map
+ *   4 GiB   -          the rest of RAM on large machines
+ */
+#ifndef LVM_X86_LAYOUT_H
+#define LVM_X86_LAYOUT_H
+
+#include "luavmm/bootinfo.h"
+
+#define LVM_PVH_INFO_ADDR      0x6000u
+#define LVM_ZERO_PAGE_ADDR     0x7000u
+#define LVM_LOADER_SCRATCH     0x30000u
+#define LVM_LOADER_SCRATCH_END 0x40000u
+#define LVM_FDT_ADDR           0x40000u
+#define LVM_FDT_MAX            0x10000u
+#define LVM_EBDA_START         0x9fc00u
+#define LVM_BIOS_START         0xe0000u
+#define LVM_LOW_RAM_END        0xa0000u /* start of the legacy hole */
+#define LVM_HIGH_MEMORY        0x100000u
+
+#define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
+#define LVM_VIRTIO_MMIO_SIZE   0x1000ull
+#define LVM_VIRTIO_FIRST_GSI   5u
+
+#endif
