@@ -90,8 +90,11 @@ end
 
 -- Open file descriptors and threads of this process, for leak checks.
 function M.process_counts()
+  collectgarbage() -- close files and machines nobody references any more
+  collectgarbage()
   local fds = 0
-  for _ in io.popen("ls /proc/" .. M.pid() .. "/fd"):lines() do fds = fds + 1 end
+  local ls <close> = io.popen("ls /proc/" .. M.pid() .. "/fd")
+  for _ in ls:lines() do fds = fds + 1 end
   local threads = tonumber(read_file("/proc/self/status"):match("Threads:%s*(%d+)"))
   return { fds = fds, threads = threads }
 end
