@@ -91,11 +91,16 @@ void lvm_lua_push_state(lua_State *L, int machine_index, const char *key);
  * `nresults` values on success; returns false (nothing left) on error. */
 bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
 		       const char *what);
+/* The same protection without the reporting: returns the lua_pcall status,
+ * leaving the error message (with traceback) on the stack. */
+int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults);
 void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index);
 void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
 			const char *event, int nargs);
 void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index,
 			  const char *line, size_t len);
+/* {{kind=, base=, len=, accesses=, removed=}, ...} for vm:stats().hooks */
+void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m);
 void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m);
 void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what);
 
@@ -114,9 +119,13 @@ int lvm_lua_control_open(lua_State *L, struct lua_machine *m, const char *path);
 unsigned lvm_lua_control_pollfds(struct lua_machine *m, struct pollfd *fds, unsigned max);
 void lvm_lua_control_serve(lua_State *L, struct lua_machine *m, int machine_index,
 			   const struct pollfd *fds, unsigned n);
-void lvm_lua_control_close(struct lua_machine *m);
+void lvm_lua_control_close(lua_State *L, struct lua_machine *m);
 /* A default control path set by `luavmm run --control PATH` (NULL: none). */
 extern const char *lvm_lua_default_control;
+
+/* sandbox.c: removes os (but time/clock/date), io, debug, dofile/loadfile,
+ * binary chunks and C module loading from the state's globals. */
+void lvm_lua_sandbox(lua_State *L);
 
 /* Adds a method table to the machine's methods (used by the files above). */
 void lvm_lua_add_methods(lua_State *L, const luaL_Reg *methods);

@@ -9,6 +9,7 @@
  * error stops the machine with reason "hook_error" unless the recipe set
  * on_hook_error = "continue".  Exits no hook watches never come here.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,8 +87,7 @@ static void report_hook_error(lua_State *L, struct lua_machine *m, const char *w
 	lvm_vm_stop(m->vm, LVM_STOP_HOOK_ERROR, 1, "%s hook: %.*s", what, (int)len, msg ? msg : "");
 }
 
-bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
-		       const char *what)
+int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults)
 {
 	int fn = lua_gettop(L) - nargs;
 	lua_pushcfunction(L, traceback_handler);
@@ -101,7 +101,13 @@ bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresu
 	m->in_hook = was_in_hook;
 	lua_sethook(L, old_hook, old_mask, old_count);
 	lua_remove(L, fn);
-	if (status == LUA_OK)
+	return status;
+}
+
+bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
+		       const char *what)
+{
+	if (lvm_lua_pcall_limited(L, m, nargs, nresults) == LUA_OK)
 		return true;
 	report_hook_error(L, m, what);
 	lua_pop(L, 1);
@@ -167,9 +173,11 @@ static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 	lua_Integer len = luaL_checkinteger(L, 3);
 	luaL_checktype(L, 4, LUA_TFUNCTION);
 	lua_Integer limit = space == LVM_HOOK_PIO ? 0x10000 : (lua_Integer)1 << 52;
-	if (base < 0 || len < 1 || base >= limit || len > limit - base)
-		return luaL_error(L, "%s: range 0x%I+%I is out of bounds", what, (LUAI_UACINT)base,
-				  (LUAI_UACINT)len);
+	if (base < 0 || len < 1 || base >= limit || len > limit - base) {
+		char range[64];
+		snprintf(range, sizeof(range), "0x%" PRIx64 "+%" PRId64, (uint64_t)base, (int64_t)len);
+		return luaL_error(L, "%s: range %s is out of bounds", what, range);
+	}
 	struct lvm_bus *bus = space == LVM_HOOK_PIO ? &m->vm->pio : &m->vm->mmio;
 	struct lua_hook_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	h->hook = NULL;
@@ -312,5 +320,26 @@ void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m)
 	if (m->hook_error_ref != LUA_NOREF) {
 		luaL_unref(L, LUA_REGISTRYINDEX, m->hook_error_ref);
 		m->hook_error_ref = LUA_NOREF;
+	}
+}
+
+void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m)
+{
+	struct lvm_hookq *q = &m->vm->hooks;
+	lua_createtable(L, (int)q->nhooks, 0);
+	for (unsigned i = 0; i < q->nhooks; i++) {
+		const struct lvm_hook *h = q->hooks[i];
+		lua_createtable(L, 0, 5);
+		lua_pushstring(L, h->space == LVM_HOOK_PIO ? "pio" : "mmio");
+		lua_setfield(L, -2, "kind");
+		lua_pushinteger(L, (lua_Integer)h->base);
+		lua_setfield(L, -2, "base");
+		lua_pushinteger(L, (lua_Integer)h->len);
+		lua_setfield(L, -2, "len");
+		lua_pushinteger(L, (lua_Integer)__atomic_load_n(&h->accesses, __ATOMIC_RELAXED));
+		lua_setfield(L, -2, "accesses");
+		lua_pushboolean(L, __atomic_load_n(&h->dead, __ATOMIC_RELAXED));
+		lua_setfield(L, -2, "removed");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 }

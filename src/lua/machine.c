@@ -21,7 +21,7 @@ struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 static void machine_release(lua_State *L, struct lua_machine *m)
 {
 	if (m->vm) {
-		lvm_lua_control_close(m);
+		lvm_lua_control_close(L, m);
 		lvm_lua_hooks_release(L, m);
 		lvm_lua_timers_free(L, m);
 		lvm_vm_destroy(m->vm);
@@ -174,6 +174,8 @@ static int machine_stats(lua_State *L)
 	}
 	lua_pushnumber(L, uptime);
 	lua_setfield(L, -2, "uptime");
+	lvm_lua_push_hook_stats(L, m);
+	lua_setfield(L, -2, "hooks");
 	return 1;
 }
 

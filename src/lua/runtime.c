@@ -4,7 +4,9 @@
  * vm:irq(line [, level]).  Guest memory goes through lvm_memory_ptr, so a
  * bad address is an error, never a host access outside guest RAM.
  */
+#include <inttypes.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -46,12 +48,14 @@ static int machine_paused(lua_State *L)
 static void *guest_range(lua_State *L, struct lua_machine *m, const char *what,
 			 lua_Integer addr, lua_Integer len)
 {
-	if (addr < 0 || len < 0 || (uint64_t)len > MAX_ACCESS)
-		luaL_error(L, "%s: bad range 0x%I+%I", what, (LUAI_UACINT)addr, (LUAI_UACINT)len);
-	void *p = lvm_memory_ptr(&m->vm->mem, (uint64_t)addr, (uint64_t)len);
-	if (!p)
-		luaL_error(L, "%s: 0x%I+%I is not inside guest RAM", what, (LUAI_UACINT)addr,
-			   (LUAI_UACINT)len);
+	void *p = NULL;
+	if (addr >= 0 && len >= 0 && (uint64_t)len <= MAX_ACCESS)
+		p = lvm_memory_ptr(&m->vm->mem, (uint64_t)addr, (uint64_t)len);
+	if (!p) {
+		char range[64];
+		snprintf(range, sizeof(range), "0x%" PRIx64 "+%" PRId64, (uint64_t)addr, (int64_t)len);
+		luaL_error(L, "%s: %s is not inside guest RAM", what, range);
+	}
 	return p;
 }
 
