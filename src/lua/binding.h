@@ -127,6 +127,10 @@ extern const char *lvm_lua_default_control;
  * binary chunks and C module loading from the state's globals. */
 void lvm_lua_sandbox(lua_State *L);
 
+/* ratelimit.c: luavmm.ratelimiter{...} */
+void lvm_lua_register_ratelimit(lua_State *L);
+int lvm_lua_ratelimiter_new(lua_State *L);
+
 /* Adds a method table to the machine's methods (used by the files above). */
 void lvm_lua_add_methods(lua_State *L, const luaL_Reg *methods);
 

@@ -35,6 +35,7 @@ static int module_now(lua_State *L)
 
 static const luaL_Reg module_functions[] = {
 	{ "now", module_now },
+	{ "ratelimiter", lvm_lua_ratelimiter_new },
 	{ "machine", lvm_lua_machine_new },
 	{ "guest", module_guest },
 	{ NULL, NULL },
@@ -47,6 +48,7 @@ int luaopen_luavmm(lua_State *L)
 	lvm_lua_register_hooks(L);
 	lvm_lua_register_timers(L);
 	lvm_lua_register_runtime(L);
+	lvm_lua_register_ratelimit(L);
 	luaL_newlib(L, module_functions);
 	lua_pushliteral(L, LUAVMM_VERSION);
 	lua_setfield(L, -2, "version");

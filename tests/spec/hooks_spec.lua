@@ -196,3 +196,21 @@ describe("lifecycle events, console lines and timers", function()
     assert.are.equal(0, fired)
   end)
 end)
+
+describe("luavmm.ratelimiter", function()
+  it("limits bandwidth and ops with burst, and changes at run time", function()
+    local luavmm = require "luavmm"
+    local rl = luavmm.ratelimiter { bandwidth = { size = 1000, refill_ms = 1000, burst = 500 },
+      ops = { size = 100, refill_ms = 1000 } }
+    assert.is_true(rl:consume(1400))
+    assert.is_false(rl:consume(200))
+    assert.is_true(rl:wait_ms(200) > 50)
+    assert.are.equal(math.huge, rl:wait_ms(5000))
+    -- a bigger bucket keeps the tokens left (no free refill) but can now fit more
+    rl:update { bandwidth = { size = 100000, refill_ms = 1000 } }
+    assert.is_false(rl:consume(50000))
+    assert.is_true(rl:wait_ms(50000) < 1000)
+    assert.has_error(function() luavmm.ratelimiter { ops = { size = 1 } } end,
+      "ratelimiter: rate limit: ops: a size needs a refill time (refill_ms > 0)")
+  end)
+end)
