@@ -10,8 +10,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...]\n"
-		"                                     run a Lua recipe (a machine, its policies and hooks);\n"
+		"usage: luavmm run RECIPE [ARGS...]   run a Lua recipe (a machine, its policies and hooks)\n"
+		"       luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...]\n"
 		"                                     --control: serve a control socket (machines without\n"
 		"                                     their own `control` key); --sandbox: no os, io, or C modules\n"
 		"       luavmm attach SOCKET [-e CHUNK]  a Lua prompt on a running VM (or run one chunk)\n"

@@ -14,8 +14,10 @@ function M.guest(name)
   return luavmm.guest(name)
 end
 
--- Every machine made by M.machine, until M.close_all() tears them down.
-local open_machines = {}
+-- Machines made by M.machine, until M.close_all() tears them down.  Weak:
+-- a machine nobody references is still left to the garbage collector.
+local open_machines = setmetatable({}, { __mode = "v" })
+local next_machine = 0
 
 -- luavmm.machine with test-friendly defaults.  The machine is also closed by
 -- M.close_all() (see M.teardown_each), so a failing test never leaks it.
@@ -23,14 +25,15 @@ function M.machine(config)
   local c = { memory = "32M", console = false }
   for k, v in pairs(config) do c[k] = v end
   local vm = luavmm.machine(c)
-  open_machines[#open_machines + 1] = vm
+  next_machine = next_machine + 1
+  open_machines[next_machine] = vm
   return vm
 end
 
 -- Closes every machine made by M.machine (closing twice is harmless).
 function M.close_all()
-  for i = #open_machines, 1, -1 do
-    open_machines[i]:close()
+  for i, vm in pairs(open_machines) do
+    vm:close()
     open_machines[i] = nil
   end
 end
