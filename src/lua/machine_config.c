@@ -20,7 +20,7 @@ struct key_spec {
 static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
-	{ "stdin", LUA_TBOOLEAN },
+	{ "stdin", LUA_TBOOLEAN }, { "cpuid", LUA_TTABLE },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -99,6 +99,53 @@ static const char *string_field(lua_State *L, int t, const char *key)
 	return s;
 }
 
+/* cpuid.hide / cpuid.force: a list of feature names (cpuid_features.c). */
+static void cpuid_feature_list(lua_State *L, int t, const char *key, uint64_t *set)
+{
+	int type = lua_getfield(L, t, key);
+	if (type != LUA_TNIL && type != LUA_TTABLE)
+		luaL_error(L, "machine: cpuid.%s must be a list of feature names, not a %s", key,
+			   luaL_typename(L, -1));
+	lua_Integer n = type == LUA_TTABLE ? (lua_Integer)luaL_len(L, -1) : 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, -1, i) != LUA_TSTRING)
+			luaL_error(L, "machine: cpuid.%s[%I] must be a feature name (a string), not a %s",
+				   key, (LUAI_UACINT)i, luaL_typename(L, -1));
+		const char *name = lua_tostring(L, -1);
+		int feature = lvm_cpuid_feature_find(name);
+		if (feature < 0)
+			luaL_error(L, "machine: cpuid.%s: unknown feature '%s'", key, name);
+		lvm_cpuid_policy_add(set, (unsigned)feature);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* cpuid = { hide = {"cx16", ...}, force = {...} } (policy in arch/x86/cpuid.h). */
+static void cpuid_field(lua_State *L, int t, struct lvm_cpuid_policy *policy)
+{
+	if (lua_getfield(L, t, "cpuid") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	int c = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, c)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		if (!key || (strcmp(key, "hide") != 0 && strcmp(key, "force") != 0))
+			luaL_error(L, "machine: cpuid: unknown key '%s' (expected hide or force)",
+				   key ? key : luaL_typename(L, -2));
+		lua_pop(L, 1);
+	}
+	cpuid_feature_list(L, c, "hide", policy->hide);
+	cpuid_feature_list(L, c, "force", policy->force);
+	for (unsigned i = 0; i < lvm_cpuid_feature_count; i++)
+		if (lvm_cpuid_policy_has(policy->hide, i) && lvm_cpuid_policy_has(policy->force, i))
+			luaL_error(L, "machine: cpuid: '%s' is both hidden and forced",
+				   lvm_cpuid_features[i].name);
+	lua_pop(L, 1);
+}
+
 /* console = "stdout" (default) | a file path | false | function(chunk). */
 static void console_field(lua_State *L, int t, struct lua_machine *m,
 			  struct lvm_machine_config *config)
@@ -143,6 +190,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	cpuid_field(L, t, &config.cpuid);
 	console_field(L, t, m, &config); /* last: it may open a file */
 	struct lvm_vm *vm = lvm_pc_create(&config);
 	if (!vm)

@@ -112,7 +112,7 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 	}
 	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i]) < 0)
+		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], &config->cpuid) < 0)
 			goto fail;
 	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
 		goto fail;

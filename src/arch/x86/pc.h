@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "arch/x86/cpuid.h"
 #include "core/vm.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
@@ -24,6 +25,7 @@ struct lvm_machine_config {
 	const char *cmdline; /* may be NULL */
 	int console_fd;      /* sink for guest output, -1 for none */
 	int console_owns_fd; /* close console_fd with the VM */
+	struct lvm_cpuid_policy cpuid; /* the recipe's hide/force bits (cpuid.h) */
 };
 
 struct lvm_pc {
