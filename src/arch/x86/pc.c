@@ -4,9 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/boot64.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/loader_elf.h"
+#include "arch/x86/mptable.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "luavmm/bootinfo.h"
@@ -114,6 +116,8 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], &config->cpuid) < 0)
 			goto fail;
+	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
+		goto fail;
 	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
 		goto fail;
 	return vm;
