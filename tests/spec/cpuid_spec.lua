@@ -65,10 +65,13 @@ describe("the CPUID policy", function()
 end)
 
 describe("the MSR defaults", function()
-  it("sets PAT to its power-on value and enables fast strings", function()
+  it("sets PAT to its power-on value, enables fast strings and write-back MTRRs", function()
     local r = report()
     assert.are.equal(0x0007040600070406, r.msr.pat)
     assert.are.equal(1, bit(r.msr.misc_enable, 0))
+    if r.msr.mtrr_def_type then -- read only when CPUID offers MTRRs
+      assert.are.equal(0x806, r.msr.mtrr_def_type)
+    end
   end)
 end)
 

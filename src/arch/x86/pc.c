@@ -9,6 +9,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/loader_elf.h"
 #include "arch/x86/mptable.h"
+#include "arch/x86/msr.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "luavmm/bootinfo.h"
@@ -114,7 +115,8 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 	}
 	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], &config->cpuid) < 0)
+		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], &config->cpuid) < 0 ||
+		    lvm_x86_setup_msrs(vm, &vm->vcpus[i]) < 0)
 			goto fail;
 	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
 		goto fail;
