@@ -52,11 +52,11 @@ static struct kvm_msr_list *msr_index_list(int kvm_fd)
 /* KVM_SET_MSRS returns how many entries it set: 1 or 0 here. */
 static int set_msr(int vcpu_fd, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs header;
-		struct kvm_msr_entry entry;
-	} msrs = { { .nmsrs = 1 }, { .index = index, .data = value } };
-	return ioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
+	_Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)] = { 0 };
+	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
+	msrs->nmsrs = 1;
+	msrs->entries[0] = (struct kvm_msr_entry){ .index = index, .data = value };
+	return ioctl(vcpu_fd, KVM_SET_MSRS, msrs);
 }
 
 int lvm_x86_setup_msrs(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
