@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/x86/cpuid.h"
 #include "arch/x86/pc.h"
 #include "core/error.h"
 #include "core/size.h"
@@ -18,9 +19,10 @@ struct key_spec {
 };
 
 static const struct key_spec machine_keys[] = {
+	{ "cpuid", LUA_TTABLE },
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
-	{ "stdin", LUA_TBOOLEAN }, { "cpuid", LUA_TTABLE },
+	{ "stdin", LUA_TBOOLEAN },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -122,11 +124,12 @@ static void cpuid_feature_list(lua_State *L, int t, const char *key, uint64_t *s
 }
 
 /* cpuid = { hide = {"cx16", ...}, force = {...} } (policy in arch/x86/cpuid.h). */
-static void cpuid_field(lua_State *L, int t, struct lvm_cpuid_policy *policy)
+static const struct lvm_cpuid_policy *cpuid_field(lua_State *L, int t,
+						    struct lvm_cpuid_policy *policy)
 {
 	if (lua_getfield(L, t, "cpuid") == LUA_TNIL) {
 		lua_pop(L, 1);
-		return;
+		return NULL;
 	}
 	int c = lua_gettop(L);
 	lua_pushnil(L);
@@ -144,6 +147,7 @@ static void cpuid_field(lua_State *L, int t, struct lvm_cpuid_policy *policy)
 			luaL_error(L, "machine: cpuid: '%s' is both hidden and forced",
 				   lvm_cpuid_features[i].name);
 	lua_pop(L, 1);
+	return policy;
 }
 
 /* console = "stdout" (default) | a file path | false | function(chunk). */
@@ -179,6 +183,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	t = lua_absindex(L, t);
 	luaL_checktype(L, t, LUA_TTABLE);
 	check_keys(L, t);
+	struct lvm_cpuid_policy cpuid = { { 0 }, { 0 } };
 	struct lvm_machine_config config = {
 		.mem_size = memory_field(L, t),
 		.ncpus = cpus_field(L, t),
@@ -187,10 +192,10 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
+	config.cpuid = cpuid_field(L, t, &cpuid);
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
-	cpuid_field(L, t, &config.cpuid);
 	console_field(L, t, m, &config); /* last: it may open a file */
 	struct lvm_vm *vm = lvm_pc_create(&config);
 	if (!vm)

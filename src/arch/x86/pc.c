@@ -1,15 +1,13 @@
 #include "arch/x86/pc.h"
+#include "arch/x86/pc_cpus.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/acpi.h"
 #include "arch/x86/boot64.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/loader_elf.h"
-#include "arch/x86/mptable.h"
-#include "arch/x86/msr.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "luavmm/bootinfo.h"
@@ -114,12 +112,11 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 		return NULL;
 	}
 	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], &config->cpuid) < 0 ||
-		    lvm_x86_setup_msrs(vm, &vm->vcpus[i]) < 0)
-			goto fail;
-	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
+	if (lvm_pc_write_firmware(vm) < 0)
 		goto fail;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (lvm_pc_setup_vcpu(vm, &vm->vcpus[i], config) < 0)
+			goto fail;
 	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
 		goto fail;
 	return vm;

@@ -8,7 +8,6 @@
 
 #include <stdint.h>
 
-#include "arch/x86/cpuid.h"
 #include "core/vm.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
@@ -18,14 +17,16 @@
 #define LVM_PC_SERIAL_IRQ 4
 #define LVM_PC_DEBUG_EXIT_PORT 0xf4
 
+struct lvm_cpuid_policy;
+
 struct lvm_machine_config {
 	uint64_t mem_size;
+	const struct lvm_cpuid_policy *cpuid; /* hide/force bits (cpuid.h), NULL for none */
 	unsigned ncpus;
 	const char *kernel;  /* path of a 64-bit ELF */
 	const char *cmdline; /* may be NULL */
 	int console_fd;      /* sink for guest output, -1 for none */
 	int console_owns_fd; /* close console_fd with the VM */
-	struct lvm_cpuid_policy cpuid; /* the recipe's hide/force bits (cpuid.h) */
 };
 
 struct lvm_pc {
