@@ -17,8 +17,6 @@
 #define LVM_PC_SERIAL_IRQ 4
 #define LVM_PC_DEBUG_EXIT_PORT 0xf4
 
-struct lvm_cpuid_policy;
-
 struct lvm_machine_config {
 	uint64_t mem_size;
 	const struct lvm_cpuid_policy *cpuid; /* hide/force bits (cpuid.h), NULL for none */
