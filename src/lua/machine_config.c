@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/x86/cpuid.h"
 #include "arch/x86/pc.h"
 #include "core/error.h"
 #include "core/size.h"
@@ -18,6 +19,7 @@ struct key_spec {
 };
 
 static const struct key_spec machine_keys[] = {
+	{ "cpuid", LUA_TTABLE },
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN },
@@ -100,6 +102,55 @@ static const char *string_field(lua_State *L, int t, const char *key)
 	return s;
 }
 
+/* cpuid.hide / cpuid.force: a list of feature names (cpuid_features.c). */
+static void cpuid_feature_list(lua_State *L, int t, const char *key, uint64_t *set)
+{
+	int type = lua_getfield(L, t, key);
+	if (type != LUA_TNIL && type != LUA_TTABLE)
+		luaL_error(L, "machine: cpuid.%s must be a list of feature names, not a %s", key,
+			   luaL_typename(L, -1));
+	lua_Integer n = type == LUA_TTABLE ? (lua_Integer)luaL_len(L, -1) : 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, -1, i) != LUA_TSTRING)
+			luaL_error(L, "machine: cpuid.%s[%I] must be a feature name (a string), not a %s",
+				   key, (LUAI_UACINT)i, luaL_typename(L, -1));
+		const char *name = lua_tostring(L, -1);
+		int feature = lvm_cpuid_feature_find(name);
+		if (feature < 0)
+			luaL_error(L, "machine: cpuid.%s: unknown feature '%s'", key, name);
+		lvm_cpuid_policy_add(set, (unsigned)feature);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* cpuid = { hide = {"cx16", ...}, force = {...} } (policy in arch/x86/cpuid.h). */
+static const struct lvm_cpuid_policy *cpuid_field(lua_State *L, int t,
+						    struct lvm_cpuid_policy *policy)
+{
+	if (lua_getfield(L, t, "cpuid") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	int c = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, c)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		if (!key || (strcmp(key, "hide") != 0 && strcmp(key, "force") != 0))
+			luaL_error(L, "machine: cpuid: unknown key '%s' (expected hide or force)",
+				   key ? key : luaL_typename(L, -2));
+		lua_pop(L, 1);
+	}
+	cpuid_feature_list(L, c, "hide", policy->hide);
+	cpuid_feature_list(L, c, "force", policy->force);
+	for (unsigned i = 0; i < lvm_cpuid_feature_count; i++)
+		if (lvm_cpuid_policy_has(policy->hide, i) && lvm_cpuid_policy_has(policy->force, i))
+			luaL_error(L, "machine: cpuid: '%s' is both hidden and forced",
+				   lvm_cpuid_features[i].name);
+	lua_pop(L, 1);
+	return policy;
+}
+
 /* console = "stdout" (default) | a file path | false | function(chunk). */
 static void console_field(lua_State *L, int t, struct lua_machine *m,
 			  struct lvm_machine_config *config)
@@ -158,6 +209,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	t = lua_absindex(L, t);
 	luaL_checktype(L, t, LUA_TTABLE);
 	check_keys(L, t);
+	struct lvm_cpuid_policy cpuid = { { 0 }, { 0 } };
 	struct lvm_machine_config config = {
 		.mem_size = memory_field(L, t),
 		.ncpus = cpus_field(L, t),
@@ -166,6 +218,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
+	config.cpuid = cpuid_field(L, t, &cpuid);
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);

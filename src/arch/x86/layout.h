@@ -15,6 +15,9 @@
  *   0x9fc00 - 0x9ffff  EBDA: MP floating pointer + MP table
  *   0xa0000 - 0xdffff  legacy VGA / option ROM hole (reserved in e820)
  *   0xe0000 - 0xfffff  BIOS area: ACPI RSDP and tables (reserved in e820)
+ *                      0xe0000 RSDP, then RSDT/XSDT/FADT/DSDT/MADT (acpi.c);
+ *                      0xf0000 MP configuration table when the EBDA is too
+ *                      small for it (mptable.c)
  *   1 MiB   -          kernels, then initrd near the top of low RAM
  *   0xc0000000 - 4G    32-bit MMIO hole: virtio-mmio windows from
  *                      LVM_VIRTIO_MMIO_BASE, IOAPIC, LAPIC, TSS/identity map
@@ -35,6 +38,17 @@
 #define LVM_BIOS_START         0xe0000u
 #define LVM_LOW_RAM_END        0xa0000u /* start of the legacy hole */
 #define LVM_HIGH_MEMORY        0x100000u
+
+#define LVM_ACPI_RSDP_ADDR     0xe0000u /* 16-byte aligned, where OSes scan (ACPI 6.5 §5.2.5.1) */
+#define LVM_ACPI_END           0xf0000u
+#define LVM_MPTABLE_HIGH_ADDR  0xf0000u
+#define LVM_MPTABLE_HIGH_END   0x100000u
+
+/* The in-kernel irqchip's fixed addresses (KVM_CREATE_IRQCHIP). */
+#define LVM_IOAPIC_ADDR        0xfec00000u
+#define LVM_IOAPIC_ID          0u  /* what KVM's IOAPIC ID register holds after reset */
+#define LVM_IOAPIC_PINS        24u
+#define LVM_LAPIC_ADDR         0xfee00000u
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
 #define LVM_VIRTIO_MMIO_SIZE   0x1000ull

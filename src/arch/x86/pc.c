@@ -1,4 +1,5 @@
 #include "arch/x86/pc.h"
+#include "arch/x86/pc_cpus.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,10 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 		return NULL;
 	}
 	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
+	if (lvm_pc_write_firmware(vm) < 0)
+		goto fail;
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i]) < 0)
+		if (lvm_pc_setup_vcpu(vm, &vm->vcpus[i], config) < 0)
 			goto fail;
 	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
 		goto fail;

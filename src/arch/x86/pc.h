@@ -19,6 +19,7 @@
 
 struct lvm_machine_config {
 	uint64_t mem_size;
+	const struct lvm_cpuid_policy *cpuid; /* hide/force bits (cpuid.h), NULL for none */
 	unsigned ncpus;
 	const char *kernel;  /* path of a 64-bit ELF */
 	const char *cmdline; /* may be NULL */
