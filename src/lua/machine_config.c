@@ -20,7 +20,7 @@ struct key_spec {
 static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
-	{ "stdin", LUA_TBOOLEAN },
+	{ "stdin", LUA_TBOOLEAN }, { "disks", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -142,6 +142,10 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lvm_lua_disks_field(L, t, &config);
+	lua_getfield(L, t, "rng");
+	config.rng = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	console_field(L, t, m, &config); /* last: it may open a file */
 	struct lvm_vm *vm = lvm_pc_create(&config);

@@ -36,6 +36,7 @@ int luaopen_luavmm(lua_State *L)
 {
 	lvm_lua_register_machine(L);
 	lvm_lua_register_console(L);
+	lvm_lua_register_virtio(L);
 	luaL_newlib(L, module_functions);
 	lua_pushliteral(L, LUAVMM_VERSION);
 	lua_setfield(L, -2, "version");
