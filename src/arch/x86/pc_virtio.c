@@ -26,6 +26,14 @@ static struct lvm_pc_virtio_slot *next_slot(struct lvm_pc_virtio *pv)
 	return s;
 }
 
+/* Puts the recipe key in front of the current error message. */
+static int prefix_error(const char *a, const char *b, const char *c)
+{
+	char why[256];
+	snprintf(why, sizeof(why), "%s", lvm_error());
+	return lvm_fail("%s%s%s: %s", a, b, c, why);
+}
+
 static int add_disk(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lvm_disk_config *d)
 {
 	struct lvm_pc_virtio_slot *s = next_slot(pv);
@@ -33,7 +41,7 @@ static int add_disk(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lv
 		return -1;
 	struct lvm_blk *blk = lvm_blk_new(vm, s->base, s->gsi, d->name, d->path, d->readonly);
 	if (!blk)
-		return lvm_fail("disks.%s.path: %s", d->name, lvm_error());
+		return prefix_error("disks.", d->name, ".path");
 	s->kind = LVM_PC_BLK;
 	s->device = blk;
 	pv->count++;
@@ -47,7 +55,7 @@ static int add_rng(struct lvm_vm *vm, struct lvm_pc_virtio *pv)
 		return -1;
 	struct lvm_rng *rng = lvm_rng_new(vm, s->base, s->gsi);
 	if (!rng)
-		return lvm_fail("rng: %s", lvm_error());
+		return prefix_error("rng", "", "");
 	s->kind = LVM_PC_RNG;
 	s->device = rng;
 	pv->count++;
