@@ -158,3 +158,28 @@ describe("the device tree", function()
     assert.truthy(output:find("cmdline: x virtio_mmio.device=4K@0xd0000000:5\n", 1, true))
   end)
 end)
+
+describe("a hostile virtio driver", function()
+  local expected = {
+    loop = "needs-reset", outside = "needs-reset", wrap = "needs-reset", huge = "needs-reset",
+    long = "needs-reset", nested = "needs-reset", jump = "needs-reset",
+    ["zero-status"] = "failed", notify = "completed", mmio = "completed",
+  }
+  for _, case in ipairs { "loop", "outside", "wrap", "huge", "long", "nested", "jump",
+                          "zero-status", "notify", "mmio" } do
+    it("'" .. case .. "' is refused and the device recovers after a reset", function()
+      local content = pattern(5)
+      local path = image(content)
+      local result, output = t.run({
+        kernel = t.guest("virtio-hostile"), cmdline = case,
+        disks = { d = { path = path } },
+      }, 120)
+      assert.are.equal("exit", result.reason, output)
+      assert.are.equal(0, result.value, output)
+      assert.truthy(output:find("hostile: " .. case .. " -> " .. expected[case] .. "\n", 1, true), output)
+      assert.truthy(output:find("hostile: recovered\n", 1, true))
+      assert.is_true(t.read_file(path) == content)
+      os.remove(path)
+    end)
+  end
+end)
