@@ -21,6 +21,7 @@ static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN }, { "disks", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
+	{ "virtio_console", LUA_TBOOLEAN },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -146,7 +147,9 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	lvm_lua_disks_field(L, t, &config);
 	lua_getfield(L, t, "rng");
 	config.rng = lua_toboolean(L, -1);
-	lua_pop(L, 1);
+	lua_getfield(L, t, "virtio_console");
+	config.virtio_console = lua_toboolean(L, -1);
+	lua_pop(L, 2);
 	console_field(L, t, m, &config); /* last: it may open a file */
 	struct lvm_vm *vm = lvm_pc_create(&config);
 	if (!vm)

@@ -183,3 +183,16 @@ describe("a hostile virtio driver", function()
     end)
   end
 end)
+
+describe("virtio-console", function()
+  it("shares the console sink and takes console:send input on port 0", function()
+    local vm <close> = t.machine { kernel = t.guest("vcon-echo"), virtio_console = true }
+    vm:start()
+    vm.console:expect("vcon: ready\n", 60)
+    vm.console:send("hello there\n")
+    assert.are.equal("hello there", vm.console:expect("vcon: got ([^\n]*)\n", 60))
+    vm.console:send("quit\n")
+    local result = vm:wait(60)
+    assert.are.equal(0, result.value)
+  end)
+end)

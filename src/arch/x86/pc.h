@@ -38,6 +38,7 @@ struct lvm_machine_config {
 	const struct lvm_disk_config *disks;
 	unsigned ndisks;
 	bool rng;
+	bool virtio_console; /* port 0, sharing the console sink */
 };
 
 struct lvm_pc {

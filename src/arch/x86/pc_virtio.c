@@ -11,6 +11,7 @@
 #include "arch/x86/pc.h"
 #include "core/error.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "fdt/fdt.h"
 
@@ -62,6 +63,20 @@ static int add_rng(struct lvm_vm *vm, struct lvm_pc_virtio *pv)
 	return 0;
 }
 
+static int add_console(struct lvm_vm *vm, struct lvm_pc_virtio *pv)
+{
+	struct lvm_pc_virtio_slot *s = next_slot(pv);
+	if (!s)
+		return -1;
+	struct lvm_vconsole *con = lvm_vconsole_new(vm, s->base, s->gsi);
+	if (!con)
+		return prefix_error("virtio_console", "", "");
+	s->kind = LVM_PC_CONSOLE;
+	s->device = con;
+	pv->count++;
+	return 0;
+}
+
 int lvm_pc_attach_virtio(struct lvm_vm *vm, const struct lvm_machine_config *config,
 			 struct lvm_pc_virtio **out)
 {
@@ -74,6 +89,8 @@ int lvm_pc_attach_virtio(struct lvm_vm *vm, const struct lvm_machine_config *con
 			return -1;
 	if (config->rng && add_rng(vm, pv) < 0)
 		return -1;
+	if (config->virtio_console && add_console(vm, pv) < 0)
+		return -1;
 	return 0;
 }
 
@@ -85,6 +102,7 @@ int lvm_pc_virtio_start(struct lvm_pc_virtio *pv)
 		switch (s->kind) {
 		case LVM_PC_BLK: rc = lvm_blk_start(s->device); break;
 		case LVM_PC_RNG: rc = lvm_rng_start(s->device); break;
+		case LVM_PC_CONSOLE: rc = lvm_vconsole_start(s->device); break;
 		default: break;
 		}
 		if (rc < 0)
@@ -102,6 +120,7 @@ void lvm_pc_virtio_free(struct lvm_pc_virtio *pv)
 		switch (s->kind) {
 		case LVM_PC_BLK: lvm_blk_free(s->device); break;
 		case LVM_PC_RNG: lvm_rng_free(s->device); break;
+		case LVM_PC_CONSOLE: lvm_vconsole_free(s->device); break;
 		default: break;
 		}
 	}
@@ -153,4 +172,12 @@ struct lvm_blk *lvm_pc_find_disk(const struct lvm_pc_virtio *pv, const char *nam
 		if (pv->slots[i].kind == LVM_PC_BLK && strcmp(lvm_blk_name(pv->slots[i].device), name) == 0)
 			return pv->slots[i].device;
 	return NULL;
+}
+
+size_t lvm_pc_virtio_console_receive(const struct lvm_pc_virtio *pv, const void *bytes, size_t n)
+{
+	for (unsigned i = 0; pv && i < pv->count; i++)
+		if (pv->slots[i].kind == LVM_PC_CONSOLE)
+			return lvm_vconsole_receive(pv->slots[i].device, bytes, n);
+	return n;
 }

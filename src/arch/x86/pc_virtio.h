@@ -48,6 +48,8 @@ char *lvm_pc_virtio_cmdline(const struct lvm_pc_virtio *pv, const char *cmdline)
 int lvm_pc_write_fdt(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const char *bootargs);
 /* Starts the devices' I/O threads. */
 int lvm_pc_virtio_start(struct lvm_pc_virtio *pv);
+/* Input for the virtio console, if there is one; bytes accepted (n if none). */
+size_t lvm_pc_virtio_console_receive(const struct lvm_pc_virtio *pv, const void *bytes, size_t n);
 struct lvm_blk *lvm_pc_find_disk(const struct lvm_pc_virtio *pv, const char *name);
 
 #endif
