@@ -21,7 +21,7 @@ static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN }, { "disks", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
-	{ "virtio_console", LUA_TBOOLEAN },
+	{ "virtio_console", LUA_TBOOLEAN }, { "nets", LUA_TTABLE },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -145,6 +145,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	lvm_lua_disks_field(L, t, &config);
+	lvm_lua_nets_field(L, t, &config);
 	lua_getfield(L, t, "rng");
 	config.rng = lua_toboolean(L, -1);
 	lua_getfield(L, t, "virtio_console");

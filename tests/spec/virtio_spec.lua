@@ -196,3 +196,62 @@ describe("virtio-console", function()
     assert.are.equal(0, result.value)
   end)
 end)
+
+describe("virtio-net", function()
+  local root = t.read_file("/proc/self/status"):match("Uid:%s*(%d+)") == "0"
+  local ip_ok = root and os.execute("command -v ip >/dev/null 2>&1")
+
+  -- A network namespace with two taps on one bridge; only names inside it.
+  local function netns()
+    local ns = ("luavmm-spec-%d-%d"):format(tonumber(t.pid()), math.random(1 << 20))
+    local cmds = {
+      "ip netns add " .. ns,
+      "ip -n " .. ns .. " link add br0 type bridge",
+      "ip -n " .. ns .. " tuntap add dev tapa mode tap vnet_hdr",
+      "ip -n " .. ns .. " tuntap add dev tapb mode tap vnet_hdr",
+      "ip -n " .. ns .. " link set tapa master br0",
+      "ip -n " .. ns .. " link set tapb master br0",
+      "ip -n " .. ns .. " link set br0 up",
+      "ip -n " .. ns .. " link set tapa up",
+      "ip -n " .. ns .. " link set tapb up",
+    }
+    for _, c in ipairs(cmds) do assert(os.execute(c .. " 2>&1"), c) end
+    return ns
+  end
+
+  local it_root = ip_ok and it or pending
+  it_root("two machines on taps in a network namespace exchange frames both ways", function()
+    local ns = netns()
+    local recipe = [[
+      local luavmm = require "luavmm"
+      local function vm(mode, tap, mac)
+        return luavmm.machine { kernel = luavmm.guest("net-check"), cmdline = mode,
+          memory = "32M", console = false, nets = { eth0 = { tap = tap, mac = mac } } }
+      end
+      local a <close> = vm("pong", "tapa", "52:54:00:00:00:0a")
+      local b <close> = vm("ping", "tapb", "52:54:00:00:00:0b")
+      a:start()
+      b:start()
+      local rb, ra = b:wait(120), a:wait(30)
+      io.write("A:", a.console:output(), "B:", b.console:output())
+      return ra.value == 0 and rb.value == 0
+    ]]
+    local r = t.exec_recipe(recipe, {}, nil, "ip netns exec " .. ns)
+    os.execute("ip netns del " .. ns)
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("A:net: mac 52:54:00:00:00:0a\n", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("net: answered ping from 52:54:00:00:00:0b\n", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("net: got pong from 52:54:00:00:00:0a\n", 1, true), r.stdout)
+  end)
+
+  it("rejects a bad MAC and a missing tap naming the key", function()
+    local ok, msg = pcall(t.machine, { kernel = t.guest("hello"),
+      nets = { eth0 = { tap = "tap0", mac = "01:00:00:00:00:01" } } })
+    assert.is_false(ok)
+    assert.truthy(msg:find("nets.eth0.mac = \"01:00:00:00:00:01\" is not a unicast MAC", 1, true))
+    ok, msg = pcall(t.machine, { kernel = t.guest("hello"), nets = { eth0 = { mac = "52:54:00:00:00:01" } } })
+    assert.truthy(msg:find("nets.eth0.tap is required", 1, true))
+    ok, msg = pcall(t.machine, { kernel = t.guest("hello"), nets = { eth0 = { tap = string.rep("x", 20) } } })
+    assert.truthy(msg:find("machine: nets.eth0.tap: cannot open tap " .. string.rep("x", 20), 1, true), msg)
+  end)
+end)

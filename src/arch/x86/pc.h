@@ -27,6 +27,13 @@ struct lvm_disk_config {
 	bool readonly;
 };
 
+/* nets = { NAME = { tap = "tap0", mac = "52:54:00:12:34:56" } } */
+struct lvm_net_config {
+	const char *name;
+	const char *tap;
+	uint8_t mac[6];
+};
+
 struct lvm_machine_config {
 	uint64_t mem_size;
 	unsigned ncpus;
@@ -37,6 +44,8 @@ struct lvm_machine_config {
 	/* virtio devices (pc_virtio.c) */
 	const struct lvm_disk_config *disks;
 	unsigned ndisks;
+	const struct lvm_net_config *nets;
+	unsigned nnets;
 	bool rng;
 	bool virtio_console; /* port 0, sharing the console sink */
 };

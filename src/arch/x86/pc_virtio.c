@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "fdt/fdt.h"
 
@@ -45,6 +46,20 @@ static int add_disk(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lv
 		return prefix_error("disks.", d->name, ".path");
 	s->kind = LVM_PC_BLK;
 	s->device = blk;
+	pv->count++;
+	return 0;
+}
+
+static int add_net(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lvm_net_config *n)
+{
+	struct lvm_pc_virtio_slot *s = next_slot(pv);
+	if (!s)
+		return -1;
+	struct lvm_net *net = lvm_net_new(vm, s->base, s->gsi, n->tap, n->mac);
+	if (!net)
+		return prefix_error("nets.", n->name, ".tap");
+	s->kind = LVM_PC_NET;
+	s->device = net;
 	pv->count++;
 	return 0;
 }
@@ -87,6 +102,9 @@ int lvm_pc_attach_virtio(struct lvm_vm *vm, const struct lvm_machine_config *con
 	for (unsigned i = 0; i < config->ndisks; i++)
 		if (add_disk(vm, pv, &config->disks[i]) < 0)
 			return -1;
+	for (unsigned i = 0; i < config->nnets; i++)
+		if (add_net(vm, pv, &config->nets[i]) < 0)
+			return -1;
 	if (config->rng && add_rng(vm, pv) < 0)
 		return -1;
 	if (config->virtio_console && add_console(vm, pv) < 0)
@@ -103,7 +121,7 @@ int lvm_pc_virtio_start(struct lvm_pc_virtio *pv)
 		case LVM_PC_BLK: rc = lvm_blk_start(s->device); break;
 		case LVM_PC_RNG: rc = lvm_rng_start(s->device); break;
 		case LVM_PC_CONSOLE: rc = lvm_vconsole_start(s->device); break;
-		default: break;
+		case LVM_PC_NET: rc = lvm_net_start(s->device); break;
 		}
 		if (rc < 0)
 			return -1;
@@ -121,7 +139,7 @@ void lvm_pc_virtio_free(struct lvm_pc_virtio *pv)
 		case LVM_PC_BLK: lvm_blk_free(s->device); break;
 		case LVM_PC_RNG: lvm_rng_free(s->device); break;
 		case LVM_PC_CONSOLE: lvm_vconsole_free(s->device); break;
-		default: break;
+		case LVM_PC_NET: lvm_net_free(s->device); break;
 		}
 	}
 	free(pv->dtb);

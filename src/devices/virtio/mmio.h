@@ -60,6 +60,7 @@ struct lvm_virtio {
 	int irq_fd;    /* eventfd, KVM_IRQFD on gsi */
 	int stop_fd;   /* eventfd: ends the I/O thread */
 	int device_fd; /* -1, or an fd the device wants to wait on */
+	bool device_fd_paused; /* the device cannot take its input now */
 	pthread_t thread;
 	bool thread_started;
 };

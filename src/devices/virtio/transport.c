@@ -132,6 +132,7 @@ static void *io_thread(void *opaque)
 	fds[1 + nq] = (struct pollfd){ .fd = t->device_fd, .events = POLLIN };
 	unsigned nfds = 2 + nq;
 	for (;;) {
+		fds[1 + nq].events = t->device_fd_paused ? 0 : POLLIN; /* our own field */
 		if (poll(fds, nfds, -1) < 0) {
 			if (errno == EINTR)
 				continue;
