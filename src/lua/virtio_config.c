@@ -10,6 +10,20 @@
 #include "arch/x86/pc.h"
 #include "lua/binding.h"
 
+/* Entries of the table at `t`, whose keys must all be strings. */
+static unsigned count_named(lua_State *L, int t, const char *key)
+{
+	unsigned n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		if (lua_type(L, -2) != LUA_TSTRING)
+			luaL_error(L, "machine: %s: names must be strings", key);
+		n++;
+		lua_pop(L, 1);
+	}
+	return n;
+}
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(((const struct lvm_disk_config *)a)->name,
@@ -51,14 +65,7 @@ void lvm_lua_disks_field(lua_State *L, int t, struct lvm_machine_config *config)
 		return;
 	}
 	int disks = lua_gettop(L);
-	unsigned n = 0;
-	lua_pushnil(L);
-	while (lua_next(L, disks)) {
-		if (lua_type(L, -2) != LUA_TSTRING)
-			luaL_error(L, "machine: disks: names must be strings");
-		n++;
-		lua_pop(L, 1);
-	}
+	unsigned n = count_named(L, disks, "disks");
 	/* Userdata, so a later error cannot leak it; anchored in the registry
 	 * until the next machine replaces it. */
 	struct lvm_disk_config *d = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*d), 0);
@@ -130,14 +137,7 @@ void lvm_lua_nets_field(lua_State *L, int t, struct lvm_machine_config *config)
 		return;
 	}
 	int nets = lua_gettop(L);
-	unsigned n = 0;
-	lua_pushnil(L);
-	while (lua_next(L, nets)) {
-		if (lua_type(L, -2) != LUA_TSTRING)
-			luaL_error(L, "machine: nets: names must be strings");
-		n++;
-		lua_pop(L, 1);
-	}
+	unsigned n = count_named(L, nets, "nets");
 	struct lvm_net_config *c = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*c), 0);
 	memset(c, 0, (n ? n : 1) * sizeof(*c));
 	lua_setfield(L, LUA_REGISTRYINDEX, "luavmm.net_configs");

@@ -50,15 +50,6 @@ static void fail(const char *what)
 	debug_exit(1);
 }
 
-static void set(volatile struct vq_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
-		uint16_t next)
-{
-	d->addr = addr;
-	d->len = len;
-	d->flags = flags;
-	d->next = next;
-}
-
 /* One request: header, optional data, status; every other one indirect. */
 static int request(uint32_t type, uint64_t sector, uint32_t len)
 {
@@ -68,15 +59,15 @@ static int request(uint32_t type, uint64_t sector, uint32_t len)
 	int use_indirect = (q.dev->features & F_INDIRECT) && (requests++ & 1);
 	volatile struct vq_desc *d = use_indirect ? (volatile struct vq_desc *)indirect : q.desc;
 	unsigned i = 0;
-	set(&d[i], (uint64_t)&req, sizeof(req), VQ_F_NEXT, (uint16_t)(i + 1));
+	vq_set_desc(&d[i], (uint64_t)&req, sizeof(req), VQ_F_NEXT, (uint16_t)(i + 1));
 	i++;
 	if (len) {
-		set(&d[i], (uint64_t)buf, len, data_flags | VQ_F_NEXT, (uint16_t)(i + 1));
+		vq_set_desc(&d[i], (uint64_t)buf, len, data_flags | VQ_F_NEXT, (uint16_t)(i + 1));
 		i++;
 	}
-	set(&d[i], (uint64_t)&status, 1, VQ_F_WRITE, 0);
+	vq_set_desc(&d[i], (uint64_t)&status, 1, VQ_F_WRITE, 0);
 	if (use_indirect)
-		set(&q.desc[0], (uint64_t)indirect, (uint32_t)((i + 1) * sizeof(indirect[0])),
+		vq_set_desc(&q.desc[0], (uint64_t)indirect, (uint32_t)((i + 1) * sizeof(indirect[0])),
 		    VQ_F_INDIRECT, 0);
 	vq_submit(&q, 0);
 	uint32_t used_len;

@@ -29,15 +29,6 @@ static struct blk_req req;
 static volatile uint8_t status;
 static struct vdev *dev;
 
-static void set(volatile struct vq_desc *d, uint64_t addr, uint32_t len, uint16_t flags,
-		uint16_t next)
-{
-	d->addr = addr;
-	d->len = len;
-	d->flags = flags;
-	d->next = next;
-}
-
 static int setup(void)
 {
 	if (vdev_init(dev, F_INDIRECT) < 0 || vq_setup(dev, &q, 0, ring_page) < 0)
@@ -51,9 +42,9 @@ static void good_read(uint64_t data, uint32_t len)
 {
 	req = (struct blk_req){ 0, 0, 0 };
 	status = 0xff;
-	set(&q.desc[0], (uint64_t)&req, sizeof(req), VQ_F_NEXT, 1);
-	set(&q.desc[1], data, len, VQ_F_WRITE | VQ_F_NEXT, 2);
-	set(&q.desc[2], (uint64_t)&status, 1, VQ_F_WRITE, 0);
+	vq_set_desc(&q.desc[0], (uint64_t)&req, sizeof(req), VQ_F_NEXT, 1);
+	vq_set_desc(&q.desc[1], data, len, VQ_F_WRITE | VQ_F_NEXT, 2);
+	vq_set_desc(&q.desc[2], (uint64_t)&status, 1, VQ_F_WRITE, 0);
 }
 
 /* Waits for NEEDS_RESET or a completion; says which. */
@@ -84,12 +75,12 @@ static const char *run_case(const char *name)
 		q.desc[1].len = 0xffffffffu;
 	} else if (str_eq(name, "long")) { /* an indirect chain of 300 */
 		for (unsigned i = 0; i < 300; i++)
-			set(&table[i], (uint64_t)buf, 1, VQ_F_WRITE | VQ_F_NEXT, (uint16_t)(i + 1));
+			vq_set_desc(&table[i], (uint64_t)buf, 1, VQ_F_WRITE | VQ_F_NEXT, (uint16_t)(i + 1));
 		table[299].flags = VQ_F_WRITE;
-		set(&q.desc[0], (uint64_t)table, sizeof(table), VQ_F_INDIRECT, 0);
+		vq_set_desc(&q.desc[0], (uint64_t)table, sizeof(table), VQ_F_INDIRECT, 0);
 	} else if (str_eq(name, "nested")) {
-		set(&inner[0], (uint64_t)table, 16, VQ_F_INDIRECT, 0);
-		set(&q.desc[0], (uint64_t)inner, 16, VQ_F_INDIRECT, 0);
+		vq_set_desc(&inner[0], (uint64_t)table, 16, VQ_F_INDIRECT, 0);
+		vq_set_desc(&q.desc[0], (uint64_t)inner, 16, VQ_F_INDIRECT, 0);
 	} else if (str_eq(name, "jump")) {
 		q.avail_idx += 100; /* the next submit publishes idx + 101 */
 	} else if (str_eq(name, "zero-status")) {

@@ -204,8 +204,9 @@ bool lvm_vq_arm_notify(struct lvm_vq *vq)
 	return load16(&vq->avail->idx) != vq->last_avail;
 }
 
-size_t lvm_iov_read(const struct iovec *iov, unsigned n, size_t offset, void *dst,
-		    size_t len)
+/* Copies between the iovec bytes [offset, offset+len) and a flat buffer. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, void *flat,
+		       size_t len, bool to_iov)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
@@ -216,30 +217,24 @@ size_t lvm_iov_read(const struct iovec *iov, unsigned n, size_t offset, void *ds
 		size_t chunk = iov[i].iov_len - offset;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy((char *)dst + done, (char *)iov[i].iov_base + offset, chunk);
+		char *seg = (char *)iov[i].iov_base + offset, *buf = (char *)flat + done;
+		memcpy(to_iov ? seg : buf, to_iov ? buf : seg, chunk);
 		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t lvm_iov_read(const struct iovec *iov, unsigned n, size_t offset, void *dst,
+		    size_t len)
+{
+	return iov_copy(iov, n, offset, dst, len, false);
+}
+
 size_t lvm_iov_write(const struct iovec *iov, unsigned n, size_t offset,
 		     const void *src, size_t len)
 {
-	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		size_t chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((char *)iov[i].iov_base + offset, (const char *)src + done, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(iov, n, offset, (void *)src, len, true);
 }
 
 int lvm_iov_slice(const struct iovec *iov, unsigned n, size_t offset, size_t len,

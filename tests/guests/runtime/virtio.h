@@ -67,6 +67,15 @@ int vq_setup(struct vdev *d, struct vq *q, unsigned index, void *mem);
 void vdev_driver_ok(struct vdev *d);
 uint32_t vdev_status(const struct vdev *d);
 
+static inline void vq_set_desc(volatile struct vq_desc *d, uint64_t addr, uint32_t len,
+			       uint16_t flags, uint16_t next)
+{
+	d->addr = addr;
+	d->len = len;
+	d->flags = flags;
+	d->next = next;
+}
+
 /* Puts descriptor chain `head` on the available ring and notifies. */
 void vq_submit(struct vq *q, uint16_t head);
 /*
