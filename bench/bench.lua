@@ -15,9 +15,11 @@ local RAW_LOADER = build .. "/bench/raw_loader"
 local KVM_FLOOR = build .. "/bench/kvm_floor"
 local LUAVMM = build .. "/luavmm"
 local RECIPE = here .. "/guest.lua"
+local HOOKED = here .. "/hooked.lua" -- the same, plus a Lua on_pio device on port 0x500
 local GUESTS = os.getenv("LUAVMM_GUEST_DIR") or (build .. "/guests")
 local HELLO = GUESTS .. "/hello.elf"
 local PIO = GUESTS .. "/pio-loop.elf"
+local LUADEV = GUESTS .. "/luadev.elf"
 local MEM_MIB = 64
 
 local START_ROUNDS = quick and 12 or 101
@@ -65,6 +67,9 @@ local commands = {
   end,
   raw = function(elf, cmdline) return { RAW_LOADER, elf, cmdline, tostring(MEM_MIB) } end,
   floor = function(elf, cmdline) return { KVM_FLOOR, elf, cmdline } end,
+  hooked = function(elf, cmdline)
+    return { LUAVMM, "run", HOOKED, elf, cmdline, MEM_MIB .. "M" }
+  end,
   qemu = qemu_cmd,
 }
 
@@ -168,8 +173,16 @@ do
 end
 
 local pio = { luavmm = { [n_short] = {}, [n_long] = {} }, floor = { [n_short] = {}, [n_long] = {} },
-  qemu = { [n_short] = {}, [n_long] = {} } }
-local mem = { luavmm = {}, floor = {}, qemu = {} }
+  qemu = { [n_short] = {}, [n_long] = {} }, hooked = { [n_short] = {}, [n_long] = {} } }
+-- (d) reads answered by a Lua hook: the luadev guest's "n N 0x500" does N
+-- ring-3 `in`s; kvm_floor answers them in C, hooked.lua in Lua.
+local reads = { hooked = { [n_short] = {}, [n_long] = {} }, floor = { [n_short] = {}, [n_long] = {} } }
+local READY_MARK, SUM_MARK = "luadev: ready\n", "sum "
+local function read_job(w, n)
+  local r = measure(w, LUADEV, ("n %d 0x500"):format(n), { markers = { READY_MARK, SUM_MARK } })
+  if r then table.insert(reads[w][n], loop_ns(r)) end
+end
+local mem = { luavmm = {}, floor = {}, qemu = {}, hooked = {} }
 local pio_paired = {} -- per-round luavmm / kvm_floor of (loop(N) - loop(N/10))
 local function pio_job(w, n, got)
   local r = measure(w, PIO, tostring(n), { markers = { OUTS_MARK, DONE_MARK },
@@ -183,13 +196,18 @@ end
 io.stderr:write(string.format("bench: (b)+(c) pio-loop, %d rounds of N=%d and N=%d\n",
   PIO_ROUNDS, n_short, n_long))
 for round = 1, PIO_ROUNDS do
-  local jobs = { { "luavmm", n_short }, { "luavmm", n_long }, { "floor", n_short }, { "floor", n_long } }
+  local jobs = { { "luavmm", n_short }, { "luavmm", n_long }, { "floor", n_short }, { "floor", n_long },
+    { "hooked", n_short }, { "hooked", n_long } }
   if QEMU and round <= QEMU_PIO_ROUNDS then
     jobs[#jobs + 1] = { "qemu", n_short }
     jobs[#jobs + 1] = { "qemu", n_long }
   end
   local got = {}
   for _, j in ipairs(shuffle(jobs)) do pio_job(j[1], j[2], got) end
+  for _, j in ipairs(shuffle({ { "hooked", n_short }, { "hooked", n_long }, { "floor", n_short },
+    { "floor", n_long } })) do
+    read_job(j[1], j[2])
+  end
   local lv = got["luavmm" .. n_long] and got["luavmm" .. n_short] and
     got["luavmm" .. n_long] - got["luavmm" .. n_short]
   local fl = got["floor" .. n_long] and got["floor" .. n_short] and
@@ -197,8 +215,9 @@ for round = 1, PIO_ROUNDS do
   if lv and fl and fl > 0 then table.insert(pio_paired, lv / fl) end
 end
 
-local function per_exit_ns(w)
-  local a, b = median(pio[w][n_short]), median(pio[w][n_long])
+local function per_exit_ns(w, series)
+  series = series or pio
+  local a, b = median(series[w][n_short]), median(series[w][n_long])
   if not a or not b then return nil end
   return (b - a) / (n_long - n_short)
 end
@@ -273,6 +292,15 @@ if QEMU then
   row("(c) PIO exit round trip (ring 3)", us(lv), "QEMU " .. us(qe),
     (lv and qe) and string.format("%.3f", lv / qe) or "n/a", "(peer)", "info")
 end
+ratio_row("(d) PIO out, Lua on_pio hook (posted)", per_exit_ns("hooked"), "kvm_floor",
+  per_exit_ns("floor"), us, 2.0)
+do
+  local h, lv = per_exit_ns("hooked"), per_exit_ns("luavmm")
+  row("(d) PIO out, Lua on_pio hook (posted)", us(h), "unhooked " .. us(lv),
+    (h and lv) and string.format("%.3f", h / lv) or "n/a", "(info)", "info")
+end
+ratio_row("(d) PIO in, answered by a Lua hook", per_exit_ns("hooked", reads), "kvm_floor",
+  per_exit_ns("floor", reads), us, 2.0)
 
 local head = { "figure", "luavmm", "reference (floor or peer)", "ratio", "target", "verdict" }
 local width = {}
@@ -325,6 +353,12 @@ for _, w in ipairs({ "luavmm", "floor", "qemu" }) do
   end
 end
 print("      paired per round: luavmm/kvm_floor " .. spread(pio_paired, 1, ""))
+print(string.format("  (d) hooked out N=%d: %s; N=%d: %s", n_short, spread(pio.hooked[n_short], 1e6, "ms"),
+  n_long, spread(pio.hooked[n_long], 1e6, "ms")))
+for _, w in ipairs({ "hooked", "floor" }) do
+  print(string.format("      %-9s in N=%d: %s; N=%d: %s", w == "floor" and "kvm_floor" or w, n_short,
+    spread(reads[w][n_short], 1e6, "ms"), n_long, spread(reads[w][n_long], 1e6, "ms")))
+end
 if #failures > 0 then
   print(string.format("\n%d run(s) failed and were left out (their stderr is in %s):", #failures, log))
   for i = 1, math.min(#failures, 10) do print("  " .. failures[i]) end

@@ -1,7 +1,9 @@
 /* luavmm: the command line. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "attach.h"
 #include "lua/runner.h"
 #include "luavmm_config.h"
 
@@ -9,11 +11,37 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: luavmm run RECIPE [ARGS...]   run a Lua recipe (a machine, its policies and hooks)\n"
+		"       luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...]\n"
+		"                                     --control: serve a control socket (machines without\n"
+		"                                     their own `control` key); --sandbox: no os, io, or C modules\n"
+		"       luavmm attach SOCKET [-e CHUNK]  a Lua prompt on a running VM (or run one chunk)\n"
 		"       luavmm --help | --version\n"
 		"\n"
 		"Inside a recipe, `require \"luavmm\"` gives the API; ARGS are in `arg` and `...`.\n"
 		"Environment: LUAVMM_KVM_DEVICE (default /dev/kvm), LUAVMM_GUEST_DIR (test guests),\n"
 		"LUAVMM_TRACEBACK=1 (Lua tracebacks on errors).\n");
+}
+
+/* luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...] */
+static int run_command(int argc, char **argv)
+{
+	bool sandbox = false;
+	int i = 0;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		if (strcmp(argv[i], "--sandbox") == 0) {
+			sandbox = true;
+		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
+			lvm_lua_default_control = argv[++i];
+		} else {
+			fprintf(stderr, "luavmm: run: unknown option '%s' (try luavmm --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "luavmm: run needs a recipe file\n");
+		return 2;
+	}
+	return lvm_run_recipe_opts(argv[i], argc - i - 1, argv + i + 1, sandbox);
 }
 
 int main(int argc, char **argv)
@@ -26,11 +54,11 @@ int main(int argc, char **argv)
 		printf("luavmm %s\n", LUAVMM_VERSION);
 		return 0;
 	}
-	if (argc >= 3 && strcmp(argv[1], "run") == 0)
-		return lvm_run_recipe(argv[2], argc - 3, argv + 3);
+	if (argc >= 2 && strcmp(argv[1], "attach") == 0)
+		return lvm_attach_main(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
-		fprintf(stderr, "luavmm: run needs a recipe file\n");
-	else if (argc >= 2)
+		return run_command(argc - 2, argv + 2);
+	if (argc >= 2)
 		fprintf(stderr, "luavmm: unknown command '%s' (try luavmm --help)\n", argv[1]);
 	else
 		usage(stderr);

@@ -14,11 +14,54 @@ function M.guest(name)
   return luavmm.guest(name)
 end
 
--- luavmm.machine with test-friendly defaults.
+-- Machines made by M.machine, until M.close_all() tears them down.  Weak:
+-- a machine nobody references is still left to the garbage collector.
+local open_machines = setmetatable({}, { __mode = "v" })
+local next_machine = 0
+
+-- luavmm.machine with test-friendly defaults.  The machine is also closed by
+-- M.close_all() (see M.teardown_each), so a failing test never leaks it.
 function M.machine(config)
   local c = { memory = "32M", console = false }
   for k, v in pairs(config) do c[k] = v end
-  return luavmm.machine(c)
+  local vm = luavmm.machine(c)
+  next_machine = next_machine + 1
+  open_machines[next_machine] = vm
+  return vm
+end
+
+-- Closes every machine made by M.machine (closing twice is harmless).
+function M.close_all()
+  for i, vm in pairs(open_machines) do
+    vm:close()
+    open_machines[i] = nil
+  end
+end
+
+-- Call inside a describe block: every test's machines are torn down after it,
+-- whether it passed or not.
+function M.teardown_each()
+  require("busted").after_each(M.close_all)
+end
+
+-- vm.console:expect with a failure that names the spec line, the pattern and
+-- the guest's last output; returns the captures (or the match).
+function M.expect(vm, pattern, timeout)
+  local results = table.pack(pcall(vm.console.expect, vm.console, pattern, timeout or 30))
+  if not results[1] then
+    error(("expected guest output '%s' did not come:\n  %s"):format(pattern,
+      tostring(results[2]):gsub("^expect: ", "")), 2)
+  end
+  return table.unpack(results, 2, results.n)
+end
+
+-- A machine running guest NAME with CMDLINE, started, plus the remaining
+-- config fields; torn down by M.close_all.
+function M.boot(name, cmdline, config)
+  local c = { kernel = M.guest(name), cmdline = cmdline }
+  for k, v in pairs(config or {}) do c[k] = v end
+  local vm = M.machine(c)
+  return vm
 end
 
 -- Starts a machine, waits for it to stop and returns (result, output).
@@ -90,8 +133,11 @@ end
 
 -- Open file descriptors and threads of this process, for leak checks.
 function M.process_counts()
+  collectgarbage() -- close files and machines nobody references any more
+  collectgarbage()
   local fds = 0
-  for _ in io.popen("ls /proc/" .. M.pid() .. "/fd"):lines() do fds = fds + 1 end
+  local ls <close> = io.popen("ls /proc/" .. M.pid() .. "/fd")
+  for _ in ls:lines() do fds = fds + 1 end
   local threads = tonumber(read_file("/proc/self/status"):match("Threads:%s*(%d+)"))
   return { fds = fds, threads = threads }
 end

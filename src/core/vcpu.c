@@ -147,6 +147,10 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE)) {
+		if (lvm_vm_paused(vcpu->vm)) {
+			lvm_vm_park(vcpu->vm);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;

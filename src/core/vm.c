@@ -25,6 +25,8 @@ static struct lvm_vm *vm_alloc(void)
 	vm->mem.host = NULL;
 	vm->console.notify_fd = -1;
 	pthread_mutex_init(&vm->state_lock, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
+	vm->hooks.notify_fd = -1;
 	lvm_bus_init(&vm->pio);
 	lvm_bus_init(&vm->mmio);
 	return vm;
@@ -99,7 +101,7 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts)
 		lvm_fail_errno("eventfd");
 		goto fail;
 	}
-	if (lvm_console_init(&vm->console) < 0 || create_irqchip(vm) < 0 ||
+	if (lvm_console_init(&vm->console) < 0 || lvm_hookq_init(&vm->hooks) < 0 || create_irqchip(vm) < 0 ||
 	    lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
 	    create_vcpus(vm, opts->ncpus) < 0)
 		goto fail;
@@ -141,6 +143,8 @@ void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
 		__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			lvm_vcpu_kick(&vm->vcpus[i]);
+		pthread_cond_broadcast(&vm->park_cond);
+		lvm_hookq_close(&vm->hooks);
 		uint64_t one = 1;
 		ssize_t ignored = write(vm->stop_fd, &one, sizeof(one));
 		(void)ignored;
@@ -181,6 +185,7 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 		vm->free_devices(vm);
 	lvm_memory_destroy(&vm->mem);
 	lvm_console_destroy(&vm->console);
+	lvm_hookq_destroy(&vm->hooks);
 	lvm_bus_destroy(&vm->pio);
 	lvm_bus_destroy(&vm->mmio);
 	if (vm->stop_fd >= 0)
@@ -189,6 +194,7 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	pthread_cond_destroy(&vm->park_cond);
 	pthread_mutex_destroy(&vm->state_lock);
 	free(vm);
 }
@@ -202,6 +208,7 @@ const char *lvm_stop_reason_name(enum lvm_stop_reason reason)
 	case LVM_STOP_SHUTDOWN: return "shutdown";
 	case LVM_STOP_ERROR: return "error";
 	case LVM_STOP_HOST: return "killed";
+	case LVM_STOP_HOOK_ERROR: return "hook_error";
 	}
 	return "unknown";
 }

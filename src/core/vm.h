@@ -15,6 +15,7 @@
 
 #include "core/bus.h"
 #include "core/console.h"
+#include "core/hookq.h"
 #include "core/memory.h"
 
 enum lvm_stop_reason {
@@ -24,6 +25,7 @@ enum lvm_stop_reason {
 	LVM_STOP_SHUTDOWN, /* a vCPU entered shutdown (triple fault) */
 	LVM_STOP_ERROR,    /* KVM could not run the guest; detail says why */
 	LVM_STOP_HOST,     /* the host stopped the VM (teardown, kill) */
+	LVM_STOP_HOOK_ERROR, /* a Lua hook raised an error; detail says which */
 };
 
 struct lvm_vm;
@@ -66,6 +68,14 @@ struct lvm_vm {
 	char detail[256];
 	struct timespec start_time;
 
+	/* Pausing (vm_pause.c): vCPUs park at the top of their loop. */
+	pthread_cond_t park_cond;
+	int paused;       /* atomic */
+	unsigned parked;  /* under state_lock */
+
+	/* Accesses to ranges the control thread (Lua) serves. */
+	struct lvm_hookq hooks;
+
 	/* Devices the machine assembly attached; freed with the VM. */
 	void *devices;
 	void (*free_devices)(struct lvm_vm *vm);
@@ -90,6 +100,16 @@ void lvm_vm_join(struct lvm_vm *vm);
 const char *lvm_stop_reason_name(enum lvm_stop_reason reason);
 /* Drives GSI `gsi` of the in-kernel irqchip (an lvm_irq_line setter). */
 void lvm_vm_set_irq(void *vm, unsigned gsi, int level);
+/*
+ * Pause: every vCPU leaves KVM_RUN and waits; returns once all of them
+ * are parked (or blocked on the control thread, which then cannot serve
+ * them) or the VM stopped.  Resume lets them go on.  Control thread only.
+ */
+void lvm_vm_pause(struct lvm_vm *vm);
+void lvm_vm_resume(struct lvm_vm *vm);
+bool lvm_vm_paused(const struct lvm_vm *vm);
+/* vCPU threads: park while the VM is paused (returns when resumed or stopping). */
+void lvm_vm_park(struct lvm_vm *vm);
 /* Sums of every vCPU's exit counters. */
 struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm);
 

@@ -7,6 +7,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,8 +24,31 @@ struct lvm_output {
 	size_t tail_len;
 };
 
+/* timers.c: vm:after / vm:every. */
+struct lvm_timer {
+	double due;      /* CLOCK_MONOTONIC seconds */
+	double interval; /* 0: one-shot */
+	int fn_ref;      /* LUA_NOREF once cancelled or fired */
+	unsigned id;
+};
+
+struct lvm_control; /* control.c: the control socket */
+
 struct lua_machine {
 	struct lvm_vm *vm;
+	/* hooks.c: how hooks run */
+	int hook_limit;          /* Lua VM instructions per hook call */
+	bool continue_on_error;  /* on_hook_error = "continue" */
+	bool in_hook;            /* a hook is running (no waiting inside one) */
+	bool stop_fired;         /* the stop event has been delivered */
+	int hook_error_ref;      /* registry: the last hook error with traceback */
+	/* timers.c */
+	struct lvm_timer *timers;
+	unsigned ntimers, timers_cap, next_timer_id;
+	/* pump.c: console lines for on_line */
+	char line[1024];
+	size_t line_len;
+	struct lvm_control *control;
 	int sink_ref;   /* registry ref of a Lua console function, or LUA_NOREF */
 	bool stdin_input;
 	bool stdin_eof;
@@ -58,12 +82,68 @@ void lvm_lua_push_console(lua_State *L, int machine_index);
  * machine stops or `deadline` (CLOCK_MONOTONIC seconds; < 0 = none)
  * passes; with `until_output`, returns as soon as new output arrived.
  * Returns true if new output arrived. */
-bool lvm_lua_pump(lua_State *L, struct lua_machine *m, double deadline, bool until_output);
-void lvm_lua_drain(lua_State *L, struct lua_machine *m);
+bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
+		  bool until_output);
+void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index);
 double lvm_lua_now(void);
 /* The output tail as one printable line (control characters escaped). */
 void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m);
 void lvm_lua_output_free(struct lvm_output *out);
+
+/* hooks.c: on_pio/on_mmio/on/on_line and running hooks safely. */
+#define LVM_MACHINE_STATE 2 /* user value: a table of the machine's Lua hooks */
+void lvm_lua_register_hooks(lua_State *L);
+void lvm_lua_hooks_init(struct lua_machine *m);
+/* Pushes the machine's state table field `key` (a table, created on demand). */
+void lvm_lua_push_state(lua_State *L, int machine_index, const char *key);
+/* Calls the function below `nargs` arguments on the stack as a hook:
+ * protected, instruction-limited; an error is reported and (unless the
+ * recipe asked to continue) stops the VM with "hook_error".  Leaves
+ * `nresults` values on success; returns false (nothing left) on error. */
+bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
+		       const char *what);
+/* The same protection without the reporting: returns the lua_pcall status,
+ * leaving the error message (with traceback) on the stack. */
+int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults);
+void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index);
+void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
+			const char *event, int nargs);
+void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index,
+			  const char *line, size_t len);
+/* {{kind=, base=, len=, accesses=, removed=}, ...} for vm:stats().hooks */
+void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m);
+void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m);
+void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what);
+
+/* timers.c */
+void lvm_lua_register_timers(lua_State *L);
+double lvm_lua_next_timer(const struct lua_machine *m); /* < 0: none */
+void lvm_lua_run_timers(lua_State *L, struct lua_machine *m, int machine_index);
+void lvm_lua_timers_free(lua_State *L, struct lua_machine *m);
+
+/* runtime.c: pause/resume/read/write/regs/set_regs/irq */
+void lvm_lua_register_runtime(lua_State *L);
+
+/* control.c: the control socket */
+int lvm_lua_control_open(lua_State *L, struct lua_machine *m, const char *path);
+/* pollfds the control socket needs; returns how many were added (at most max). */
+unsigned lvm_lua_control_pollfds(struct lua_machine *m, struct pollfd *fds, unsigned max);
+void lvm_lua_control_serve(lua_State *L, struct lua_machine *m, int machine_index,
+			   const struct pollfd *fds, unsigned n);
+void lvm_lua_control_close(lua_State *L, struct lua_machine *m);
+/* A default control path set by `luavmm run --control PATH` (NULL: none). */
+extern const char *lvm_lua_default_control;
+
+/* sandbox.c: removes os (but time/clock/date), io, debug, dofile/loadfile,
+ * binary chunks and C module loading from the state's globals. */
+void lvm_lua_sandbox(lua_State *L);
+
+/* ratelimit.c: luavmm.ratelimiter{...} */
+void lvm_lua_register_ratelimit(lua_State *L);
+int lvm_lua_ratelimiter_new(lua_State *L);
+
+/* Adds a method table to the machine's methods (used by the files above). */
+void lvm_lua_add_methods(lua_State *L, const luaL_Reg *methods);
 
 int luaopen_luavmm(lua_State *L);
 

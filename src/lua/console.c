@@ -78,8 +78,11 @@ static int console_expect(lua_State *L)
 	double timeout = luaL_optnumber(L, 3, 30);
 	if (timeout < 0)
 		return luaL_argerror(L, 3, "timeout must not be negative");
+	lvm_lua_check_not_in_hook(L, m, "expect");
 	double deadline = lvm_lua_now() + timeout;
-	lvm_lua_drain(L, m);
+	lua_getiuservalue(L, 1, 1);
+	int mi = lua_gettop(L);
+	lvm_lua_drain(L, m, mi);
 	for (;;) {
 		int n = try_match(L, m, 2);
 		if (n >= 0)
@@ -87,10 +90,10 @@ static int console_expect(lua_State *L)
 		if (lvm_vm_stopped(m->vm) || lvm_lua_now() >= deadline ||
 		    !m->vm->started)
 			break;
-		if (!lvm_lua_pump(L, m, deadline, true) && !lvm_vm_stopped(m->vm))
+		if (!lvm_lua_pump(L, m, mi, deadline, true) && !lvm_vm_stopped(m->vm))
 			break;
 	}
-	lvm_lua_drain(L, m);
+	lvm_lua_drain(L, m, mi);
 	int n = try_match(L, m, 2);
 	if (n >= 0)
 		return n;
@@ -117,12 +120,29 @@ static int console_send(lua_State *L)
 static int console_output(lua_State *L)
 {
 	struct lua_machine *m = console_machine(L);
-	lvm_lua_drain(L, m);
+	lua_getiuservalue(L, 1, 1);
+	lvm_lua_drain(L, m, -1);
 	lua_pushlstring(L, m->out.pending, m->out.pending_len);
 	return 1;
 }
 
+/* console:on_line(fn): fn(line) for each complete line of guest output
+ * (without its "\n"; lines longer than 1 KiB arrive in pieces).  Runs
+ * while the control thread waits (vm:wait, expect, vm:run). */
+static int console_on_line(lua_State *L)
+{
+	console_machine(L);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_getiuservalue(L, 1, 1);
+	lvm_lua_push_state(L, -1, "lines");
+	lua_pushvalue(L, 2);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_settop(L, 1);
+	return 1;
+}
+
 static const luaL_Reg console_methods[] = {
+	{ "on_line", console_on_line },
 	{ "expect", console_expect },
 	{ "send", console_send },
 	{ "output", console_output },

@@ -21,6 +21,9 @@ struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 static void machine_release(lua_State *L, struct lua_machine *m)
 {
 	if (m->vm) {
+		lvm_lua_control_close(L, m);
+		lvm_lua_hooks_release(L, m);
+		lvm_lua_timers_free(L, m);
 		lvm_vm_destroy(m->vm);
 		m->vm = NULL;
 	}
@@ -34,13 +37,19 @@ static void machine_release(lua_State *L, struct lua_machine *m)
 int lvm_lua_machine_new(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
-	struct lua_machine *m = lua_newuserdatauv(L, sizeof(*m), 1);
+	struct lua_machine *m = lua_newuserdatauv(L, sizeof(*m), LVM_MACHINE_STATE);
 	memset(m, 0, sizeof(*m));
 	m->sink_ref = LUA_NOREF;
+	lvm_lua_hooks_init(m);
 	luaL_setmetatable(L, LVM_MACHINE_MT);
 	m->vm = lvm_lua_create_machine(L, 1, m);
 	lvm_lua_push_console(L, -1);
 	lua_setiuservalue(L, -2, 1);
+	lua_getfield(L, 1, "control");
+	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
+	if (control)
+		lvm_lua_control_open(L, m, control);
+	lua_pop(L, 1);
 	return 1;
 }
 
@@ -50,6 +59,7 @@ static int machine_start(lua_State *L)
 	if (lvm_vm_start(m->vm) < 0)
 		return luaL_error(L, "start: %s", lvm_error());
 	lua_settop(L, 1);
+	lvm_lua_fire_event(L, m, 1, "start", 0);
 	return 1;
 }
 
@@ -68,7 +78,8 @@ static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
 	lua_pushstring(L, lvm_stop_reason_name(vm->reason));
 	lua_setfield(L, -2, "reason");
 	int64_t code = vm->code;
-	if (vm->reason == LVM_STOP_ERROR || vm->reason == LVM_STOP_HOST)
+	if (vm->reason == LVM_STOP_ERROR || vm->reason == LVM_STOP_HOST ||
+	    vm->reason == LVM_STOP_HOOK_ERROR)
 		code = 1;
 	lua_pushinteger(L, (lua_Integer)code);
 	lua_setfield(L, -2, "code");
@@ -77,6 +88,10 @@ static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
 	if (vm->reason == LVM_STOP_EXIT) {
 		lua_pushinteger(L, lvm_pc_of(vm)->exit_value);
 		lua_setfield(L, -2, "value");
+	}
+	if (vm->reason == LVM_STOP_HOOK_ERROR && m->hook_error_ref != LUA_NOREF) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, m->hook_error_ref);
+		lua_setfield(L, -2, "traceback");
 	}
 }
 
@@ -87,20 +102,37 @@ static int machine_wait(lua_State *L)
 	lua_Number timeout = luaL_optnumber(L, 2, -1);
 	if (!m->vm->started)
 		return luaL_error(L, "wait: the machine has not been started (call vm:start() first)");
+	lvm_lua_check_not_in_hook(L, m, "wait");
 	double deadline = timeout < 0 ? -1 : lvm_lua_now() + timeout;
-	lvm_lua_pump(L, m, deadline, false);
+	lvm_lua_pump(L, m, 1, deadline, false);
 	bool stopped = lvm_vm_stopped(m->vm);
 	if (stopped) {
 		lvm_vm_join(m->vm);
-		lvm_lua_drain(L, m); /* output written just before the stop */
+		lvm_lua_drain(L, m, 1); /* output written just before the stop */
 	}
 	push_result(L, m, !stopped);
 	return 1;
 }
 
+/* vm:run([timeout_s]): starts the machine if needed, then waits (hooks,
+ * timers and the control socket are served meanwhile). */
+static int machine_run(lua_State *L)
+{
+	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	lua_settop(L, 2);
+	if (!m->vm->started) {
+		lua_pushcfunction(L, machine_start);
+		lua_pushvalue(L, 1);
+		lua_call(L, 1, 0);
+	}
+	return machine_wait(L);
+}
+
 static int machine_close(lua_State *L)
 {
 	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	if (m->in_hook && m->vm)
+		return luaL_error(L, "close: cannot close a machine from inside its own hook (stop it with a return from vm:wait)");
 	machine_release(L, m);
 	return 0;
 }
@@ -142,7 +174,17 @@ static int machine_stats(lua_State *L)
 	}
 	lua_pushnumber(L, uptime);
 	lua_setfield(L, -2, "uptime");
+	lvm_lua_push_hook_stats(L, m);
+	lua_setfield(L, -2, "hooks");
 	return 1;
+}
+
+void lvm_lua_add_methods(lua_State *L, const luaL_Reg *methods)
+{
+	luaL_getmetatable(L, LVM_MACHINE_MT);
+	lua_getfield(L, -1, "methods");
+	luaL_setfuncs(L, methods, 0);
+	lua_pop(L, 2);
 }
 
 static int machine_index(lua_State *L)
@@ -175,6 +217,7 @@ static int machine_tostring(lua_State *L)
 static const luaL_Reg machine_methods[] = {
 	{ "start", machine_start },
 	{ "wait", machine_wait },
+	{ "run", machine_run },
 	{ "stats", machine_stats },
 	{ "close", machine_close },
 	{ "dtb", lvm_lua_machine_dtb },

@@ -20,8 +20,10 @@ struct key_spec {
 static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
-	{ "stdin", LUA_TBOOLEAN }, { "disks", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
-	{ "virtio_console", LUA_TBOOLEAN }, { "nets", LUA_TTABLE },
+	{ "stdin", LUA_TBOOLEAN },
+	{ "hook_limit", -1 },      { "on_hook_error", LUA_TSTRING }, { "control", LUA_TSTRING },
+	{ "disks", LUA_TTABLE },   { "nets", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
+	{ "virtio_console", LUA_TBOOLEAN },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -128,6 +130,31 @@ static void console_field(lua_State *L, int t, struct lua_machine *m,
 	lua_pop(L, 1);
 }
 
+/* hook_limit = Lua instructions a hook call may run (default 100 million). */
+static void hook_limit_field(lua_State *L, int t, struct lua_machine *m)
+{
+	if (lua_getfield(L, t, "hook_limit") != LUA_TNIL) {
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+		    lua_tointeger(L, -1) > 0x7fffffff)
+			luaL_error(L, "machine: hook_limit must be an integer from 1 to 2147483647 (Lua instructions per hook call), got %s",
+				   luaL_tolstring(L, -1, NULL));
+		m->hook_limit = (int)lua_tointeger(L, -1);
+	}
+	lua_pop(L, 1);
+}
+
+/* on_hook_error = "stop" (default) | "continue". */
+static void on_hook_error_field(lua_State *L, int t, struct lua_machine *m)
+{
+	const char *how = string_field(L, t, "on_hook_error");
+	if (!how || strcmp(how, "stop") == 0)
+		m->continue_on_error = false;
+	else if (strcmp(how, "continue") == 0)
+		m->continue_on_error = true;
+	else
+		luaL_error(L, "machine: on_hook_error must be \"stop\" or \"continue\", not \"%s\"", how);
+}
+
 struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m)
 {
 	t = lua_absindex(L, t);
@@ -144,6 +171,8 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	hook_limit_field(L, t, m);
+	on_hook_error_field(L, t, m);
 	lvm_lua_disks_field(L, t, &config);
 	lvm_lua_nets_field(L, t, &config);
 	lua_getfield(L, t, "rng");

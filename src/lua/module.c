@@ -26,7 +26,16 @@ static int module_guest(lua_State *L)
 	return 1;
 }
 
+/* luavmm.now(): CLOCK_MONOTONIC seconds (for timers and watchdogs). */
+static int module_now(lua_State *L)
+{
+	lua_pushnumber(L, lvm_lua_now());
+	return 1;
+}
+
 static const luaL_Reg module_functions[] = {
+	{ "now", module_now },
+	{ "ratelimiter", lvm_lua_ratelimiter_new },
 	{ "machine", lvm_lua_machine_new },
 	{ "guest", module_guest },
 	{ NULL, NULL },
@@ -36,6 +45,10 @@ int luaopen_luavmm(lua_State *L)
 {
 	lvm_lua_register_machine(L);
 	lvm_lua_register_console(L);
+	lvm_lua_register_hooks(L);
+	lvm_lua_register_timers(L);
+	lvm_lua_register_runtime(L);
+	lvm_lua_register_ratelimit(L);
 	lvm_lua_register_virtio(L);
 	luaL_newlib(L, module_functions);
 	lua_pushliteral(L, LUAVMM_VERSION);

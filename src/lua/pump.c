@@ -73,11 +73,36 @@ static void append_pending(struct lvm_output *out, const char *p, size_t n)
 	out->pending_len += n;
 }
 
-/* Takes everything the console captured; calls the Lua sink with it. */
-void lvm_lua_drain(lua_State *L, struct lua_machine *m)
+/* Splits output into lines for console:on_line hooks. */
+static void feed_lines(lua_State *L, struct lua_machine *m, int machine_index,
+		       const char *p, size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' || m->line_len == sizeof(m->line)) {
+			lvm_lua_deliver_line(L, m, machine_index, m->line, m->line_len);
+			m->line_len = 0;
+			if (p[i] == '\n')
+				continue;
+		}
+		m->line[m->line_len++] = p[i];
+	}
+}
+
+static bool has_line_hooks(lua_State *L, int machine_index)
+{
+	lvm_lua_push_state(L, machine_index, "lines");
+	bool any = lua_rawlen(L, -1) > 0;
+	lua_pop(L, 1);
+	return any;
+}
+
+/* Takes everything the console captured; calls the Lua sink and line hooks. */
+void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index)
+{
+	machine_index = lua_absindex(L, machine_index);
 	char chunk[4096];
 	size_t n;
+	bool lines = has_line_hooks(L, machine_index);
 	while ((n = lvm_console_take(&m->vm->console, chunk, sizeof(chunk))) > 0) {
 		remember_tail(&m->out, chunk, n);
 		append_pending(&m->out, chunk, n);
@@ -86,6 +111,8 @@ void lvm_lua_drain(lua_State *L, struct lua_machine *m)
 			lua_pushlstring(L, chunk, n);
 			lua_call(L, 1, 0);
 		}
+		if (lines)
+			feed_lines(L, m, machine_index, chunk, n);
 	}
 }
 
@@ -99,8 +126,12 @@ static void forward_stdin(struct lua_machine *m)
 		m->stdin_eof = true;
 }
 
-static int poll_timeout_ms(double deadline)
+/* Milliseconds until the earlier of the deadline and the next timer. */
+static int poll_timeout_ms(const struct lua_machine *m, double deadline)
 {
+	double next = lvm_lua_next_timer(m);
+	if (next >= 0 && (deadline < 0 || next < deadline))
+		deadline = next;
 	if (deadline < 0)
 		return -1;
 	double left = deadline - lvm_lua_now();
@@ -109,29 +140,61 @@ static int poll_timeout_ms(double deadline)
 	return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
 }
 
-bool lvm_lua_pump(lua_State *L, struct lua_machine *m, double deadline, bool until_output)
+/* Delivers the stop event (on("exit"), on("reset"), ...) once. */
+static void fire_stop(lua_State *L, struct lua_machine *m, int machine_index)
 {
+	if (m->stop_fired || !lvm_vm_stopped(m->vm))
+		return;
+	m->stop_fired = true;
+	lvm_lua_fire_event(L, m, machine_index, lvm_stop_reason_name(m->vm->reason), 0);
+}
+
+enum { FD_STOP, FD_CONSOLE, FD_HOOKS, FD_STDIN, FD_FIXED };
+#define MAX_POLL_FDS (FD_FIXED + 16)
+
+/* One round of the control loop: waits at most `timeout` ms, serves what is ready. */
+static void serve_once(lua_State *L, struct lua_machine *m, int machine_index, int timeout)
+{
+	struct lvm_vm *vm = m->vm;
+	struct pollfd fds[MAX_POLL_FDS] = {
+		[FD_STOP] = { .fd = vm->stop_fd, .events = POLLIN },
+		[FD_CONSOLE] = { .fd = vm->console.notify_fd, .events = POLLIN },
+		[FD_HOOKS] = { .fd = vm->hooks.notify_fd, .events = POLLIN },
+		[FD_STDIN] = { .fd = m->stdin_input && !m->stdin_eof ? STDIN_FILENO : -1,
+			       .events = POLLIN },
+	};
+	unsigned nctl = lvm_lua_control_pollfds(m, fds + FD_FIXED, MAX_POLL_FDS - FD_FIXED);
+	if (poll(fds, FD_FIXED + nctl, timeout) < 0) {
+		if (errno != EINTR)
+			return;
+		nctl = 0;
+	}
+	if (fds[FD_HOOKS].revents & POLLIN)
+		lvm_lua_serve_hooks(L, m, machine_index);
+	if (fds[FD_STDIN].revents & (POLLIN | POLLHUP))
+		forward_stdin(m);
+	if (nctl > 0 && m->vm)
+		lvm_lua_control_serve(L, m, machine_index, fds + FD_FIXED, nctl);
+}
+
+bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
+		  bool until_output)
+{
+	machine_index = lua_absindex(L, machine_index);
 	struct lvm_vm *vm = m->vm;
 	bool got_output = false;
 	for (;;) {
 		size_t before = m->out.pending_len;
-		lvm_lua_drain(L, m);
+		lvm_lua_drain(L, m, machine_index);
 		got_output |= m->out.pending_len != before;
+		lvm_lua_run_timers(L, m, machine_index);
+		fire_stop(L, m, machine_index);
 		if ((until_output && got_output) || lvm_vm_stopped(vm))
 			return got_output;
-		int timeout = poll_timeout_ms(deadline);
-		if (timeout == 0)
+		int timeout = poll_timeout_ms(m, deadline);
+		if (timeout == 0 && deadline >= 0 && lvm_lua_now() >= deadline)
 			return got_output;
-		struct pollfd fds[3] = {
-			{ .fd = vm->stop_fd, .events = POLLIN },
-			{ .fd = vm->console.notify_fd, .events = POLLIN },
-			{ .fd = STDIN_FILENO, .events = POLLIN },
-		};
-		nfds_t nfds = m->stdin_input && !m->stdin_eof ? 3 : 2;
-		if (poll(fds, nfds, timeout) < 0 && errno != EINTR)
-			return got_output;
-		if (nfds == 3 && (fds[2].revents & (POLLIN | POLLHUP)))
-			forward_stdin(m);
+		serve_once(L, m, machine_index, timeout);
 	}
 }
 

@@ -77,6 +77,11 @@ static int exit_status_of(lua_State *L, int index)
 
 int lvm_run_recipe(const char *path, int argc, char **argv)
 {
+	return lvm_run_recipe_opts(path, argc, argv, false);
+}
+
+int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
+{
 	lua_State *L = luaL_newstate();
 	if (!L) {
 		fprintf(stderr, "luavmm: cannot create a Lua state\n");
@@ -84,6 +89,8 @@ int lvm_run_recipe(const char *path, int argc, char **argv)
 	}
 	luaL_openlibs(L);
 	setup_package(L);
+	if (sandbox)
+		lvm_lua_sandbox(L);
 	set_arg_table(L, path, argc, argv);
 	int status = 1;
 	lua_pushcfunction(L, message_handler);

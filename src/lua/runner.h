@@ -9,5 +9,12 @@
  * false = 1), 0 when it returns nothing, 1 after printing an error.
  */
 int lvm_run_recipe(const char *path, int argc, char **argv);
+/* The same; with `sandbox`, the recipe runs without os, io, debug and C modules
+ * (see src/lua/sandbox.c). */
+int lvm_run_recipe_opts(const char *path, int argc, char **argv, _Bool sandbox);
+
+/* `luavmm run --control PATH`: the control socket of machines without their
+ * own `control` key (NULL: none). */
+extern const char *lvm_lua_default_control;
 
 #endif

@@ -2,6 +2,8 @@
  * poke: makes the machine do one thing it should not survive.
  *   "out PORT VALUE"  one 8-bit `out` (e.g. "out 0x64 0xfe": i8042 reset)
  *   "triple"          loads an empty IDT and faults: a triple fault
+ *   "read ADDR"       one 32-bit MMIO read, printed as "poke: read 0xVALUE"
+ *                     (unclaimed addresses must read as all-ones)
  * If the machine is still running afterwards it prints
  * "poke: still running" and exits with 0x7e.
  */
@@ -37,6 +39,15 @@ uint32_t guest_main(const char *args)
 			serial_put_hex(port);
 			serial_putc('\n');
 			outb((uint16_t)port, (uint8_t)value);
+		}
+	} else if (starts_with(args, "read ")) {
+		const char *p = args + 5;
+		uint64_t addr = 0;
+		if (parse_uint(&p, &addr)) {
+			uint32_t value = *(volatile uint32_t *)(uintptr_t)addr;
+			serial_puts("poke: read ");
+			serial_put_hex(value);
+			serial_putc('\n');
 		}
 	} else if (str_eq(args, "triple")) {
 		serial_puts("poke: triple fault\n");

@@ -147,6 +147,17 @@ describe("unclaimed port I/O", function()
   end)
 end)
 
+describe("unclaimed MMIO", function()
+  it("reads as all-ones and is counted", function()
+    local vm <close> = t.machine { kernel = t.guest("poke"), cmdline = "read 0xd8000000" }
+    vm:start()
+    local result = vm:wait(30)
+    assert.are.equal(0x7e, result.value)
+    assert.truthy(vm.console:output():find("poke: read 0xffffffff\n", 1, true))
+    assert.are.equal(1, vm:stats().unclaimed.mmio_reads)
+  end)
+end)
+
 describe("machine teardown", function()
   it("leaves no threads or fds behind, whether the guest finished or not", function()
     local before = t.process_counts()
@@ -162,6 +173,12 @@ describe("machine teardown", function()
     collectgarbage()
     collectgarbage()
     local after = t.process_counts()
+    -- a joined thread can linger in /proc for a moment while the kernel reaps it
+    for _ = 1, 50 do
+      if after.threads == before.threads then break end
+      os.execute("sleep 0.02")
+      after = t.process_counts()
+    end
     assert.are.equal(before.fds, after.fds)
     assert.are.equal(before.threads, after.threads)
   end)
@@ -206,5 +223,19 @@ describe("luavmm.machine{} validation", function()
 
   it("requires a kernel", function()
     assert.truthy(machine_error {}:find("kernel is required", 1, true))
+  end)
+
+  it("leaves no threads or fds behind when construction fails late", function()
+    local junk = t.write_file(os.tmpname(), string.rep("junk", 100))
+    local before = t.process_counts()
+    for _ = 1, 20 do
+      assert.truthy(machine_error { kernel = junk, cpus = 2 }:find("not an ELF", 1, true))
+      assert.truthy(machine_error { kernel = junk .. ".missing" }:find("cannot open", 1, true))
+    end
+    collectgarbage()
+    os.remove(junk)
+    local after = t.process_counts()
+    assert.are.equal(before.fds, after.fds)
+    assert.are.equal(before.threads, after.threads)
   end)
 end)

@@ -1,0 +1,345 @@
+/*
+ * Lua hooks: vm:on_pio / vm:on_mmio (unclaimed ranges served by Lua),
+ * vm:on(event, fn) (lifecycle) and vm.console:on_line(fn).
+ *
+ * Hooks run on the control thread only, one at a time, and only while it
+ * is inside vm:wait(), console:expect() or vm:run(): a vCPU reading a
+ * Lua-served range waits until then.  Every call is a lua_pcall with a
+ * traceback handler and an instruction-count limit (`hook_limit`); an
+ * error stops the machine with reason "hook_error" unless the recipe set
+ * on_hook_error = "continue".  Exits no hook watches never come here.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "lua/binding.h"
+
+#define LVM_HOOK_MT "luavmm.hook"
+#define DEFAULT_HOOK_LIMIT 100000000 /* Lua VM instructions per hook call */
+
+struct lua_hook_handle {
+	struct lvm_hook *hook; /* NULL once removed */
+	struct lvm_vm *vm;
+};
+
+void lvm_lua_hooks_init(struct lua_machine *m)
+{
+	m->hook_limit = DEFAULT_HOOK_LIMIT;
+	m->hook_error_ref = LUA_NOREF;
+}
+
+void lvm_lua_push_state(lua_State *L, int machine_index, const char *key)
+{
+	machine_index = lua_absindex(L, machine_index);
+	if (lua_getiuservalue(L, machine_index, LVM_MACHINE_STATE) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setiuservalue(L, machine_index, LVM_MACHINE_STATE);
+	}
+	if (lua_getfield(L, -1, key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, key);
+	}
+	lua_remove(L, -2);
+}
+
+void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what)
+{
+	if (m->in_hook)
+		luaL_error(L, "%s: cannot wait inside a hook (hooks must return promptly; use vm:after for later work)",
+			   what);
+}
+
+static int traceback_handler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg)
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+static void over_limit(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	luaL_error(L, "hook exceeded its limit of %d Lua instructions (runaway hook? raise hook_limit in the machine table)",
+		   lua_gethookcount(L));
+}
+
+/* The first line of the error message, for the stop detail. */
+static void report_hook_error(lua_State *L, struct lua_machine *m, const char *what)
+{
+	const char *msg = lua_tostring(L, -1);
+	fprintf(stderr, "luavmm: error in %s hook: %s\n", what, msg ? msg : "?");
+	fflush(stderr);
+	lua_pushvalue(L, -1);
+	if (m->hook_error_ref != LUA_NOREF)
+		luaL_unref(L, LUA_REGISTRYINDEX, m->hook_error_ref);
+	m->hook_error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	if (m->continue_on_error)
+		return;
+	size_t len = strcspn(msg ? msg : "", "\n");
+	lvm_vm_stop(m->vm, LVM_STOP_HOOK_ERROR, 1, "%s hook: %.*s", what, (int)len, msg ? msg : "");
+}
+
+int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults)
+{
+	int fn = lua_gettop(L) - nargs;
+	lua_pushcfunction(L, traceback_handler);
+	lua_insert(L, fn);
+	lua_Hook old_hook = lua_gethook(L);
+	int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
+	lua_sethook(L, over_limit, LUA_MASKCOUNT, m->hook_limit);
+	bool was_in_hook = m->in_hook;
+	m->in_hook = true;
+	int status = lua_pcall(L, nargs, nresults, fn);
+	m->in_hook = was_in_hook;
+	lua_sethook(L, old_hook, old_mask, old_count);
+	lua_remove(L, fn);
+	return status;
+}
+
+bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
+		       const char *what)
+{
+	if (lvm_lua_pcall_limited(L, m, nargs, nresults) == LUA_OK)
+		return true;
+	report_hook_error(L, m, what);
+	lua_pop(L, 1);
+	return false;
+}
+
+/* ---- on_pio / on_mmio ------------------------------------------------ */
+
+static void push_io(lua_State *L, const struct lvm_hook_req *req)
+{
+	lua_createtable(L, 0, 6);
+	lua_pushboolean(L, req->is_write);
+	lua_setfield(L, -2, "write");
+	lua_pushstring(L, req->is_write ? "write" : "read");
+	lua_setfield(L, -2, "op");
+	lua_pushinteger(L, (lua_Integer)(req->hook->base + req->offset));
+	lua_setfield(L, -2, req->hook->space == LVM_HOOK_PIO ? "port" : "addr");
+	lua_pushinteger(L, (lua_Integer)req->offset);
+	lua_setfield(L, -2, "offset");
+	lua_pushinteger(L, req->size);
+	lua_setfield(L, -2, "size");
+	if (req->is_write) {
+		uint64_t v = 0;
+		memcpy(&v, req->data, req->size);
+		lua_pushinteger(L, (lua_Integer)v);
+		lua_setfield(L, -2, "value");
+	}
+}
+
+static void serve_one(lua_State *L, struct lua_machine *m, struct lvm_hook_req *req)
+{
+	uint8_t answer[8];
+	memset(answer, 0xff, sizeof(answer));
+	if (!__atomic_load_n(&req->hook->dead, __ATOMIC_ACQUIRE) && !lvm_vm_stopped(m->vm)) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, req->hook->id);
+		push_io(L, req);
+		const char *what = req->hook->space == LVM_HOOK_PIO ? "on_pio" : "on_mmio";
+		if (lvm_lua_call_hook(L, m, 1, 1, what)) {
+			if (!req->is_write && lua_isinteger(L, -1)) {
+				uint64_t v = (uint64_t)lua_tointeger(L, -1);
+				memcpy(answer, &v, req->size);
+			}
+			lua_pop(L, 1);
+		}
+	}
+	lvm_hookq_answer(&m->vm->hooks, req, answer);
+}
+
+void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index)
+{
+	(void)machine_index;
+	struct lvm_hook_req reqs[64];
+	unsigned n;
+	while ((n = lvm_hookq_take(&m->vm->hooks, reqs, 64)) > 0)
+		for (unsigned i = 0; i < n; i++)
+			serve_one(L, m, &reqs[i]);
+}
+
+static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
+{
+	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	lua_Integer base = luaL_checkinteger(L, 2);
+	lua_Integer len = luaL_checkinteger(L, 3);
+	luaL_checktype(L, 4, LUA_TFUNCTION);
+	lua_Integer limit = space == LVM_HOOK_PIO ? 0x10000 : (lua_Integer)1 << 52;
+	if (base < 0 || len < 1 || base >= limit || len > limit - base) {
+		char range[64];
+		snprintf(range, sizeof(range), "0x%" PRIx64 "+%" PRId64, (uint64_t)base, (int64_t)len);
+		return luaL_error(L, "%s: range %s is out of bounds", what, range);
+	}
+	struct lvm_bus *bus = space == LVM_HOOK_PIO ? &m->vm->pio : &m->vm->mmio;
+	struct lua_hook_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
+	h->hook = NULL;
+	h->vm = m->vm;
+	luaL_setmetatable(L, LVM_HOOK_MT);
+	lua_pushvalue(L, 1); /* the handle keeps its machine alive */
+	lua_setiuservalue(L, -2, 1);
+	lua_pushvalue(L, 4);
+	int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	h->hook = lvm_hookq_add(&m->vm->hooks, bus, space, (uint64_t)base, (uint64_t)len, ref);
+	if (!h->hook) {
+		luaL_unref(L, LUA_REGISTRYINDEX, ref);
+		return luaL_error(L, "%s: %s", what, lvm_error());
+	}
+	return 1;
+}
+
+/* vm:on_pio(port, count, fn(io)) -> handle (handle:remove()). */
+static int machine_on_pio(lua_State *L)
+{
+	return add_hook(L, LVM_HOOK_PIO, "on_pio");
+}
+
+/* vm:on_mmio(addr, size, fn(io)) -> handle. */
+static int machine_on_mmio(lua_State *L)
+{
+	return add_hook(L, LVM_HOOK_MMIO, "on_mmio");
+}
+
+static int hook_remove(lua_State *L)
+{
+	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
+	lua_getiuservalue(L, 1, 1);
+	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	if (h->hook && m && m->vm == h->vm) {
+		lvm_hookq_remove(&m->vm->hooks, h->hook);
+		luaL_unref(L, LUA_REGISTRYINDEX, h->hook->id);
+		h->hook->id = LUA_NOREF;
+	}
+	h->hook = NULL;
+	return 0;
+}
+
+static int hook_accesses(lua_State *L)
+{
+	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
+	lua_pushinteger(L, h->hook ? (lua_Integer)__atomic_load_n(&h->hook->accesses,
+								   __ATOMIC_RELAXED) : 0);
+	return 1;
+}
+
+/* ---- lifecycle events and console lines ------------------------------ */
+
+static const char *const events[] = { "start", "exit", "reset", "shutdown", "pause",
+				      "resume", "error", "hook_error", "killed", NULL };
+
+/* vm:on(event, fn): fn(vm, ...) runs when the event happens (in order of registration). */
+static int machine_on(lua_State *L)
+{
+	lvm_lua_check_machine(L, 1);
+	const char *event = events[luaL_checkoption(L, 2, NULL, events)];
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	lvm_lua_push_state(L, 1, "events");
+	if (lua_getfield(L, -1, event) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, event);
+	}
+	lua_pushvalue(L, 3);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_settop(L, 1);
+	return 1;
+}
+
+void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
+			const char *event, int nargs)
+{
+	machine_index = lua_absindex(L, machine_index);
+	int args = lua_gettop(L) - nargs + 1;
+	lvm_lua_push_state(L, machine_index, "events");
+	if (lua_getfield(L, -1, event) == LUA_TTABLE) {
+		char what[32];
+		snprintf(what, sizeof(what), "on(\"%s\")", event);
+		for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TFUNCTION; i++) {
+			lua_pushvalue(L, machine_index);
+			for (int a = 0; a < nargs; a++)
+				lua_pushvalue(L, args + a);
+			lvm_lua_call_hook(L, m, nargs + 1, 0, what);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+	lua_pop(L, nargs);
+}
+
+void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index,
+			  const char *line, size_t len)
+{
+	lvm_lua_push_state(L, machine_index, "lines");
+	for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TFUNCTION; i++) {
+		lua_pushlstring(L, line, len);
+		lvm_lua_call_hook(L, m, 1, 0, "on_line");
+	}
+	lua_pop(L, 2);
+}
+
+static const luaL_Reg hook_methods[] = {
+	{ "on_pio", machine_on_pio },
+	{ "on_mmio", machine_on_mmio },
+	{ "on", machine_on },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg hook_handle_methods[] = {
+	{ "remove", hook_remove },
+	{ "accesses", hook_accesses },
+	{ NULL, NULL },
+};
+
+void lvm_lua_register_hooks(lua_State *L)
+{
+	luaL_newmetatable(L, LVM_HOOK_MT);
+	luaL_newlib(L, hook_handle_methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lvm_lua_add_methods(L, hook_methods);
+}
+
+/* Drops the registry references of the machine's hooks (before it is destroyed). */
+void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m)
+{
+	struct lvm_hookq *q = &m->vm->hooks;
+	for (unsigned i = 0; i < q->nhooks; i++) {
+		if (q->hooks[i]->id != LUA_NOREF) {
+			luaL_unref(L, LUA_REGISTRYINDEX, q->hooks[i]->id);
+			q->hooks[i]->id = LUA_NOREF;
+		}
+	}
+	if (m->hook_error_ref != LUA_NOREF) {
+		luaL_unref(L, LUA_REGISTRYINDEX, m->hook_error_ref);
+		m->hook_error_ref = LUA_NOREF;
+	}
+}
+
+void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m)
+{
+	struct lvm_hookq *q = &m->vm->hooks;
+	lua_createtable(L, (int)q->nhooks, 0);
+	for (unsigned i = 0; i < q->nhooks; i++) {
+		const struct lvm_hook *h = q->hooks[i];
+		lua_createtable(L, 0, 5);
+		lua_pushstring(L, h->space == LVM_HOOK_PIO ? "pio" : "mmio");
+		lua_setfield(L, -2, "kind");
+		lua_pushinteger(L, (lua_Integer)h->base);
+		lua_setfield(L, -2, "base");
+		lua_pushinteger(L, (lua_Integer)h->len);
+		lua_setfield(L, -2, "len");
+		lua_pushinteger(L, (lua_Integer)__atomic_load_n(&h->accesses, __ATOMIC_RELAXED));
+		lua_setfield(L, -2, "accesses");
+		lua_pushboolean(L, __atomic_load_n(&h->dead, __ATOMIC_RELAXED));
+		lua_setfield(L, -2, "removed");
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
