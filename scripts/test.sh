@@ -12,3 +12,12 @@ cmake -S . -B build-asan -DLUAVMM_SANITIZE=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$JOBS"
 ctest --test-dir build-asan --output-on-failure -L unit
+
+# The virtqueue parser under libFuzzer (clang), for a bounded time.
+FUZZ_SECONDS="${LUAVMM_FUZZ_SECONDS:-30}"
+cmake -S . -B build-fuzz -DLUAVMM_FUZZ=ON -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_virtqueue
+mkdir -p build-fuzz/corpus
+build-fuzz/fuzz_virtqueue -max_total_time="$FUZZ_SECONDS" -max_len=4096 \
+  -print_final_stats=1 build-fuzz/corpus

@@ -58,6 +58,17 @@ struct lua_machine {
 /* machine_config.c: builds a machine from the table at `index`. */
 struct lvm_vm *lvm_lua_create_machine(lua_State *L, int index, struct lua_machine *m);
 
+/* virtio_config.c: the disks and nets keys (rng, virtio_console are booleans). */
+struct lvm_machine_config;
+void lvm_lua_disks_field(lua_State *L, int t, struct lvm_machine_config *config);
+void lvm_lua_nets_field(lua_State *L, int t, struct lvm_machine_config *config);
+
+/* virtio.c: vm.disks, vm:dtb(), vm:device_tree() */
+void lvm_lua_register_virtio(lua_State *L);
+int lvm_lua_push_disks(lua_State *L, int machine_index);
+int lvm_lua_machine_dtb(lua_State *L);
+int lvm_lua_machine_device_tree(lua_State *L);
+
 /* machine.c */
 int lvm_lua_machine_new(lua_State *L);
 void lvm_lua_register_machine(lua_State *L);

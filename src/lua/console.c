@@ -100,12 +100,14 @@ static int console_expect(lua_State *L)
 	return expect_failed(L, m, pattern, timeout);
 }
 
-/* console:send(s): queues bytes for the guest's UART receiver. */
+/* console:send(s): queues bytes for the guest's UART receiver (and its
+ * virtio console, if the machine has one). */
 static int console_send(lua_State *L)
 {
 	struct lua_machine *m = console_machine(L);
 	size_t len;
 	const char *s = luaL_checklstring(L, 2, &len);
+	lvm_pc_virtio_console_receive(lvm_pc_of(m->vm)->virtio, s, len);
 	size_t accepted = lvm_serial_receive(lvm_pc_of(m->vm)->serial, s, len);
 	if (accepted < len)
 		return luaL_error(L, "send: the guest's receive buffer is full (%d of %d bytes queued)",

@@ -195,6 +195,8 @@ static int machine_index(lua_State *L)
 		lua_getiuservalue(L, 1, 1);
 		return 1;
 	}
+	if (strcmp(key, "disks") == 0)
+		return lvm_lua_push_disks(L, 1);
 	lua_getmetatable(L, 1);
 	lua_getfield(L, -1, "methods");
 	lua_getfield(L, -1, key);
@@ -218,6 +220,8 @@ static const luaL_Reg machine_methods[] = {
 	{ "run", machine_run },
 	{ "stats", machine_stats },
 	{ "close", machine_close },
+	{ "dtb", lvm_lua_machine_dtb },
+	{ "device_tree", lvm_lua_machine_device_tree },
 	{ NULL, NULL },
 };
 

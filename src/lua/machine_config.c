@@ -24,6 +24,8 @@ static const struct key_spec machine_keys[] = {
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN },
 	{ "hook_limit", -1 },      { "on_hook_error", LUA_TSTRING }, { "control", LUA_TSTRING },
+	{ "disks", LUA_TTABLE },   { "nets", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
+	{ "virtio_console", LUA_TBOOLEAN },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -224,6 +226,13 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	lua_pop(L, 1);
 	hook_limit_field(L, t, m);
 	on_hook_error_field(L, t, m);
+	lvm_lua_disks_field(L, t, &config);
+	lvm_lua_nets_field(L, t, &config);
+	lua_getfield(L, t, "rng");
+	config.rng = lua_toboolean(L, -1);
+	lua_getfield(L, t, "virtio_console");
+	config.virtio_console = lua_toboolean(L, -1);
+	lua_pop(L, 2);
 	console_field(L, t, m, &config); /* last: it may open a file */
 	struct lvm_vm *vm = lvm_pc_create(&config);
 	if (!vm)

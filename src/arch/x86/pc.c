@@ -7,6 +7,7 @@
 
 #include "arch/x86/boot64.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
 #include "arch/x86/loader_elf.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -23,6 +24,7 @@ static void free_pc_devices(struct lvm_vm *vm)
 	if (!pc)
 		return;
 	lvm_serial_free(pc->serial);
+	lvm_pc_virtio_free(pc->virtio);
 	free(pc);
 	vm->devices = NULL;
 }
@@ -83,6 +85,11 @@ static int write_bootinfo(struct lvm_vm *vm, const char *cmdline)
 		.cmdline_len = (uint32_t)len,
 		.ncpus = vm->ncpus,
 	};
+	const struct lvm_pc_virtio *pv = lvm_pc_of(vm)->virtio;
+	if (pv && pv->dtb) {
+		info->dtb_addr = LVM_FDT_ADDR;
+		info->dtb_size = (uint32_t)pv->dtb_size;
+	}
 	return 0;
 }
 
@@ -102,6 +109,33 @@ static int load_kernel(struct lvm_vm *vm, const struct lvm_machine_config *confi
 	return lvm_x86_enter_long_mode(&vm->vcpus[0], image.entry, LVM_BOOT_INFO_ADDR);
 }
 
+const void *lvm_fdt_blob(struct lvm_vm *vm, size_t *size)
+{
+	const struct lvm_pc_virtio *pv = lvm_pc_of(vm) ? lvm_pc_of(vm)->virtio : NULL;
+	*size = pv ? pv->dtb_size : 0;
+	return pv ? pv->dtb : NULL;
+}
+
+/* Virtio devices, their command-line entries and the device tree, then the kernel. */
+static int attach_virtio_and_load(struct lvm_vm *vm, const struct lvm_machine_config *config)
+{
+	struct lvm_pc *pc = lvm_pc_of(vm);
+	if (lvm_pc_attach_virtio(vm, config, &pc->virtio) < 0)
+		return -1;
+	struct lvm_machine_config final = *config;
+	char *cmdline = NULL;
+	if (pc->virtio->count) {
+		cmdline = lvm_pc_virtio_cmdline(pc->virtio, config->cmdline);
+		if (!cmdline)
+			return -1;
+		final.cmdline = cmdline;
+	}
+	int rc = lvm_pc_write_fdt(vm, pc->virtio, final.cmdline);
+	rc = rc < 0 ? rc : load_kernel(vm, &final);
+	free(cmdline);
+	return rc < 0 ? rc : lvm_pc_virtio_start(pc->virtio);
+}
+
 struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 {
 	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
@@ -117,7 +151,7 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (lvm_pc_setup_vcpu(vm, &vm->vcpus[i], config) < 0)
 			goto fail;
-	if (attach_devices(vm) < 0 || load_kernel(vm, config) < 0)
+	if (attach_devices(vm) < 0 || attach_virtio_and_load(vm, config) < 0)
 		goto fail;
 	return vm;
 fail:

@@ -1,0 +1,317 @@
+/*
+ * virtio-blk requests (virtio 1.2 §5.2.6): a 16-byte header the device
+ * reads, data, and a status byte the device writes last.
+ */
+#include "devices/virtio/blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "devices/virtio/mmio.h"
+
+#define SECTOR 512u
+#define SEG_MAX (LVM_VQ_MAX_SEGS - 2)   /* data buffers besides header and status */
+#define DISCARD_SEG_MAX 16u
+
+struct lvm_blk {
+	struct lvm_virtio *transport;
+	int fd;
+	bool readonly;
+	uint64_t sectors;
+	char *name;
+	struct lvm_blk_stats stats; /* written on the I/O thread, read atomically */
+	struct lvm_vq_chain chain;
+	struct iovec data[LVM_VQ_MAX_SEGS];
+};
+
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static void blk_read_config(void *dev, uint8_t *config)
+{
+	struct lvm_blk *blk = dev;
+	struct virtio_blk_config c = {
+		.capacity = blk->sectors,
+		.seg_max = SEG_MAX,
+		.blk_size = SECTOR,
+		.max_discard_sectors = UINT32_MAX,
+		.max_discard_seg = DISCARD_SEG_MAX,
+		.discard_sector_alignment = 1,
+		.max_write_zeroes_sectors = UINT32_MAX,
+		.max_write_zeroes_seg = DISCARD_SEG_MAX,
+		.write_zeroes_may_unmap = 1,
+	};
+	memcpy(config, &c, sizeof(c));
+}
+
+/* Whether [sector, sector + bytes/512) lies on the disk. */
+static bool in_range(const struct lvm_blk *blk, uint64_t sector, uint64_t bytes)
+{
+	uint64_t n = bytes / SECTOR;
+	return bytes % SECTOR == 0 && sector <= blk->sectors && n <= blk->sectors - sector;
+}
+
+/* preadv/pwritev of exactly `len` bytes at `off`, over `n` iovecs. */
+static bool transfer(int fd, struct iovec *iov, int n, uint64_t off, uint64_t len, bool write)
+{
+	while (len > 0) {
+		ssize_t done = write ? pwritev(fd, iov, n, (off_t)off) : preadv(fd, iov, n, (off_t)off);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return false;
+		off += (uint64_t)done;
+		len -= (uint64_t)done;
+		while (n > 0 && (size_t)done >= iov->iov_len) {
+			done -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= (size_t)done;
+		}
+	}
+	return true;
+}
+
+static uint8_t do_read(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t sector,
+		       uint32_t *written)
+{
+	uint64_t len = c->in_len - 1; /* the last byte is the status */
+	int n = lvm_iov_slice(c->in, c->nin, 0, len, blk->data, LVM_VQ_MAX_SEGS);
+	if (n < 0 || !in_range(blk, sector, len))
+		return VIRTIO_BLK_S_IOERR;
+	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, false))
+		return VIRTIO_BLK_S_IOERR;
+	count(&blk->stats.reads, 1);
+	count(&blk->stats.bytes_read, len);
+	*written = (uint32_t)len;
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_write(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t sector)
+{
+	uint64_t len = c->out_len - sizeof(struct virtio_blk_outhdr);
+	if (blk->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	int n = lvm_iov_slice(c->out, c->nout, sizeof(struct virtio_blk_outhdr), len, blk->data,
+			      LVM_VQ_MAX_SEGS);
+	if (n < 0 || !in_range(blk, sector, len))
+		return VIRTIO_BLK_S_IOERR;
+	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, true))
+		return VIRTIO_BLK_S_IOERR;
+	count(&blk->stats.writes, 1);
+	count(&blk->stats.bytes_written, len);
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_flush(struct lvm_blk *blk)
+{
+	/* §5.2.6.1: completion means the data is on stable storage. */
+	if (!blk->readonly && fdatasync(blk->fd) < 0)
+		return VIRTIO_BLK_S_IOERR;
+	count(&blk->stats.flushes, 1);
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_get_id(struct lvm_blk *blk, struct lvm_vq_chain *c, uint32_t *written)
+{
+	char id[VIRTIO_BLK_ID_BYTES] = { 0 };
+	size_t n = strlen(blk->name);
+	memcpy(id, blk->name, n < sizeof(id) ? n : sizeof(id)); /* no NUL when 20 long (§5.2.6) */
+	*written = (uint32_t)lvm_iov_write(c->in, c->nin, 0, id,
+					   c->in_len - 1 < sizeof(id) ? c->in_len - 1 : sizeof(id));
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Zeroes a range by writing zeroes, for files that cannot fallocate. */
+static bool write_zeroes(int fd, uint64_t off, uint64_t len)
+{
+	static const char zeroes[65536];
+	while (len > 0) {
+		size_t n = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
+		ssize_t done = pwrite(fd, zeroes, n, (off_t)off);
+		if (done <= 0)
+			return false;
+		off += (uint64_t)done;
+		len -= (uint64_t)done;
+	}
+	return true;
+}
+
+static bool discard_one(struct lvm_blk *blk, const struct virtio_blk_discard_write_zeroes *r,
+			uint32_t type)
+{
+	uint64_t off = r->sector * SECTOR, len = (uint64_t)r->num_sectors * SECTOR;
+	if (!in_range(blk, r->sector, len))
+		return false;
+	if (type == VIRTIO_BLK_T_DISCARD) {
+		/* A hint (§5.2.6.2): a file system without holes may ignore it. */
+		fallocate(blk->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+		return true;
+	}
+	int mode = (r->flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ? FALLOC_FL_PUNCH_HOLE
+								    : FALLOC_FL_ZERO_RANGE;
+	if (fallocate(blk->fd, mode | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return true;
+	return write_zeroes(blk->fd, off, len);
+}
+
+static uint8_t do_discard(struct lvm_blk *blk, struct lvm_vq_chain *c, uint32_t type)
+{
+	struct virtio_blk_discard_write_zeroes r;
+	uint64_t len = c->out_len - sizeof(struct virtio_blk_outhdr);
+	if (blk->readonly || len == 0 || len % sizeof(r) || len / sizeof(r) > DISCARD_SEG_MAX)
+		return VIRTIO_BLK_S_IOERR;
+	for (uint64_t off = 0; off < len; off += sizeof(r)) {
+		lvm_iov_read(c->out, c->nout, sizeof(struct virtio_blk_outhdr) + off, &r, sizeof(r));
+		if (r.flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (!discard_one(blk, &r, type))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	count(&blk->stats.discards, 1);
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t dispatch(struct lvm_blk *blk, struct lvm_vq_chain *c,
+			const struct virtio_blk_outhdr *h, uint32_t *written)
+{
+	switch (h->type) {
+	case VIRTIO_BLK_T_IN: return do_read(blk, c, h->sector, written);
+	case VIRTIO_BLK_T_OUT: return do_write(blk, c, h->sector);
+	case VIRTIO_BLK_T_FLUSH: return do_flush(blk);
+	case VIRTIO_BLK_T_GET_ID: return do_get_id(blk, c, written);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES: return do_discard(blk, c, h->type);
+	}
+	return VIRTIO_BLK_S_UNSUPP;
+}
+
+/* One request; returns the bytes written into the chain (data + status). */
+static uint32_t blk_request(void *dev, struct lvm_vq_chain *c)
+{
+	struct lvm_blk *blk = dev;
+	struct virtio_blk_outhdr h;
+	if (c->nin == 0 || c->in_len > UINT32_MAX) {
+		count(&blk->stats.errors, 1); /* no status byte to answer in */
+		return 0;
+	}
+	uint32_t written = 0;
+	uint8_t status = VIRTIO_BLK_S_IOERR;
+	if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) == sizeof(h))
+		status = dispatch(blk, c, &h, &written);
+	if (status != VIRTIO_BLK_S_OK)
+		count(&blk->stats.errors, 1);
+	lvm_iov_write(c->in, c->nin, c->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+static void blk_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
+{
+	struct lvm_blk *blk = dev;
+	lvm_virtio_serve(t, q, &blk->chain, blk_request, blk);
+}
+
+static const struct lvm_virtio_ops blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.features = (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		    (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_DISCARD) |
+		    (1ull << VIRTIO_BLK_F_WRITE_ZEROES),
+	.config_size = sizeof(struct virtio_blk_config),
+	.read_config = blk_read_config,
+	.queue_event = blk_queue_event,
+};
+
+static const struct lvm_virtio_ops blk_ro_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.num_queues = 1,
+	.features = (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		    (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_RO),
+	.config_size = sizeof(struct virtio_blk_config),
+	.read_config = blk_read_config,
+	.queue_event = blk_queue_event,
+};
+
+static int open_image(struct lvm_blk *blk, const char *path)
+{
+	blk->fd = open(path, (blk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (blk->fd < 0)
+		return lvm_fail_errno("cannot open %s", path);
+	struct stat st;
+	if (fstat(blk->fd, &st) < 0)
+		return lvm_fail_errno("cannot stat %s", path);
+	if (!S_ISREG(st.st_mode))
+		return lvm_fail("%s is not a regular file", path);
+	blk->sectors = (uint64_t)st.st_size / SECTOR;
+	return 0;
+}
+
+struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
+			    const char *path, bool readonly)
+{
+	struct lvm_blk *blk = calloc(1, sizeof(*blk));
+	if (!blk) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	blk->fd = -1;
+	blk->readonly = readonly;
+	blk->name = strdup(name);
+	if (!blk->name || open_image(blk, path) < 0)
+		goto fail;
+	blk->transport = lvm_virtio_new(vm, base, gsi, readonly ? &blk_ro_ops : &blk_ops, blk);
+	if (!blk->transport)
+		goto fail;
+	return blk;
+fail:
+	lvm_blk_free(blk);
+	return NULL;
+}
+
+int lvm_blk_start(struct lvm_blk *blk)
+{
+	return lvm_virtio_start(blk->transport);
+}
+
+void lvm_blk_free(struct lvm_blk *blk)
+{
+	if (!blk)
+		return;
+	lvm_virtio_free(blk->transport); /* the I/O thread stops first */
+	if (blk->fd >= 0)
+		close(blk->fd);
+	free(blk->name);
+	free(blk);
+}
+
+const char *lvm_blk_name(const struct lvm_blk *blk)
+{
+	return blk->name;
+}
+
+struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk)
+{
+	struct lvm_blk_stats s;
+	const uint64_t *src = (const uint64_t *)&blk->stats;
+	uint64_t *dst = (uint64_t *)&s;
+	for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	return s;
+}

@@ -1,0 +1,34 @@
+/*
+ * virtio-blk (virtio 1.2 §5.2) on a raw image file: read, write, flush
+ * (fdatasync before completion), get-id, discard and write-zeroes.  A
+ * read-only disk is opened O_RDONLY, offers VIRTIO_BLK_F_RO and fails
+ * every write with VIRTIO_BLK_S_IOERR.  Requests are served on the
+ * transport's I/O thread.
+ */
+#ifndef LVM_VIRTIO_BLK_H
+#define LVM_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/vm.h"
+
+struct lvm_blk;
+
+struct lvm_blk_stats {
+	uint64_t reads, writes, bytes_read, bytes_written, flushes, discards, errors;
+};
+
+/*
+ * Opens `path` and attaches the disk at `base`/`gsi`.  `name` is the
+ * recipe's name for it (the GET_ID answer).  NULL + lvm_error on failure
+ * ("cannot open PATH: reason").
+ */
+struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
+			    const char *path, bool readonly);
+int lvm_blk_start(struct lvm_blk *blk);
+void lvm_blk_free(struct lvm_blk *blk);
+const char *lvm_blk_name(const struct lvm_blk *blk);
+struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
+
+#endif

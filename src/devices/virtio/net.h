@@ -1,0 +1,26 @@
+/*
+ * virtio-net (virtio 1.2 §5.1) on a tap device opened by name with
+ * IFF_VNET_HDR, so the 12-byte virtio_net_hdr_v1 travels with every frame
+ * unchanged; the MAC comes from the recipe.  No offloads yet.
+ */
+#ifndef LVM_VIRTIO_NET_H
+#define LVM_VIRTIO_NET_H
+
+#include <stdint.h>
+
+#include "core/vm.h"
+
+struct lvm_net;
+
+struct lvm_net_stats {
+	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped;
+};
+
+/* NULL + lvm_error ("cannot open tap TAP: reason") on failure. */
+struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *tap,
+			    const uint8_t mac[6]);
+int lvm_net_start(struct lvm_net *net);
+void lvm_net_free(struct lvm_net *net);
+struct lvm_net_stats lvm_net_stats(const struct lvm_net *net);
+
+#endif

@@ -1,0 +1,16 @@
+/* virtio-rng (virtio 1.2 §5.4): fills each writable buffer from getrandom(). */
+#ifndef LVM_VIRTIO_RNG_H
+#define LVM_VIRTIO_RNG_H
+
+#include <stdint.h>
+
+#include "core/vm.h"
+
+struct lvm_rng;
+
+struct lvm_rng *lvm_rng_new(struct lvm_vm *vm, uint64_t base, unsigned gsi);
+int lvm_rng_start(struct lvm_rng *rng);
+void lvm_rng_free(struct lvm_rng *rng);
+uint64_t lvm_rng_bytes(const struct lvm_rng *rng);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * A virtio-mmio device's life: its bus window, the KVM ioeventfds on
+ * QueueNotify and the irqfd on its GSI (api.rst KVM_IOEVENTFD, KVM_IRQFD),
+ * and the I/O thread that serves its queues off the vCPU threads.
+ */
+#include "devices/virtio/mmio.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/virtio_mmio.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "core/error.h"
+
+/* QueueNotify writes of value q signal notify_fd[q] inside KVM, no exit to us. */
+static void set_ioeventfd(struct lvm_virtio *t, unsigned q, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = q,
+		.addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+		.len = 4,
+		.fd = t->notify_fd[q],
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	int rc = ioctl(t->vm->vm_fd, KVM_IOEVENTFD, &io);
+	if (assign)
+		t->ioeventfd[q] = rc == 0; /* else the MMIO handler forwards notifies */
+}
+
+static void set_irqfd(struct lvm_virtio *t, bool assign)
+{
+	struct kvm_irqfd irq = {
+		.fd = (uint32_t)t->irq_fd,
+		.gsi = t->gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+	if (ioctl(t->vm->vm_fd, KVM_IRQFD, &irq) < 0 && assign)
+		lvm_fail_errno("KVM_IRQFD (gsi %u)", t->gsi);
+}
+
+static int new_eventfd(int *fd)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return *fd < 0 ? lvm_fail_errno("eventfd") : 0;
+}
+
+struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,
+				  const struct lvm_virtio_ops *ops, void *dev)
+{
+	if (ops->num_queues > LVM_VIRTIO_MAX_QUEUES) {
+		lvm_fail("virtio: %s wants too many queues", ops->name);
+		return NULL;
+	}
+	struct lvm_virtio *t = calloc(1, sizeof(*t));
+	if (!t) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	*t = (struct lvm_virtio){ .ops = ops, .dev = dev, .vm = vm, .base = base, .gsi = gsi,
+				  .irq_fd = -1, .stop_fd = -1, .device_fd = -1 };
+	pthread_mutex_init(&t->lock, NULL);
+	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {
+		t->notify_fd[q] = -1;
+		t->vq[q].mem = &vm->mem;
+	}
+	if (new_eventfd(&t->irq_fd) < 0 || new_eventfd(&t->stop_fd) < 0)
+		goto fail;
+	for (unsigned q = 0; q < ops->num_queues; q++) {
+		if (new_eventfd(&t->notify_fd[q]) < 0)
+			goto fail;
+		set_ioeventfd(t, q, true);
+	}
+	errno = 0;
+	struct kvm_irqfd probe = { .fd = (uint32_t)t->irq_fd, .gsi = gsi };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &probe) < 0) {
+		lvm_fail_errno("virtio: KVM_IRQFD on gsi %u", gsi);
+		goto fail;
+	}
+	if (lvm_bus_register(&vm->mmio, base, LVM_VIRTIO_MMIO_SIZE, lvm_virtio_mmio_io, t,
+			     ops->name) < 0) {
+		set_irqfd(t, false);
+		goto fail;
+	}
+	return t;
+fail:
+	lvm_virtio_free(t);
+	return NULL;
+}
+
+void lvm_virtio_set_device_fd(struct lvm_virtio *t, int fd)
+{
+	t->device_fd = fd;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	ssize_t ignored = read(fd, &v, sizeof(v));
+	(void)ignored;
+}
+
+/* One wake-up: serve every notified queue and the device's fd. */
+static void serve(struct lvm_virtio *t, struct pollfd *fds, unsigned nq)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned q = 0; q < nq; q++) {
+		if (!(fds[1 + q].revents & POLLIN))
+			continue;
+		drain(fds[1 + q].fd);
+		if (lvm_virtio_driver_ok(t) && t->vq[q].ready)
+			t->ops->queue_event(t->dev, t, q);
+	}
+	if (t->device_fd >= 0 && (fds[1 + nq].revents & POLLIN) && t->ops->device_event)
+		t->ops->device_event(t->dev, t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void *io_thread(void *opaque)
+{
+	struct lvm_virtio *t = opaque;
+	unsigned nq = t->ops->num_queues;
+	struct pollfd fds[2 + LVM_VIRTIO_MAX_QUEUES];
+	fds[0] = (struct pollfd){ .fd = t->stop_fd, .events = POLLIN };
+	for (unsigned q = 0; q < nq; q++)
+		fds[1 + q] = (struct pollfd){ .fd = t->notify_fd[q], .events = POLLIN };
+	fds[1 + nq] = (struct pollfd){ .fd = t->device_fd, .events = POLLIN };
+	unsigned nfds = 2 + nq;
+	for (;;) {
+		fds[1 + nq].events = t->device_fd_paused ? 0 : POLLIN; /* our own field */
+		if (poll(fds, nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents)
+			break;
+		serve(t, fds, nq);
+	}
+	return NULL;
+}
+
+int lvm_virtio_start(struct lvm_virtio *t)
+{
+	int rc = pthread_create(&t->thread, NULL, io_thread, t);
+	if (rc) {
+		errno = rc;
+		return lvm_fail_errno("virtio: %s I/O thread", t->ops->name);
+	}
+	t->thread_started = true;
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void lvm_virtio_free(struct lvm_virtio *t)
+{
+	if (!t)
+		return;
+	if (t->thread_started) {
+		uint64_t one = 1;
+		ssize_t ignored = write(t->stop_fd, &one, sizeof(one));
+		(void)ignored;
+		pthread_join(t->thread, NULL);
+	}
+	lvm_bus_unregister(&t->vm->mmio, t->base);
+	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {
+		if (t->ioeventfd[q])
+			set_ioeventfd(t, q, false);
+		close_fd(&t->notify_fd[q]);
+	}
+	if (t->irq_fd >= 0)
+		set_irqfd(t, false);
+	close_fd(&t->irq_fd);
+	close_fd(&t->stop_fd);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}

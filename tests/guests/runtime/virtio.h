@@ -1,0 +1,87 @@
+/*
+ * A tiny polling virtio-mmio driver for the test guests (virtio 1.2 §4.2.3
+ * driver side, split virtqueues).  Everything here is meant to run at ring
+ * 3: the MMIO windows and the rings are reachable there (the page tables
+ * set U everywhere), and polling loops are native speed only at CPL 3.
+ *
+ * Devices are found in the device tree luavmm hands over (bootinfo
+ * dtb_addr), or else in "virtio_mmio.device=SIZE@BASE:IRQ" entries on the
+ * command line (what QEMU -M microvm adds).
+ */
+#ifndef GUEST_VIRTIO_H
+#define GUEST_VIRTIO_H
+
+#include <stdint.h>
+
+#define VDEV_MAX 16
+#define VQ_SIZE 16
+
+struct vdev {
+	uint64_t base;
+	uint64_t size;
+	uint32_t irq;
+	uint32_t device_id;
+	uint64_t features; /* what the device offered */
+};
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+#define VQ_F_NEXT 1
+#define VQ_F_WRITE 2
+#define VQ_F_INDIRECT 4
+
+struct vq {
+	struct vdev *dev;
+	unsigned index;
+	uint16_t size;
+	volatile struct vq_desc *desc;
+	volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+	volatile uint32_t *used;  /* flags|idx, then {id, len} pairs */
+	uint16_t avail_idx;
+	uint16_t used_seen;
+};
+
+/* Fills devs (at most max) and returns how many virtio-mmio windows exist. */
+int vdev_discover(struct vdev *devs, int max);
+/* The first device with this id (VIRTIO_ID_*), or 0. */
+struct vdev *vdev_find(uint32_t device_id);
+/* Where the devices came from: "dtb", "cmdline" or "none". */
+extern const char *vdev_source;
+
+uint32_t vdev_read(const struct vdev *d, uint32_t reg);
+void vdev_write(const struct vdev *d, uint32_t reg, uint32_t value);
+/* Configuration space, 32-bit reads at `offset` (§4.2.2.2). */
+uint32_t vdev_config32(const struct vdev *d, uint32_t offset);
+/*
+ * Reset, ACKNOWLEDGE, DRIVER, offers `want` & what the device has (plus
+ * VERSION_1), FEATURES_OK; 0 on success, -1 if the device refused.
+ */
+int vdev_init(struct vdev *d, uint64_t want);
+/* Sets queue `index` up over `mem` (4 KiB, page-aligned); 0 or -1. */
+int vq_setup(struct vdev *d, struct vq *q, unsigned index, void *mem);
+void vdev_driver_ok(struct vdev *d);
+uint32_t vdev_status(const struct vdev *d);
+
+static inline void vq_set_desc(volatile struct vq_desc *d, uint64_t addr, uint32_t len,
+			       uint16_t flags, uint16_t next)
+{
+	d->addr = addr;
+	d->len = len;
+	d->flags = flags;
+	d->next = next;
+}
+
+/* Puts descriptor chain `head` on the available ring and notifies. */
+void vq_submit(struct vq *q, uint16_t head);
+/*
+ * Polls the used ring until a chain comes back or `spins` polls passed;
+ * returns its head (len in *len) or -1 on timeout.
+ */
+int vq_wait(struct vq *q, uint32_t *len, uint64_t spins);
+
+#endif
