@@ -21,6 +21,7 @@ static const struct key_spec machine_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN },
+	{ "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -137,6 +138,8 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 		.ncpus = cpus_field(L, t),
 		.kernel = string_field(L, t, "kernel"),
 		.cmdline = string_field(L, t, "cmdline"),
+		.initrd = string_field(L, t, "initrd"),
+		.boot = string_field(L, t, "boot"),
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
