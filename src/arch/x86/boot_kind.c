@@ -39,7 +39,7 @@ static int detect(const char *path, const uint8_t *data, size_t size)
 		return rc < 0 ? -1 : LVM_BOOT_PVH;
 	if (lvm_elf_is_elf(data, size))
 		return LVM_BOOT_ELF64;
-	return lvm_fail("kernel %s: not a kernel luavmm can boot (no ELF magic, bzImage \"HdrS\" or multiboot header)",
+	return lvm_fail("kernel %s: not an ELF file, bzImage or multiboot kernel (no ELF magic, no \"HdrS\" at 0x202, no multiboot header in the first 8 KiB)",
 			path);
 }
 
