@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages luavmm needs to build and test (run as root).
 set -eu
-PACKAGES="lua5.4 liblua5.4-dev libfdt-dev linux-libc-dev lua-busted cmake gcc clang libclang-rt-14-dev make pkg-config iproute2"
+PACKAGES="lua5.4 liblua5.4-dev libfdt-dev linux-libc-dev lua-busted cmake gcc clang libclang-rt-14-dev make pkg-config iproute2 cpio xz-utils"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -12,3 +12,7 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
+
+# Debian's kernel and busybox for the Linux specs, cached (not installed):
+# see scripts/fetch-linux.sh.
+"$(dirname "$0")/fetch-linux.sh"

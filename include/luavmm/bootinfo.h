@@ -21,6 +21,14 @@
 #define LVM_BOOT_CMDLINE_MAX   0x10000u /* bytes, including the NUL */
 #define LVM_BOOT_LOW_LIMIT     0x100000u /* ELF segments must load at or above 1 MiB */
 
+/*
+ * An ELF note (name "luavmm", this type, any descriptor) saying the kernel
+ * wants luavmm's 64-bit entry with struct lvm_bootinfo even though it also
+ * carries a PVH note: boot = "auto" then picks the 64-bit entry.
+ */
+#define LVM_ELFNOTE_NAME     "luavmm"
+#define LVM_ELFNOTE_BOOTINFO 1u
+
 #define LVM_BOOT_CODE_SEL 0x10u
 #define LVM_BOOT_DATA_SEL 0x18u
 

@@ -26,6 +26,7 @@ static const struct key_spec machine_keys[] = {
 	{ "hook_limit", -1 },      { "on_hook_error", LUA_TSTRING }, { "control", LUA_TSTRING },
 	{ "disks", LUA_TTABLE },   { "nets", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
 	{ "virtio_console", LUA_TBOOLEAN },
+	{ "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -217,6 +218,8 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 		.ncpus = cpus_field(L, t),
 		.kernel = string_field(L, t, "kernel"),
 		.cmdline = string_field(L, t, "cmdline"),
+		.initrd = string_field(L, t, "initrd"),
+		.boot = string_field(L, t, "boot"),
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");

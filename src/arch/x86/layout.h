@@ -4,6 +4,7 @@
  *
  *   0x00000 - 0x00fff  real-mode IVT / BDA (left alone)
  *   0x01000            boot GDT                    (bootinfo.h)
+ *   0x01800            32-bit flat GDT for PVH / multiboot entry
  *   0x02000            struct lvm_bootinfo         (bootinfo.h)
  *   0x06000 - 0x06fff  PVH hvm_start_info + memmap / multiboot info
  *   0x07000 - 0x07fff  Linux boot_params (the "zero page")
@@ -29,6 +30,9 @@
 #include "luavmm/bootinfo.h"
 
 #define LVM_PVH_INFO_ADDR      0x6000u
+#define LVM_PVH_INFO_END       0x7000u
+#define LVM_BOOT_GDT32_ADDR    0x1800u
+#define LVM_INITRD_ALIGN       0x1000u /* boot.rst: the initrd is page aligned */
 #define LVM_ZERO_PAGE_ADDR     0x7000u
 #define LVM_LOADER_SCRATCH     0x30000u
 #define LVM_LOADER_SCRATCH_END 0x40000u

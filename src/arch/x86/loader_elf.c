@@ -58,14 +58,14 @@ static int load_segment(struct lvm_memory *mem, const char *path, const uint8_t 
 	return 0;
 }
 
-int lvm_elf64_load(struct lvm_memory *mem, const char *path, const uint8_t *data,
-		   size_t size, uint64_t low_limit, struct lvm_elf_image *out)
+static int load_all(struct lvm_memory *mem, const char *path, const uint8_t *data,
+		    size_t size, uint64_t low_limit, struct lvm_elf_image *out, int need_entry)
 {
 	Elf64_Ehdr eh;
 	if (check_header(path, data, size, &eh) < 0)
 		return -1;
 	*out = (struct lvm_elf_image){ .entry = eh.e_entry, .lowest = UINT64_MAX };
-	int entry_loaded = 0;
+	int entry_loaded = !need_entry;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
@@ -87,4 +87,16 @@ int lvm_elf64_load(struct lvm_memory *mem, const char *path, const uint8_t *data
 		return lvm_fail("kernel %s: entry point 0x%llx is not inside a loaded segment", path,
 				(unsigned long long)eh.e_entry);
 	return 0;
+}
+
+int lvm_elf64_load(struct lvm_memory *mem, const char *path, const uint8_t *data,
+		   size_t size, uint64_t low_limit, struct lvm_elf_image *out)
+{
+	return load_all(mem, path, data, size, low_limit, out, 1);
+}
+
+int lvm_elf64_load_segments(struct lvm_memory *mem, const char *path, const uint8_t *data,
+			    size_t size, uint64_t low_limit, struct lvm_elf_image *out)
+{
+	return load_all(mem, path, data, size, low_limit, out, 0);
 }

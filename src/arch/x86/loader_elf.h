@@ -20,6 +20,13 @@ struct lvm_elf_image {
  */
 int lvm_elf64_load(struct lvm_memory *mem, const char *path, const uint8_t *data,
 		   size_t size, uint64_t low_limit, struct lvm_elf_image *out);
+/*
+ * The same without requiring e_entry inside a segment: for kernels entered
+ * elsewhere (PVH note, multiboot header), e.g. Linux's vmlinux, whose
+ * e_entry is a virtual address.
+ */
+int lvm_elf64_load_segments(struct lvm_memory *mem, const char *path, const uint8_t *data,
+			    size_t size, uint64_t low_limit, struct lvm_elf_image *out);
 /* True if `data` starts with the ELF magic. */
 int lvm_elf_is_elf(const uint8_t *data, size_t size);
 

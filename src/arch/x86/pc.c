@@ -6,9 +6,13 @@
 #include <unistd.h>
 
 #include "arch/x86/boot64.h"
+#include "arch/x86/boot_kind.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/loader_bzimage.h"
 #include "arch/x86/loader_elf.h"
+#include "arch/x86/loader_multiboot.h"
+#include "arch/x86/loader_pvh.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "luavmm/bootinfo.h"
@@ -93,20 +97,46 @@ static int write_bootinfo(struct lvm_vm *vm, const char *cmdline)
 	return 0;
 }
 
+static int load_elf64(struct lvm_vm *vm, const struct lvm_machine_config *config,
+		     const uint8_t *data, size_t size)
+{
+	if (config->initrd)
+		return lvm_fail("initrd %s: the elf64 boot protocol cannot pass an initrd (use pvh, bzimage or multiboot)",
+				config->initrd);
+	struct lvm_elf_image image;
+	if (lvm_elf64_load(&vm->mem, config->kernel, data, size, LVM_BOOT_LOW_LIMIT, &image) < 0)
+		return -1;
+	if (write_bootinfo(vm, config->cmdline) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
+		return -1;
+	return lvm_x86_enter_long_mode(&vm->vcpus[0], image.entry, LVM_BOOT_INFO_ADDR);
+}
+
+/* Reads the kernel and hands it to the loader of its boot protocol (boot_kind.h). */
 static int load_kernel(struct lvm_vm *vm, const struct lvm_machine_config *config)
 {
 	size_t size;
 	uint8_t *data = lvm_read_file("kernel", config->kernel, vm->mem.size, &size);
 	if (!data)
 		return -1;
-	struct lvm_elf_image image;
-	int rc = lvm_elf64_load(&vm->mem, config->kernel, data, size, LVM_BOOT_LOW_LIMIT, &image);
+	int rc = -1;
+	switch (lvm_x86_boot_kind(config->kernel, config->boot, data, size)) {
+	case LVM_BOOT_ELF64:
+		rc = load_elf64(vm, config, data, size);
+		break;
+	case LVM_BOOT_PVH:
+		rc = lvm_pvh_load(vm, config, data, size);
+		break;
+	case LVM_BOOT_BZIMAGE:
+		rc = lvm_bzimage_load(vm, config, data, size);
+		break;
+	case LVM_BOOT_MULTIBOOT:
+		rc = lvm_multiboot_load(vm, config, data, size);
+		break;
+	default:
+		break;
+	}
 	free(data);
-	if (rc < 0)
-		return -1;
-	if (write_bootinfo(vm, config->cmdline) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
-		return -1;
-	return lvm_x86_enter_long_mode(&vm->vcpus[0], image.entry, LVM_BOOT_INFO_ADDR);
+	return rc;
 }
 
 const void *lvm_fdt_blob(struct lvm_vm *vm, size_t *size)

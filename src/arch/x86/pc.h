@@ -38,8 +38,10 @@ struct lvm_machine_config {
 	uint64_t mem_size;
 	const struct lvm_cpuid_policy *cpuid; /* hide/force bits (cpuid.h), NULL for none */
 	unsigned ncpus;
-	const char *kernel;  /* path of a 64-bit ELF */
+	const char *kernel;  /* path of a kernel: ELF, bzImage or multiboot */
 	const char *cmdline; /* may be NULL */
+	const char *initrd;  /* path of an initial ramdisk, or NULL */
+	const char *boot;    /* "auto" (NULL), "elf64", "pvh", "bzimage", "multiboot" */
 	int console_fd;      /* sink for guest output, -1 for none */
 	int console_owns_fd; /* close console_fd with the VM */
 	/* virtio devices (pc_virtio.c) */

@@ -33,6 +33,8 @@ extern enum boot_protocol boot_protocol;
 extern const char *cmdline;
 /* luavmm's struct, or NULL (PVH boot, or bad magic). */
 extern const struct lvm_bootinfo *bootinfo;
+/* RSI (64-bit entry) or EBX (32-bit entry) as the guest received it. */
+extern uint64_t boot_info_addr;
 /* PVH's struct hvm_start_info, or NULL (luavmm boot). */
 extern const struct hvm_start_info *pvh_start_info;
 

@@ -8,6 +8,7 @@ enum boot_protocol boot_protocol;
 const char *cmdline = "";
 const struct lvm_bootinfo *bootinfo;
 const struct hvm_start_info *pvh_start_info;
+uint64_t boot_info_addr;
 
 /* Called from entry.S; declared here to keep -Wmissing-prototypes happy. */
 __attribute__((noreturn)) void rt_start(uint32_t protocol, uint64_t info);
@@ -21,6 +22,7 @@ __attribute__((weak)) void guest_early(void)
 void rt_start(uint32_t protocol, uint64_t info)
 {
 	boot_protocol = protocol;
+	boot_info_addr = info;
 	if (protocol == BOOT_LUAVMM) {
 		const struct lvm_bootinfo *bi = (const struct lvm_bootinfo *)info;
 		if (bi && bi->magic == LVM_BOOTINFO_MAGIC) {

@@ -1,0 +1,61 @@
+-- The Linux hand-off: Debian's stock kernel (the vmlinux ELF extracted from
+-- its bzImage by scripts/fetch-linux.sh) booted through PVH must print its
+-- banner, exactly our command line and exactly the e820 map luavmm gave it.
+-- On this host kernel-mode code is emulated, so that is as far as the spec
+-- goes (DESIGN.md §1); it stops the machine after the map.
+local luavmm = require "luavmm"
+local t = require "luavmm.test"
+
+local DIR = os.getenv("LUAVMM_LINUX_DIR") or "/var/cache/luavmm"
+
+local function need(file)
+  local path = DIR .. "/" .. file
+  local f = io.open(path, "rb")
+  if not f then
+    error(("%s is missing: run scripts/fetch-linux.sh (or scripts/install-deps.sh) to fetch Debian's kernel into %s")
+      :format(path, DIR), 0)
+  end
+  f:close()
+  return path
+end
+
+-- "BIOS-e820: [mem 0x...-0x...] usable" as luavmm's map would print.
+local function expected_lines(bytes)
+  local hole, low = 0xc0000000, math.min(bytes, 0xc0000000)
+  local map = { { 0, 0x9fc00, "usable" }, { 0x9fc00, 0x60400, "reserved" },
+                { 0x100000, low - 0x100000, "usable" } }
+  if bytes > hole then map[#map + 1] = { 0x100000000, bytes - hole, "usable" } end
+  local lines = {}
+  for i, e in ipairs(map) do
+    lines[i] = ("BIOS-e820: [mem 0x%016x-0x%016x] %s"):format(e[1], e[1] + e[2] - 1, e[3])
+  end
+  return lines
+end
+
+describe("Debian's Linux kernel through PVH", function()
+  it("prints its banner, our command line and our e820 map", function()
+    local cmdline = "earlyprintk=ttyS0 console=ttyS0 luavmm.handoff=1  two"
+    local vm <close> = t.machine { kernel = need("vmlinux"), memory = "256M", cmdline = cmdline }
+    vm:start()
+    assert.truthy(vm.console:expect("Linux version %d[^\n]*\n", 60))
+    assert.are.equal(cmdline, vm.console:expect("Command line: ([^\r\n]*)\r?\n", 30))
+    local want = expected_lines(256 << 20)
+    for i = 1, #want do
+      local got = vm.console:expect("(BIOS%-e820: [^\r\n]*)\r?\n", 30)
+      assert.are.equal(want[i], got)
+    end
+    -- the next line is no longer part of the map
+    local after = vm.console:expect("([^\r\n]*)\r?\n", 30)
+    assert.falsy(after:find("BIOS-e820", 1, true), after)
+    vm:close()
+  end)
+
+  it("accepts Debian's bzImage header (protocol >= 2.06, init_size) and refuses too little RAM", function()
+    local bz = need("vmlinuz")
+    local vm = luavmm.machine { kernel = bz, memory = "256M", console = false }
+    vm:close()
+    local ok, err = pcall(luavmm.machine, { kernel = bz, memory = "32M", console = false })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("init_size", 1, true), tostring(err))
+  end)
+end)
