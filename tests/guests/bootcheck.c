@@ -15,6 +15,9 @@
  *   bootcheck: initrd <addr> <size> <fnv1a-32>     (or "bootcheck: initrd none")
  *   bootcheck: e820 <addr> <size> <type>            (each entry, in order)
  *   bootcheck: <protocol-specific field> <value>
+ *   bootcheck: rsdp <addr>                          (bzImage, PVH: checked "RSD PTR ")
+ *   bootcheck: setup_data <type> <len>              (bzImage: each node, in order)
+ *   bootcheck: dtb <totalsize>                      (the SETUP_DTB node's blob, checked)
  *   bootcheck: FAIL <why>                           (each failed in-guest check)
  *   bootcheck: done <failures>
  * The exit value is the number of failures.
@@ -106,6 +109,67 @@ static void print_cmdline(const char *s)
 	serial_putc('\n');
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ACPI 6.5 §5.2.5.3: "RSD PTR " and a zero checksum over the first 20 bytes. */
+static void check_rsdp(uint64_t addr)
+{
+	fact("rsdp", addr);
+	if (!addr) {
+		fail("no RSDP address");
+		return;
+	}
+	const uint8_t *r = (const uint8_t *)addr;
+	const char *sig = "RSD PTR ";
+	uint8_t sum = 0;
+	for (int i = 0; i < 8; i++)
+		if (r[i] != (uint8_t)sig[i]) {
+			fail("no \"RSD PTR \" at the RSDP address");
+			return;
+		}
+	for (int i = 0; i < 20; i++)
+		sum = (uint8_t)(sum + r[i]);
+	if (sum)
+		fail("RSDP checksum");
+}
+
+/* The flattened device tree header: magic 0xd00dfeed, totalsize, both big-endian. */
+static void check_dtb(const uint8_t *blob, uint32_t len)
+{
+	uint32_t total = len >= 8 ? be32(blob + 4) : 0;
+	fact("dtb", total);
+	if (len < 8 || be32(blob) != 0xd00dfeedu)
+		fail("SETUP_DTB does not hold a device tree (magic)");
+	else if (total != len)
+		fail("SETUP_DTB length differs from the tree's totalsize");
+}
+
+/* boot.rst: hdr.setup_data heads a list of struct setup_data (2.09+). */
+static void walk_setup_data(uint64_t addr)
+{
+	unsigned dtbs = 0, n = 0;
+	for (; addr && n < 16; n++) {
+		const struct setup_data *sd = (const struct setup_data *)addr;
+		serial_puts("bootcheck: setup_data ");
+		serial_put_dec(sd->type);
+		serial_putc(' ');
+		serial_put_dec(sd->len);
+		serial_putc('\n');
+		if (sd->type == SETUP_DTB) {
+			dtbs++;
+			check_dtb(sd->data, sd->len);
+		}
+		addr = sd->next;
+	}
+	if (addr)
+		fail("setup_data list longer than 16 nodes");
+	if (dtbs != 1)
+		fail("not exactly one SETUP_DTB node");
+}
+
 /* ---- Linux boot protocol (boot.rst) ---- */
 static void check_bzimage(const struct boot_params *bp)
 {
@@ -124,6 +188,8 @@ static void check_bzimage(const struct boot_params *bp)
 		fail("e820_entries out of range");
 	for (unsigned i = 0; i < bp->e820_entries && i < E820_MAX_ENTRIES_ZEROPAGE; i++)
 		check_entry(bp->e820_table[i].addr, bp->e820_table[i].size, bp->e820_table[i].type, &end);
+	check_rsdp(bp->acpi_rsdp_addr);
+	walk_setup_data(h->setup_data);
 }
 
 /* ---- PVH (Xen's start_info.h, read independently of the VMM's copy) ---- */
@@ -148,6 +214,7 @@ static void check_pvh(const struct hvm_start_info *si)
 	uint64_t end = 0;
 	for (uint32_t i = 0; i < si->memmap_entries; i++)
 		check_entry(mm[i].addr, mm[i].size, mm[i].type, &end);
+	check_rsdp(si->rsdp_paddr);
 }
 
 /* ---- Multiboot 0.6.96 §3.3 ---- */

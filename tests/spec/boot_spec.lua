@@ -118,6 +118,39 @@ describe("protocol-specific fields", function()
     assert.are.equal("0x100000", f.code32_start)
   end)
 
+  -- Runs bootcheck on a machine whose device tree has a virtio node, and
+  -- returns its facts and the tree luavmm built (vm:dtb()).
+  local function bootcheck_with_dtb(file)
+    local vm <close> = t.machine { kernel = guest(file), memory = "32M", rng = true }
+    local dtb = vm:dtb()
+    vm:start()
+    local result = vm:wait(60)
+    local output = vm.console:output()
+    local f = { result = result, output = output, setup_data = {} }
+    for line in output:gmatch("bootcheck: ([^\n]*)\n") do
+      local key, rest = line:match("^(%S+) ?(.*)$")
+      if key == "setup_data" then f.setup_data[#f.setup_data + 1] = rest
+      elseif key == "FAIL" then f.failures = (f.failures or "") .. rest .. "; "
+      else f[key] = rest end
+    end
+    return f, dtb
+  end
+
+  it("bzImage: the device tree in setup_data (SETUP_DTB), the RSDP in acpi_rsdp_addr", function()
+    local f, dtb = bootcheck_with_dtb("bootcheck.bzImage")
+    assert_clean(f)
+    assert.are.equal(0xd00dfeed, string.unpack(">I4", dtb))
+    assert.are.same({ "2 " .. #dtb }, f.setup_data)       -- one node, SETUP_DTB = 2
+    assert.are.equal(("0x%x"):format(#dtb), f.dtb)          -- magic and totalsize checked in the guest
+    assert.are.equal("0xe0000", f.rsdp)                     -- "RSD PTR " and checksum checked there
+  end)
+
+  it("PVH: hvm_start_info.rsdp_paddr names the RSDP", function()
+    local f = bootcheck_with_dtb("bootcheck-pvh.elf")
+    assert_clean(f)
+    assert.are.equal("0xe0000", f.rsdp)
+  end)
+
   it("PVH: hvm_start_info magic 0x336ec578, version 1, one module", function()
     local f = bootcheck { kernel = guest("bootcheck-pvh.elf"), initrd = initrd_path }
     assert.are.equal("0x336ec578", f.magic)

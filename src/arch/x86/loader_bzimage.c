@@ -7,6 +7,7 @@
 #include "arch/x86/boot_data.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/setup_data.h"
 #include "core/error.h"
 
 #define HDR_OFFSET      0x1f1u     /* boot.rst: the setup header starts here */
@@ -137,8 +138,27 @@ static void fill_boot_params(struct boot_params *bp, const struct lvm_bzimage *b
 	bp->ext_ramdisk_image = (uint32_t)(rd->addr >> 32);
 	bp->ext_ramdisk_size = (uint32_t)(rd->size >> 32);
 	bp->hdr.hardware_subarch = X86_SUBARCH_PC;
+	bp->hdr.setup_data = 0; /* the list starts empty whatever the file holds */
 	bp->e820_entries = (uint8_t)lvm_x86_e820_build(mem, bp->e820_table,
 						       E820_MAX_ENTRIES_ZEROPAGE);
+}
+
+/*
+ * Where the firmware tables are, so Linux need not scan for them:
+ * boot_params.acpi_rsdp_addr (zero-page.rst, offset 0x070) names the RSDP
+ * acpi.c wrote, and the device tree goes into the setup_data list as
+ * SETUP_DTB (boot.rst; protocol 2.09+, older kernels have no list).
+ */
+static int hand_over_tables(struct lvm_vm *vm, struct boot_params *bp,
+			    const struct lvm_bzimage *bz)
+{
+	bp->acpi_rsdp_addr = LVM_ACPI_RSDP_ADDR;
+	if (bz->hdr.version < LVM_SETUP_DATA_MIN_VERSION)
+		return 0;
+	size_t size;
+	const void *dtb = lvm_fdt_blob(vm, &size);
+	return lvm_x86_setup_data_add_dtb(&vm->mem, bp, LVM_LOADER_SCRATCH, LVM_LOADER_SCRATCH_END,
+					  dtb, size);
 }
 
 int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
@@ -163,7 +183,7 @@ int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
 	if (!bp)
 		return lvm_fail("memory: too small for boot_params");
 	fill_boot_params(bp, &bz, &vm->mem, &rd);
-	if (lvm_x86_write_long_mode_tables(vm) < 0)
+	if (hand_over_tables(vm, bp, &bz) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
 		return -1;
 	return lvm_x86_enter_long_mode(&vm->vcpus[0], bz.load_addr + ENTRY64_OFFSET,
 				       LVM_ZERO_PAGE_ADDR);

@@ -54,6 +54,8 @@ static int write_start_info(struct lvm_memory *mem, const struct lvm_x86_initrd 
 		.cmdline_paddr = LVM_BOOT_CMDLINE_ADDR,
 		.memmap_paddr = MEMMAP_ADDR,
 		.memmap_entries = n,
+		/* start_info.h: rsdp_paddr, so the kernel need not scan for the RSDP */
+		.rsdp_paddr = LVM_ACPI_RSDP_ADDR,
 	};
 	if (rd->addr) {
 		*mod = (struct lvm_hvm_modlist_entry){ .paddr = rd->addr, .size = rd->size };
