@@ -1,13 +1,15 @@
 -- luavmm benchmarks: the driver behind bench/run (see README.md there).
---   lua5.4 bench/bench.lua BUILD_DIR [quick]
+--   lua5.4 bench/bench.lua BUILD_DIR [quick] [noblk]
 -- Runs luavmm, the bare-KVM floors (raw_loader, kvm_floor) and QEMU on the
 -- same guest ELFs, interleaved in random order, and prints medians and their
 -- ratios.  Every time comes from bench/first_byte (CLOCK_MONOTONIC, from just
 -- before execve to bytes read from the command's stdout pipe).
 -- Never fails on a missed target: the verdict column says so.
 
-local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick]")
-local quick = arg[2] == "quick"
+local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick] [noblk]")
+local flags = {}
+for i = 2, #arg do flags[arg[i]] = true end
+local quick, with_blk = flags.quick, not flags.noblk
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 
 local FIRST_BYTE = build .. "/bench/first_byte"
@@ -302,6 +304,25 @@ end
 ratio_row("(d) PIO in, answered by a Lua hook", per_exit_ns("hooked", reads), "kvm_floor",
   per_exit_ns("floor", reads), us, 2.0)
 
+-- (e) virtio-blk throughput (blk.lua): higher is better, so the target is a floor.
+local blk_results = {}
+if with_blk then
+  local rounds = quick and 2 or 5
+  io.stderr:write(string.format("bench: (e) virtio-blk, %d rounds of 4 cases\n", rounds))
+  local blk = dofile(here .. "/blk.lua")
+  local fails
+  blk_results, fails = blk.measure { build = build, here = here, rounds = rounds,
+    qemu = QEMU ~= nil, log = log }
+  table.move(fails, 1, #fails, #failures + 1, failures)
+end
+for _, r in ipairs(blk_results) do
+  local function mbs(v) return v and string.format("%.1f MB/s", v) or "n/a" end
+  local ok = r.luavmm and r.qemu
+  row("(e) virtio-blk " .. r.name, mbs(r.luavmm), "QEMU " .. mbs(r.qemu),
+    ok and string.format("%.3f", r.luavmm / r.qemu) or "n/a", ">= 1.00",
+    not ok and "NO DATA" or (r.luavmm >= r.qemu and "ok" or "MISSED"))
+end
+
 local head = { "figure", "luavmm", "reference (floor or peer)", "ratio", "target", "verdict" }
 local width = {}
 for i, h in ipairs(head) do width[i] = #h end
@@ -358,6 +379,10 @@ print(string.format("  (d) hooked out N=%d: %s; N=%d: %s", n_short, spread(pio.h
 for _, w in ipairs({ "hooked", "floor" }) do
   print(string.format("      %-9s in N=%d: %s; N=%d: %s", w == "floor" and "kvm_floor" or w, n_short,
     spread(reads[w][n_short], 1e6, "ms"), n_long, spread(reads[w][n_long], 1e6, "ms")))
+end
+if #blk_results > 0 then
+  print(string.format("  (e) blk-bench guest, %d rounds per case; MB/s from guest TSC cycles; write runs end with a FLUSH",
+    blk_results[1].n))
 end
 if #failures > 0 then
   print(string.format("\n%d run(s) failed and were left out (their stderr is in %s):", #failures, log))

@@ -1,24 +1,39 @@
 -- virtio-blk sequential throughput: luavmm vs QEMU -M microvm with
 -- virtio-blk-device on the same raw image, the blk-bench guest polling at
--- ring 3 with one request in flight.  Run: lua5.4 bench/blk.lua [BUILD_DIR]
--- (or bench/run-blk).  Figures are TSC cycles measured inside the guest,
--- medians over interleaved rounds; MB/s assumes the TSC ticks at the
--- "cpu MHz" of /proc/cpuinfo.  Ratio = luavmm throughput / QEMU's (target >= 1).
-local build = arg[1] or "build"
-local rounds = tonumber(os.getenv("BLK_BENCH_ROUNDS") or "5")
-local luavmm = build .. "/luavmm"
-local guest = build .. "/guests/blk-bench.elf"
-local image = os.tmpname()
-assert(os.execute(("truncate -s 64M %s && dd if=/dev/urandom of=%s bs=1M count=64 conv=notrunc status=none")
-  :format(image, image)))
+-- ring 3 with one request in flight (see README.md, "virtio-blk").
+--
+-- bench/run loads this file and adds its rows to the table (--no-blk skips
+-- it); alone: lua5.4 bench/blk.lua [BUILD_DIR] prints just these figures.
+-- Figures are TSC cycles measured inside the guest, medians over
+-- interleaved rounds (BLK_BENCH_ROUNDS); MB/s assumes the TSC ticks at the
+-- "cpu MHz" of /proc/cpuinfo, which cancels out of the ratio.
+local M = {}
 
-local qemu = table.concat({
-  "qemu-system-x86_64 -M microvm -accel kvm -m 64M -nodefaults -no-user-config",
-  "-nographic -no-reboot -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4",
-  "-global virtio-mmio.force-legacy=false",
-  "-drive id=d0,file=%s,format=raw,if=none -device virtio-blk-device,drive=d0",
-  "-kernel %s -append '%s virtio_mmio.device=512@0xfeb02e00:12' 2>/dev/null",
-}, " ")
+M.CASES = { { "r", 4096, 4000 }, { "w", 4096, 4000 }, { "r", 65536, 1000 }, { "w", 65536, 1000 } }
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Both VMMs: 64 MiB of RAM, the same image, no O_DIRECT (host page cache).
+-- The guest negotiates FLUSH, so QEMU keeps its default writeback cache
+-- instead of going write-through, and a write run ends with one FLUSH:
+-- fdatasync in both (blk-bench.c).
+local function qemu_cmd(guest, image, cmdline, log)
+  return table.concat({
+    "qemu-system-x86_64 -M microvm -accel kvm -m 64M -nodefaults -no-user-config",
+    "-nographic -no-reboot -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4",
+    "-global virtio-mmio.force-legacy=false",
+    "-drive id=d0,file=" .. q(image) .. ",format=raw,if=none,cache=writeback,aio=threads",
+    "-device virtio-blk-device,drive=d0",
+    -- QEMU names no virtio_mmio.device= for a non-Linux kernel: the last slot is the disk.
+    "-kernel", q(guest), "-append", q(cmdline .. " virtio_mmio.device=512@0xfeb02e00:12"),
+    "2>>" .. q(log),
+  }, " ")
+end
+
+local function luavmm_cmd(build, here, image, cmdline, log)
+  return ("LUAVMM_GUEST_DIR=%s %s run %s %s %s 2>>%s"):format(q(build .. "/guests"),
+    q(build .. "/luavmm"), q(here .. "/blk_recipe.lua"), q(image), q(cmdline), q(log))
+end
 
 local function cycles(cmd)
   local p = io.popen(cmd)
@@ -27,36 +42,68 @@ local function cycles(cmd)
   return tonumber(out:match("blk%-bench: %a %d+ %d+ (%d+)")), out
 end
 
-local runners = {
-  luavmm = function(c)
-    return cycles(("LUAVMM_GUEST_DIR=%s/guests %s run bench/blk_recipe.lua %s '%s' 2>&1")
-      :format(build, luavmm, image, c))
-  end,
-  qemu = function(c) return cycles(qemu:format(image, guest, c)) end,
-}
-
 local function median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
+  if #t == 0 then return nil end
+  local s = { table.unpack(t) }
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
 end
 
-local mhz = tonumber(io.open("/proc/cpuinfo"):read("a"):match("cpu MHz%s*:%s*([%d.]+)"))
-local cases = { { "r", 4096, 4000 }, { "w", 4096, 4000 }, { "r", 65536, 1000 }, { "w", 65536, 1000 } }
-print(("%-14s %12s %12s %8s"):format("figure", "luavmm MB/s", "QEMU MB/s", "ratio"))
-for _, c in ipairs(cases) do
-  local cmdline = ("%s %d %d"):format(c[1], c[2], c[3])
-  local got = { luavmm = {}, qemu = {} }
-  for r = 1, rounds do
-    local order = r % 2 == 0 and { "luavmm", "qemu" } or { "qemu", "luavmm" }
-    for _, who in ipairs(order) do
-      local n, out = runners[who](cmdline)
-      assert(n, who .. " failed: " .. out)
-      table.insert(got[who], n)
-    end
-  end
-  local bytes = c[2] * c[3]
-  local function mbps(cyc) return bytes / (cyc / (mhz * 1e6)) / 1e6 end
-  local l, q = mbps(median(got.luavmm)), mbps(median(got.qemu))
-  print(("%-14s %12.1f %12.1f %8.2f"):format(("seq %s %dK"):format(c[1] == "r" and "read" or "write", c[2] // 1024), l, q, l / q))
+local function tsc_mhz()
+  local f = io.open("/proc/cpuinfo")
+  local mhz = f and tonumber(f:read("a"):match("cpu MHz%s*:%s*([%d.]+)"))
+  if f then f:close() end
+  return mhz or 1000
 end
-os.remove(image)
+
+-- opts: build, here (this directory), rounds, qemu (bool), log (stderr file).
+-- Returns { {name=, luavmm=MB/s|nil, qemu=MB/s|nil, n=rounds}, ... } and
+-- a list of failure lines.
+function M.measure(opts)
+  local image = os.tmpname()
+  assert(os.execute(("truncate -s 64M %s && dd if=/dev/urandom of=%s bs=1M count=64 conv=notrunc status=none")
+    :format(q(image), q(image))))
+  local guest = opts.build .. "/guests/blk-bench.elf"
+  local runners = {
+    luavmm = function(c) return cycles(luavmm_cmd(opts.build, opts.here, image, c, opts.log)) end,
+    qemu = function(c) return cycles(qemu_cmd(guest, image, c, opts.log)) end,
+  }
+  local who = opts.qemu and { "luavmm", "qemu" } or { "luavmm" }
+  local mhz, results, failures = tsc_mhz(), {}, {}
+  for _, c in ipairs(M.CASES) do
+    local cmdline = ("%s %d %d"):format(c[1], c[2], c[3])
+    local got = { luavmm = {}, qemu = {} }
+    for r = 1, opts.rounds do
+      for i = 1, #who do
+        local w = who[(i + r) % #who + 1] -- alternate who goes first
+        local n, out = runners[w](cmdline)
+        if n then table.insert(got[w], n)
+        else failures[#failures + 1] = ("%s blk-bench %q: %s"):format(w, cmdline, out:gsub("\n", " ")) end
+      end
+    end
+    local bytes = c[2] * c[3]
+    local function mbps(cyc) return cyc and bytes / (cyc / (mhz * 1e6)) / 1e6 or nil end
+    results[#results + 1] = { name = ("seq %s %dK"):format(c[1] == "r" and "read" or "write", c[2] // 1024),
+      luavmm = mbps(median(got.luavmm)), qemu = mbps(median(got.qemu)), n = opts.rounds }
+  end
+  os.remove(image)
+  return results, failures
+end
+
+-- Standalone: lua5.4 bench/blk.lua [BUILD_DIR]
+if arg and arg[0] and arg[0]:match("blk%.lua$") then
+  local here = arg[0]:match("^(.*)/[^/]*$") or "."
+  local results, failures = M.measure { build = arg[1] or "build", here = here, log = "/dev/null",
+    rounds = tonumber(os.getenv("BLK_BENCH_ROUNDS") or "5"),
+    qemu = os.execute("command -v qemu-system-x86_64 >/dev/null 2>&1") == true }
+  print(("%-14s %12s %12s %8s"):format("figure", "luavmm MB/s", "QEMU MB/s", "ratio"))
+  for _, r in ipairs(results) do
+    print(("%-14s %12.1f %12s %8s"):format(r.name, r.luavmm or 0 / 0,
+      r.qemu and ("%.1f"):format(r.qemu) or "n/a",
+      (r.luavmm and r.qemu) and ("%.2f"):format(r.luavmm / r.qemu) or "n/a"))
+  end
+  for _, f in ipairs(failures) do print("failed: " .. f) end
+end
+
+return M
