@@ -52,6 +52,7 @@ struct lua_machine {
 	int sink_ref;   /* registry ref of a Lua console function, or LUA_NOREF */
 	bool stdin_input;
 	bool stdin_eof;
+	bool tty_held; /* tty.c: this machine keeps the terminal in raw mode */
 	struct lvm_output out;
 };
 
@@ -89,6 +90,15 @@ double lvm_lua_now(void);
 /* The output tail as one printable line (control characters escaped). */
 void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m);
 void lvm_lua_output_free(struct lvm_output *out);
+
+/* tty.c: the interactive console (raw terminal, Ctrl-A escapes) for
+ * stdin = true.  hold: on start (raw mode if stdin is a terminal); drop: on
+ * stop and close (the last one restores the terminal).  filter: copies the
+ * `n` bytes read from stdin to `out` (room for n + 1) minus escape
+ * sequences, acting on them (Ctrl-A x stops the VM); returns the count. */
+void lvm_lua_tty_hold(struct lua_machine *m);
+void lvm_lua_tty_drop(struct lua_machine *m);
+size_t lvm_lua_tty_filter(struct lua_machine *m, const char *buf, size_t n, char *out);
 
 /* hooks.c: on_pio/on_mmio/on/on_line and running hooks safely. */
 #define LVM_MACHINE_STATE 2 /* user value: a table of the machine's Lua hooks */

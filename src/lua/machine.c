@@ -20,6 +20,7 @@ struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 
 static void machine_release(lua_State *L, struct lua_machine *m)
 {
+	lvm_lua_tty_drop(m);
 	if (m->vm) {
 		lvm_lua_control_close(L, m);
 		lvm_lua_hooks_release(L, m);
@@ -58,6 +59,7 @@ static int machine_start(lua_State *L)
 	struct lua_machine *m = lvm_lua_check_machine(L, 1);
 	if (lvm_vm_start(m->vm) < 0)
 		return luaL_error(L, "start: %s", lvm_error());
+	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
 	lua_settop(L, 1);
 	lvm_lua_fire_event(L, m, 1, "start", 0);
 	return 1;

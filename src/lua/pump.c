@@ -118,11 +118,12 @@ void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index)
 
 static void forward_stdin(struct lua_machine *m)
 {
-	char buf[4096];
+	char buf[4096], keys[sizeof(buf) + 1];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-	if (n > 0)
-		lvm_serial_receive(lvm_pc_of(m->vm)->serial, buf, (size_t)n);
-	else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+	if (n > 0) {
+		size_t len = lvm_lua_tty_filter(m, buf, (size_t)n, keys); /* tty.c: Ctrl-A escapes */
+		lvm_serial_receive(lvm_pc_of(m->vm)->serial, keys, len);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 		m->stdin_eof = true;
 }
 
@@ -146,6 +147,7 @@ static void fire_stop(lua_State *L, struct lua_machine *m, int machine_index)
 	if (m->stop_fired || !lvm_vm_stopped(m->vm))
 		return;
 	m->stop_fired = true;
+	lvm_lua_tty_drop(m); /* the terminal is the user's again */
 	lvm_lua_fire_event(L, m, machine_index, lvm_stop_reason_name(m->vm->reason), 0);
 }
 
