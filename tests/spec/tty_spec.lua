@@ -39,32 +39,32 @@ local function on_pty(scenario)
   return facts
 end
 
+-- Raw while the guest ran, the terminal as before afterwards, exit status.
+local function assert_session(f, status)
+  assert.are.equal("1", f.raw_during, f.text)
+  assert.are.equal("1", f.restored, f.text)
+  assert.are.equal(status, f.status, f.text)
+end
+
 local have_python = os.execute("command -v python3 >/dev/null 2>&1") == true
 local pty_it = have_python and it or pending
 
 describe("the interactive console on a terminal", function()
   pty_it("is raw while the guest runs; Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h helps, Ctrl-A x quits", function()
     local f = on_pty("quit")
-    assert.are.equal("1", f.raw_during, f.text)
-    assert.are.equal("1", f.restored, f.text)
-    assert.are.equal("1", f.status, f.text) -- reason "killed" exits 1
+    assert_session(f, "1") -- reason "killed" exits 1
     assert.truthy(f.output:find("typed\\r\\n\\x01", 1, true), f.text)
     assert.truthy(f.output:find("C-a x  quit", 1, true), f.text)
     assert.truthy(f.output:find("reason=killed", 1, true), f.text)
   end)
 
   pty_it("gives the terminal back when luavmm is killed by SIGTERM", function()
-    local f = on_pty("signal")
-    assert.are.equal("1", f.raw_during, f.text)
-    assert.are.equal("1", f.restored, f.text)
-    assert.are.equal("-15", f.status, f.text)
+    assert_session(on_pty("signal"), "-15")
   end)
 
   pty_it("gives the terminal back when the recipe raises an error", function()
     local f = on_pty("error")
-    assert.are.equal("1", f.raw_during, f.text)
-    assert.are.equal("1", f.restored, f.text)
-    assert.are.equal("1", f.status, f.text)
+    assert_session(f, "1")
     assert.truthy(f.output:find("recipe failed on purpose", 1, true), f.text)
   end)
 end)
