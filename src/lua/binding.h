@@ -66,6 +66,18 @@ void lvm_lua_nets_field(lua_State *L, int t, struct lvm_machine_config *config);
 /* virtio.c: vm.disks, vm:dtb(), vm:device_tree() */
 void lvm_lua_register_virtio(lua_State *L);
 int lvm_lua_push_disks(lua_State *L, int machine_index);
+int lvm_lua_push_nets(lua_State *L, int machine_index);
+
+/* policy.c: disk:on_request / net:on_packet served on the control thread. */
+struct lvm_blk;
+struct lvm_net;
+struct lvm_hook_call;
+int lvm_lua_disk_on_request(lua_State *L, int machine_index, const char *name,
+			    struct lvm_blk *blk);
+int lvm_lua_net_on_packet(lua_State *L, int machine_index, const char *name,
+			  struct lvm_net *net);
+void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call);
+void lvm_lua_policies_release(lua_State *L, int machine_index);
 int lvm_lua_machine_dtb(lua_State *L);
 int lvm_lua_machine_device_tree(lua_State *L);
 

@@ -60,7 +60,10 @@ static int add_net(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lvm
 		return prefix_error("nets.", n->name, ".tap");
 	s->kind = LVM_PC_NET;
 	s->device = net;
+	s->name = strdup(n->name);
 	pv->count++;
+	if (!s->name)
+		return lvm_fail("out of memory");
 	return 0;
 }
 
@@ -141,6 +144,7 @@ void lvm_pc_virtio_free(struct lvm_pc_virtio *pv)
 		case LVM_PC_CONSOLE: lvm_vconsole_free(s->device); break;
 		case LVM_PC_NET: lvm_net_free(s->device); break;
 		}
+		free(s->name);
 	}
 	free(pv->dtb);
 	free(pv);
@@ -188,6 +192,14 @@ struct lvm_blk *lvm_pc_find_disk(const struct lvm_pc_virtio *pv, const char *nam
 {
 	for (unsigned i = 0; pv && i < pv->count; i++)
 		if (pv->slots[i].kind == LVM_PC_BLK && strcmp(lvm_blk_name(pv->slots[i].device), name) == 0)
+			return pv->slots[i].device;
+	return NULL;
+}
+
+struct lvm_net *lvm_pc_find_net(const struct lvm_pc_virtio *pv, const char *name)
+{
+	for (unsigned i = 0; pv && i < pv->count; i++)
+		if (pv->slots[i].kind == LVM_PC_NET && strcmp(pv->slots[i].name, name) == 0)
 			return pv->slots[i].device;
 	return NULL;
 }

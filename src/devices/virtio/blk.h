@@ -28,6 +28,13 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 			    const char *path, bool readonly);
 int lvm_blk_start(struct lvm_blk *blk);
 void lvm_blk_free(struct lvm_blk *blk);
+/*
+ * Installs (or with NULL removes) the per-request policy (core/policy.h);
+ * `policy` must stay valid while the disk lives.  Requests then run in
+ * order: a delayed one holds back those behind it, on a timer.
+ */
+struct lvm_policy;
+void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy);
 const char *lvm_blk_name(const struct lvm_blk *blk);
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
 

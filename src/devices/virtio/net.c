@@ -31,6 +31,7 @@ struct lvm_net {
 	int tap_fd;
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
+	const struct lvm_policy *policy; /* atomic; NULL: frames never leave C */
 	size_t pending_len; /* a received frame waiting in bounce */
 	uint8_t bounce[FRAME_MAX];
 	struct lvm_vq_chain chain;
@@ -188,6 +189,11 @@ void lvm_net_free(struct lvm_net *net)
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);
 	free(net);
+}
+
+void lvm_net_set_policy(struct lvm_net *net, const struct lvm_policy *policy)
+{
+	__atomic_store_n(&net->policy, policy, __ATOMIC_RELEASE);
 }
 
 struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)

@@ -1,0 +1,82 @@
+-- Device policies and rate limits with real guests: disk:on_request (the
+-- fault-injection recipes, unsupp, bad answers), rate limits per disk
+-- and per NIC, net:on_packet.
+local t = require "luavmm.test"
+local luavmm = require "luavmm"
+
+local function image(sectors)
+  local path = os.tmpname()
+  t.write_file(path, string.rep("\0", (sectors or 64) * 512))
+  return path
+end
+
+local function recipe(name, ...)
+  local dir = os.getenv("LUAVMM_SOURCE_DIR") or "."
+  return t.exec { "run", dir .. "/recipes/" .. name .. ".lua", ... }
+end
+
+-- Per-request statuses the blk-ops guest printed, in order.
+local function statuses(output)
+  local list = {}
+  for _, status in output:gmatch("blk%-ops: (%d+) (%d+)\n") do list[#list + 1] = tonumber(status) end
+  return list
+end
+
+describe("disk:on_request", function()
+  t.teardown_each()
+
+  it("fails the Nth write (recipes/fail-nth-write.lua)", function()
+    local r = recipe("fail-nth-write", "5")
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("failed: {5}", 1, true), r.stdout)
+  end)
+
+  it("fails writes to a sector range (recipes/fail-range.lua)", function()
+    local r = recipe("fail-range", "2", "3")
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("blk-ops: done ok=6 ioerr=2", 1, true), r.stdout)
+  end)
+
+  it("delays requests without spinning (recipes/slow-disk.lua)", function()
+    local r = recipe("slow-disk", "100")
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+  end)
+
+  it("sees op, sector and length; \"unsupp\" reaches the guest; nil removes the policy", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "r 4 10 2",
+                           disks = { d = { path = image() } } }
+    local seen = {}
+    vm.disks.d:on_request(function(req)
+      seen[#seen + 1] = ("%s %d %d"):format(req.op, req.sector, req.length)
+      if #seen == 2 then return "unsupp" end
+      if #seen == 3 then vm.disks.d:on_request(nil) end
+    end)
+    vm:start()
+    assert.are.equal("exit", vm:wait(60).reason)
+    assert.are.same({ "read 10 512", "read 12 512", "read 14 512" }, seen)
+    assert.are.same({ 0, 2, 0, 0 }, statuses(vm.console:output()))
+  end)
+
+  it("a bad answer stops the VM with hook_error naming the value", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "w 2 0",
+                           disks = { d = { path = image() } } }
+    vm.disks.d:on_request(function() return "explode" end)
+    local result = vm:run(60)
+    assert.are.equal("hook_error", result.reason)
+    assert.truthy(result.detail:find('on_request (disk d) returned explode: expected nothing, "ioerr", "unsupp" or {delay_ms = n}', 1, true), result.detail)
+  end)
+
+  it("a bad delay and on_hook_error = \"continue\" lets the guest go on", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "w 2 0", on_hook_error = "continue",
+                           disks = { d = { path = image() } } }
+    vm.disks.d:on_request(function() return { delay_ms = "soon" } end)
+    local result = vm:run(60)
+    assert.are.equal("exit", result.reason)
+    assert.are.same({ 0, 0 }, statuses(vm.console:output()))
+  end)
+
+  it("rejects a non-function", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), disks = { d = { path = image() } } }
+    assert.has_error(function() vm.disks.d:on_request(42) end)
+  end)
+end)
