@@ -152,6 +152,9 @@ void lvm_lua_sandbox(lua_State *L);
 
 /* ratelimit.c: luavmm.ratelimiter{...} */
 void lvm_lua_register_ratelimit(lua_State *L);
+/* Parses the rate_limit table at `index`; errors start with `where`. */
+struct lvm_rate_config;
+void lvm_lua_rate_limit(lua_State *L, int index, const char *where, struct lvm_rate_config *rc);
 int lvm_lua_ratelimiter_new(lua_State *L);
 
 /* Adds a method table to the machine's methods (used by the files above). */

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "arch/x86/pc.h"
+#include "core/error.h"
+#include "core/throttle.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "lua/binding.h"
@@ -52,6 +54,37 @@ static int disk_on_request(lua_State *L)
 	return lvm_lua_disk_on_request(L, 3, name, blk);
 }
 
+/* dev:set_rate_limit{bandwidth = {...}, ops = {...}} (nil or {}: no limit). */
+static int set_rate_limit(lua_State *L, struct lvm_throttle *t, const char *kind,
+			  const char *name)
+{
+	struct lvm_rate_config rc = { 0 };
+	if (!lua_isnoneornil(L, 2)) {
+		lua_pushfstring(L, "%s %s: set_rate_limit", kind, name);
+		lvm_lua_rate_limit(L, 2, lua_tostring(L, -1), &rc);
+	}
+	if (lvm_throttle_set(t, rc.has_bandwidth ? &rc.bandwidth : NULL,
+			     rc.has_ops ? &rc.ops : NULL) < 0)
+		return luaL_error(L, "%s %s: set_rate_limit: %s", kind, name, lvm_error());
+	return 0;
+}
+
+static int disk_set_rate_limit(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
+	return set_rate_limit(L, lvm_blk_throttle(blk), "disk", name);
+}
+
+static int net_set_rate_limit(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
+	return set_rate_limit(L, lvm_net_throttle(net), "net", name);
+}
+
 static int net_on_packet(lua_State *L)
 {
 	lua_settop(L, 2);
@@ -66,11 +99,14 @@ static void set_count(lua_State *L, const char *key, uint64_t value)
 	lua_setfield(L, -2, key);
 }
 
-/* disk:stats(): reads, writes, bytes_read, bytes_written, bytes, flushes, discards, errors. */
+/* disk:stats(): reads, writes, bytes_read, bytes_written, bytes, flushes,
+ * discards, errors, throttled (times a request waited for the rate limit). */
 static int disk_stats(lua_State *L)
 {
-	struct lvm_blk_stats s = lvm_blk_stats(check_disk(L));
-	lua_createtable(L, 0, 8);
+	struct lvm_blk *blk = check_disk(L);
+	struct lvm_blk_stats s = lvm_blk_stats(blk);
+	lua_createtable(L, 0, 9);
+	set_count(L, "throttled", __atomic_load_n(&lvm_blk_throttle(blk)->throttled, __ATOMIC_RELAXED));
 	set_count(L, "reads", s.reads);
 	set_count(L, "writes", s.writes);
 	set_count(L, "bytes_read", s.bytes_read);
@@ -86,7 +122,8 @@ static int disk_stats(lua_State *L)
 static int net_stats(lua_State *L)
 {
 	const char *name;
-	struct lvm_net_stats s = lvm_net_stats(check_device(L, LVM_NET_MT, &name));
+	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
+	struct lvm_net_stats s = lvm_net_stats(net);
 	lua_createtable(L, 0, 6);
 	set_count(L, "rx_packets", s.rx_packets);
 	set_count(L, "tx_packets", s.tx_packets);
@@ -94,6 +131,7 @@ static int net_stats(lua_State *L)
 	set_count(L, "tx_bytes", s.tx_bytes);
 	set_count(L, "rx_dropped", s.rx_dropped);
 	set_count(L, "dropped", s.policy_dropped);
+	set_count(L, "throttled", __atomic_load_n(&lvm_net_throttle(net)->throttled, __ATOMIC_RELAXED));
 	return 1;
 }
 
@@ -208,12 +246,14 @@ int lvm_lua_machine_device_tree(lua_State *L)
 static const luaL_Reg disk_methods[] = {
 	{ "stats", disk_stats },
 	{ "on_request", disk_on_request },
+	{ "set_rate_limit", disk_set_rate_limit },
 	{ NULL, NULL },
 };
 
 static const luaL_Reg net_methods[] = {
 	{ "stats", net_stats },
 	{ "on_packet", net_on_packet },
+	{ "set_rate_limit", net_set_rate_limit },
 	{ NULL, NULL },
 };
 

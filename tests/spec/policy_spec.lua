@@ -80,3 +80,68 @@ describe("disk:on_request", function()
     assert.has_error(function() vm.disks.d:on_request(42) end)
   end)
 end)
+
+describe("disk rate limits", function()
+  t.teardown_each()
+
+  -- Runs blk-ops with `cmdline` and returns the host seconds until it said done.
+  local function timed(vm, count)
+    local start = luavmm.now()
+    vm:start()
+    t.expect(vm, "blk%-ops: done ok=" .. count .. " ", 60)
+    local elapsed = luavmm.now() - start
+    assert.are.equal("exit", vm:wait(30).reason)
+    return elapsed
+  end
+
+  it("20 ops at 10 ops/s after a bucket of 5 take well over a second (recipe key)", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "r 20 0", disks = {
+      d = { path = image(), rate_limit = { ops = { size = 5, refill_ms = 500 } } } } }
+    local elapsed = timed(vm, 20)
+    assert.is_true(elapsed >= 1.0, ("took only %.2f s"):format(elapsed))
+    assert.is_true(vm.disks.d:stats().throttled > 0)
+  end)
+
+  it("bandwidth limits with a size string, set at run time", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "r 12 0",
+                           disks = { d = { path = image() } } }
+    -- 1 KiB per 200 ms = 10 one-sector reads per second, 2 at once
+    vm.disks.d:set_rate_limit { bandwidth = { size = "1K", refill_ms = 200 } }
+    local elapsed = timed(vm, 12)
+    assert.is_true(elapsed >= 0.7, ("took only %.2f s"):format(elapsed))
+  end)
+
+  it("can be lifted while requests wait", function()
+    local vm = t.machine { kernel = t.guest("blk-ops"), cmdline = "r 40 0", disks = {
+      d = { path = image(), rate_limit = { ops = { size = 1, refill_ms = 1000 } } } } }
+    vm:start()
+    t.expect(vm, "blk%-ops: 1 0\n", 10)
+    vm.disks.d:set_rate_limit(nil)
+    -- 38 more at 1 op/s would take 38 s; without the limit they finish at once
+    t.expect(vm, "blk%-ops: done ok=40 ", 20)
+    assert.are.equal("exit", vm:wait(30).reason)
+  end)
+
+  it("names the bad key or value", function()
+    local function err(rate_limit)
+      local ok, msg = pcall(t.machine, { kernel = t.guest("blk-ops"),
+        disks = { d = { path = image(), rate_limit = rate_limit } } })
+      assert.is_false(ok)
+      return msg
+    end
+    assert.matches("machine: disks.d.rate_limit: unknown key 'bandwith' %(bandwidth, ops%)",
+                   err { bandwith = {} })
+    assert.matches("machine: disks.d.rate_limit.ops: unknown key 'rate'", err { ops = { rate = 1 } })
+    assert.matches("machine: disks.d.rate_limit.ops.size must be a non%-negative integer, not fast",
+                   err { ops = { size = "fast" } })
+    assert.matches("disks.d.rate_limit.bandwidth.size must be a non%-negative integer or a size like \"10M\", not true",
+                   err { bandwidth = { size = true, refill_ms = 1000 } })
+    assert.matches("disks.d.rate_limit: rate limit: ops: a size needs a refill time",
+                   err { ops = { size = 10 } })
+    assert.matches("machine: disks.d.rate_limit must be a table", err(5))
+    local vm = t.machine { kernel = t.guest("blk-ops"), disks = { d = { path = image() } } }
+    local ok, msg = pcall(vm.disks.d.set_rate_limit, vm.disks.d, { ops = { size = -1 } })
+    assert.is_false(ok)
+    assert.matches("disk d: set_rate_limit.ops.size must be a non%-negative integer, not %-1", msg)
+  end)
+end)

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "core/policy.h"
+#include "core/throttle.h"
 #include "devices/virtio/mmio.h"
 
 #define SECTOR 512u
@@ -39,6 +39,8 @@ struct lvm_blk {
 	enum lvm_policy_verdict verdict;
 	uint64_t not_before_ns;    /* a delayed request runs from then on */
 	uint64_t generation;       /* bumped by a device reset */
+	uint64_t data_bytes;       /* what the pending request costs the byte bucket */
+	struct lvm_throttle throttle;
 	struct lvm_vq_chain chain;
 	struct iovec data[LVM_VQ_MAX_SEGS];
 };
@@ -232,13 +234,6 @@ static uint32_t blk_request(struct lvm_blk *blk, struct lvm_vq_chain *c)
 	return written + 1;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Bytes a discard/write-zeroes request covers, and its first sector. */
 static uint64_t ranges_bytes(struct lvm_vq_chain *c, uint64_t *first)
 {
@@ -296,7 +291,7 @@ static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio *t, const struct l
 		return false;
 	blk->verdict = r.verdict;
 	if (r.verdict == LVM_POLICY_DELAY)
-		blk->not_before_ns = now_ns() + (uint64_t)r.delay_ms * 1000000u;
+		blk->not_before_ns = lvm_monotonic_ns() + (uint64_t)r.delay_ms * 1000000u;
 	return true;
 }
 
@@ -312,10 +307,25 @@ static uint64_t admit(struct lvm_blk *blk, struct lvm_virtio *t)
 			return GONE;
 	}
 	if (blk->verdict == LVM_POLICY_DELAY) {
-		uint64_t now = now_ns();
+		uint64_t now = lvm_monotonic_ns();
 		if (now < blk->not_before_ns)
 			return blk->not_before_ns - now;
 	}
+	if (blk->verdict != LVM_POLICY_ALLOW && blk->verdict != LVM_POLICY_DELAY)
+		return 0; /* failed by the policy: costs nothing */
+	return lvm_throttle_admit(&blk->throttle, blk->data_bytes);
+}
+
+/* Data bytes of a read or write (the rate limit's byte cost), else 0. */
+static uint64_t data_bytes(const struct lvm_vq_chain *c)
+{
+	struct virtio_blk_outhdr h;
+	if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) != sizeof(h))
+		return 0;
+	if (h.type == VIRTIO_BLK_T_IN && c->in_len > 0)
+		return c->in_len - 1;
+	if (h.type == VIRTIO_BLK_T_OUT)
+		return c->out_len - sizeof(h);
 	return 0;
 }
 
@@ -329,6 +339,7 @@ static bool next_request(struct lvm_blk *blk, struct lvm_virtio *t)
 			blk->pending = true;
 			blk->asked = false;
 			blk->verdict = LVM_POLICY_ALLOW;
+			blk->data_bytes = data_bytes(&blk->chain);
 			return true;
 		}
 		/* §2.7.10: chains added while we worked need no new notify. */
@@ -426,6 +437,7 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 	}
 	blk->fd = -1;
 	blk->readonly = readonly;
+	lvm_throttle_init(&blk->throttle);
 	blk->name = strdup(name);
 	if (!blk->name || open_image(blk, path) < 0)
 		goto fail;
@@ -451,12 +463,18 @@ void lvm_blk_free(struct lvm_blk *blk)
 	if (blk->fd >= 0)
 		close(blk->fd);
 	free(blk->name);
+	lvm_throttle_destroy(&blk->throttle);
 	free(blk);
 }
 
 void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy)
 {
 	__atomic_store_n(&blk->policy, policy, __ATOMIC_RELEASE);
+}
+
+struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk)
+{
+	return &blk->throttle;
 }
 
 const char *lvm_blk_name(const struct lvm_blk *blk)

@@ -35,6 +35,9 @@ void lvm_blk_free(struct lvm_blk *blk);
  */
 struct lvm_policy;
 void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy);
+/* The disk's rate limit (core/throttle.h): bytes are read/write data, every
+ * request is one op; a throttled request waits on the I/O thread's timer. */
+struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);
 const char *lvm_blk_name(const struct lvm_blk *blk);
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
 

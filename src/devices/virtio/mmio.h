@@ -63,6 +63,7 @@ struct lvm_virtio {
 	int stop_fd;   /* eventfd: ends the I/O thread */
 	int device_fd; /* -1, or an fd the device wants to wait on */
 	int timer_fd;  /* timerfd for requests that wait (policy delays, rate limits) */
+	uint64_t timer_due_ns; /* when it fires (CLOCK_MONOTONIC), 0 if disarmed */
 	bool device_fd_paused; /* the device cannot take its input now */
 	pthread_t thread;
 	bool thread_started;

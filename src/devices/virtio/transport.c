@@ -18,6 +18,7 @@
 
 #include "arch/x86/layout.h"
 #include "core/error.h"
+#include "core/throttle.h"
 
 /* QueueNotify writes of value q signal notify_fd[q] inside KVM, no exit to us. */
 static void set_ioeventfd(struct lvm_virtio *t, unsigned q, bool assign)
@@ -107,6 +108,11 @@ void lvm_virtio_set_device_fd(struct lvm_virtio *t, int fd)
 
 void lvm_virtio_arm_timer(struct lvm_virtio *t, uint64_t ns)
 {
+	/* Several waits (e.g. net's two directions) share the timer: keep the earliest. */
+	uint64_t due = ns ? lvm_monotonic_ns() + ns : 0;
+	if (ns && t->timer_due_ns && t->timer_due_ns <= due)
+		return;
+	t->timer_due_ns = due;
 	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
 						.tv_nsec = (long)(ns % 1000000000u) } };
 	timerfd_settime(t->timer_fd, 0, &its, NULL);
@@ -134,6 +140,7 @@ static void serve(struct lvm_virtio *t, struct pollfd *fds, unsigned nq)
 		t->ops->device_event(t->dev, t);
 	if (fds[2 + nq].revents & POLLIN) {
 		drain(fds[2 + nq].fd);
+		t->timer_due_ns = 0;
 		if (t->ops->timer_event && lvm_virtio_driver_ok(t))
 			t->ops->timer_event(t->dev, t);
 	}
