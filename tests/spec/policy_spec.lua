@@ -145,3 +145,41 @@ describe("disk rate limits", function()
     assert.matches("disk d: set_rate_limit.ops.size must be a non%-negative integer, not %-1", msg)
   end)
 end)
+
+describe("net:on_packet and NIC rate limits", function()
+  local it_root = t.can_netns() and it or pending
+
+  it_root("drops a percentage of frames and the ping still gets through (recipes/lossy-net.lua)", function()
+    local ns = t.netns()
+    local dir = os.getenv("LUAVMM_SOURCE_DIR") or "."
+    local r = t.exec({ "run", dir .. "/recipes/lossy-net.lua", "tapa", "tapb", "50" }, nil,
+                     "ip netns exec " .. ns)
+    os.execute("ip netns del " .. ns)
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("net: got pong from 52:54:00:00:00:0a\n", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("dropped [1-9]%d* %(50%%%)"), r.stdout)
+  end)
+
+  it_root("a NIC rate limit holds frames back and they still arrive", function()
+    local ns = t.netns()
+    local r = t.exec_recipe([[
+      local luavmm = require "luavmm"
+      local function vm(mode, tap, mac, limit)
+        return luavmm.machine { kernel = luavmm.guest("net-check"), cmdline = mode,
+          memory = "32M", console = false,
+          nets = { eth0 = { tap = tap, mac = mac, rate_limit = limit } } }
+      end
+      local a <close> = vm("pong", "tapa", "52:54:00:00:00:0a")
+      local b <close> = vm("ping", "tapb", "52:54:00:00:00:0b",
+                           { ops = { size = 1, refill_ms = 100 }, bandwidth = { size = "64K", refill_ms = 1000 } })
+      a:start()
+      b:start()
+      local rb, ra = b:wait(120), a:wait(30)
+      local s = b.nets.eth0:stats()
+      print(("tx %d throttled %d"):format(s.tx_packets, s.throttled))
+      return ra.value == 0 and rb.value == 0 and s.throttled > 0
+    ]], {}, nil, "ip netns exec " .. ns)
+    os.execute("ip netns del " .. ns)
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+  end)
+end)
