@@ -68,14 +68,12 @@ void lvm_lua_register_virtio(lua_State *L);
 int lvm_lua_push_disks(lua_State *L, int machine_index);
 int lvm_lua_push_nets(lua_State *L, int machine_index);
 
-/* policy.c: disk:on_request / net:on_packet served on the control thread. */
-struct lvm_blk;
-struct lvm_net;
+/* policy.c: disk:on_request / net:on_packet served on the control thread.
+ * kind is "disk" or "net"; the function (or nil) is at stack index 2. */
+struct lvm_policy;
 struct lvm_hook_call;
-int lvm_lua_disk_on_request(lua_State *L, int machine_index, const char *name,
-			    struct lvm_blk *blk);
-int lvm_lua_net_on_packet(lua_State *L, int machine_index, const char *name,
-			  struct lvm_net *net);
+const struct lvm_policy *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
+					    const char *name);
 void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call);
 void lvm_lua_policies_release(lua_State *L, int machine_index);
 int lvm_lua_machine_dtb(lua_State *L);

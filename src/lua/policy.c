@@ -13,10 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arch/x86/pc.h"
 #include "core/policy.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
 #include "lua/binding.h"
 
 struct lua_policy {
@@ -169,26 +166,14 @@ static const struct lvm_policy *set_function(lua_State *L, struct lua_policy *p,
 	return &p->policy;
 }
 
-/* disk:on_request(fn | nil): fn(req) -> nil | "ioerr" | "unsupp" | {delay_ms = n}. */
-int lvm_lua_disk_on_request(lua_State *L, int machine_index, const char *name,
-			    struct lvm_blk *blk)
+/* dev:on_request / dev:on_packet with fn (or nil) at 2: returns what the
+ * device should hold (NULL: no policy). */
+const struct lvm_policy *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
+					    const char *name)
 {
 	if (!lua_isnil(L, 2))
 		luaL_checktype(L, 2, LUA_TFUNCTION);
-	struct lua_policy *p = device_policy(L, machine_index, "disk", name);
-	lvm_blk_set_policy(blk, set_function(L, p, 2));
-	return 0;
-}
-
-/* net:on_packet(fn | nil): fn(pkt) -> nil | "pass" | "drop". */
-int lvm_lua_net_on_packet(lua_State *L, int machine_index, const char *name,
-			  struct lvm_net *net)
-{
-	if (!lua_isnil(L, 2))
-		luaL_checktype(L, 2, LUA_TFUNCTION);
-	struct lua_policy *p = device_policy(L, machine_index, "net", name);
-	lvm_net_set_policy(net, set_function(L, p, 2));
-	return 0;
+	return set_function(L, device_policy(L, machine_index, kind, name), 2);
 }
 
 /* Drops the policies' function references (the machine is going). */

@@ -51,7 +51,8 @@ static int disk_on_request(lua_State *L)
 	lua_settop(L, 2);
 	const char *name;
 	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
-	return lvm_lua_disk_on_request(L, 3, name, blk);
+	lvm_blk_set_policy(blk, lvm_lua_set_policy(L, 3, "disk", name));
+	return 0;
 }
 
 /* dev:set_rate_limit{bandwidth = {...}, ops = {...}} (nil or {}: no limit). */
@@ -90,7 +91,8 @@ static int net_on_packet(lua_State *L)
 	lua_settop(L, 2);
 	const char *name;
 	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
-	return lvm_lua_net_on_packet(L, 3, name, net);
+	lvm_net_set_policy(net, lvm_lua_set_policy(L, 3, "net", name));
+	return 0;
 }
 
 static void set_count(lua_State *L, const char *key, uint64_t value)
