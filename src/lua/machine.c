@@ -18,7 +18,7 @@ struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 	return m;
 }
 
-static void machine_release(lua_State *L, struct lua_machine *m)
+static void machine_release(lua_State *L, struct lua_machine *m, int machine_index)
 {
 	if (m->vm) {
 		lvm_lua_control_close(L, m);
@@ -26,6 +26,7 @@ static void machine_release(lua_State *L, struct lua_machine *m)
 		lvm_lua_timers_free(L, m);
 		lvm_vm_destroy(m->vm);
 		m->vm = NULL;
+		lvm_lua_policies_release(L, machine_index); /* devices are gone */
 	}
 	if (m->sink_ref != LUA_NOREF) {
 		luaL_unref(L, LUA_REGISTRYINDEX, m->sink_ref);
@@ -133,7 +134,7 @@ static int machine_close(lua_State *L)
 	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
 	if (m->in_hook && m->vm)
 		return luaL_error(L, "close: cannot close a machine from inside its own hook (stop it with a return from vm:wait)");
-	machine_release(L, m);
+	machine_release(L, m, 1);
 	return 0;
 }
 
@@ -197,6 +198,8 @@ static int machine_index(lua_State *L)
 	}
 	if (strcmp(key, "disks") == 0)
 		return lvm_lua_push_disks(L, 1);
+	if (strcmp(key, "nets") == 0)
+		return lvm_lua_push_nets(L, 1);
 	lua_getmetatable(L, 1);
 	lua_getfield(L, -1, "methods");
 	lua_getfield(L, -1, key);
