@@ -144,7 +144,36 @@ static void set_count(lua_State *L, const char *key, uint64_t value)
 	lua_setfield(L, -2, key);
 }
 
-/* vm:stats(): exits by reason, console bytes, unclaimed accesses, uptime. */
+/* Adds one range's accesses to devices[name] (a device may own several ranges). */
+static void add_device_counts(void *ctx, const struct lvm_bus_range *r)
+{
+	lua_State *L = ctx;
+	if (lua_getfield(L, -1, r->name) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, r->name);
+	}
+	lua_getfield(L, -1, "reads");
+	lua_Integer reads = lua_tointeger(L, -1) + (lua_Integer)r->reads;
+	lua_getfield(L, -2, "writes");
+	lua_Integer writes = lua_tointeger(L, -1) + (lua_Integer)r->writes;
+	lua_pop(L, 2);
+	set_count(L, "reads", (uint64_t)reads);
+	set_count(L, "writes", (uint64_t)writes);
+	lua_pop(L, 1);
+}
+
+/* devices = { [name] = { reads =, writes = } } for every PIO and MMIO range. */
+static void push_device_counts(lua_State *L, struct lvm_vm *vm)
+{
+	lua_newtable(L);
+	lvm_bus_visit(&vm->pio, add_device_counts, L);
+	lvm_bus_visit(&vm->mmio, add_device_counts, L);
+}
+
+/* vm:stats(): exits by reason, per-device accesses, console bytes,
+ * unclaimed accesses, hooks, uptime. */
 static int machine_stats(lua_State *L)
 {
 	struct lua_machine *m = lvm_lua_check_machine(L, 1);
@@ -162,6 +191,8 @@ static int machine_stats(lua_State *L)
 	set_count(L, "mmio_reads", __atomic_load_n(&vm->mmio.unclaimed_reads, __ATOMIC_RELAXED));
 	set_count(L, "mmio_writes", __atomic_load_n(&vm->mmio.unclaimed_writes, __ATOMIC_RELAXED));
 	lua_setfield(L, -2, "unclaimed");
+	push_device_counts(L, vm);
+	lua_setfield(L, -2, "devices");
 	set_count(L, "console_bytes", vm->console.bytes_total);
 	lua_pushstring(L, lvm_vm_stopped(vm) ? lvm_stop_reason_name(vm->reason)
 					     : vm->started ? "running" : "created");
