@@ -92,6 +92,8 @@ void lvm_lua_push_console(lua_State *L, int machine_index);
  * machine stops or `deadline` (CLOCK_MONOTONIC seconds; < 0 = none)
  * passes; with `until_output`, returns as soon as new output arrived.
  * Returns true if new output arrived. */
+/* Remembers the machine at `index` (weakly) so every wait() serves its hooks. */
+void lvm_lua_register_live(lua_State *L, int index);
 bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
 		  bool until_output);
 void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index);

@@ -46,6 +46,7 @@ int lvm_lua_machine_new(lua_State *L)
 	m->vm = lvm_lua_create_machine(L, 1, m);
 	lvm_lua_push_console(L, -1);
 	lua_setiuservalue(L, -2, 1);
+	lvm_lua_register_live(L, -1);
 	lua_getfield(L, 1, "control");
 	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
 	if (control)
