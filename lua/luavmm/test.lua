@@ -131,6 +131,32 @@ function M.exec_recipe(source, args, env, prefix, input)
   return result
 end
 
+-- Whether this process may make network namespaces (root with `ip`).
+function M.can_netns()
+  local root = read_file("/proc/self/status"):match("Uid:%s*(%d+)") == "0"
+  return root and os.execute("command -v ip >/dev/null 2>&1") and true or false
+end
+
+-- A new network namespace with taps "tapa" and "tapb" on bridge br0, all
+-- up; returns its name (run a recipe in it with prefix "ip netns exec NS",
+-- remove it with "ip netns del NS").
+function M.netns()
+  local ns = ("luavmm-spec-%d-%d"):format(tonumber(M.pid()), math.random(1 << 20))
+  local cmds = {
+    "ip netns add " .. ns,
+    "ip -n " .. ns .. " link add br0 type bridge",
+    "ip -n " .. ns .. " tuntap add dev tapa mode tap vnet_hdr",
+    "ip -n " .. ns .. " tuntap add dev tapb mode tap vnet_hdr",
+    "ip -n " .. ns .. " link set tapa master br0",
+    "ip -n " .. ns .. " link set tapb master br0",
+    "ip -n " .. ns .. " link set br0 up",
+    "ip -n " .. ns .. " link set tapa up",
+    "ip -n " .. ns .. " link set tapb up",
+  }
+  for _, c in ipairs(cmds) do assert(os.execute(c .. " 2>&1"), c) end
+  return ns
+end
+
 -- Open file descriptors and threads of this process, for leak checks.
 function M.process_counts()
   collectgarbage() -- close files and machines nobody references any more

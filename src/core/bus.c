@@ -63,7 +63,7 @@ int lvm_bus_register(struct lvm_bus *bus, uint64_t base, uint64_t len,
 	} else {
 		memmove(&bus->ranges[i + 1], &bus->ranges[i],
 			(bus->count - i) * sizeof(bus->ranges[0]));
-		bus->ranges[i] = (struct lvm_bus_range){ base, len, fn, opaque, name };
+		bus->ranges[i] = (struct lvm_bus_range){ base, len, fn, opaque, name, 0, 0 };
 		bus->count++;
 	}
 	pthread_rwlock_unlock(&bus->lock);
@@ -94,8 +94,12 @@ bool lvm_bus_dispatch(struct lvm_bus *bus, uint64_t addr, uint8_t *data,
 	unsigned i = first_range_ending_after(bus, addr);
 	struct lvm_bus_range r = { 0 };
 	bool claimed = i < bus->count && bus->ranges[i].base <= addr;
-	if (claimed)
+	if (claimed) {
+		/* The array only moves under the write lock, so counting here is safe. */
+		__atomic_fetch_add(is_write ? &bus->ranges[i].writes : &bus->ranges[i].reads, 1,
+				   __ATOMIC_RELAXED);
 		r = bus->ranges[i];
+	}
 	pthread_rwlock_unlock(&bus->lock);
 	/*
 	 * The handler runs outside the lock so a handler may itself (un)register
@@ -108,4 +112,17 @@ bool lvm_bus_dispatch(struct lvm_bus *bus, uint64_t addr, uint8_t *data,
 		__atomic_fetch_add(is_write ? &bus->unclaimed_writes : &bus->unclaimed_reads,
 				   1, __ATOMIC_RELAXED);
 	return claimed;
+}
+
+void lvm_bus_visit(struct lvm_bus *bus, void (*fn)(void *ctx, const struct lvm_bus_range *r),
+		   void *ctx)
+{
+	pthread_rwlock_rdlock(&bus->lock);
+	for (unsigned i = 0; i < bus->count; i++) {
+		struct lvm_bus_range r = bus->ranges[i];
+		r.reads = __atomic_load_n(&bus->ranges[i].reads, __ATOMIC_RELAXED);
+		r.writes = __atomic_load_n(&bus->ranges[i].writes, __ATOMIC_RELAXED);
+		fn(ctx, &r);
+	}
+	pthread_rwlock_unlock(&bus->lock);
 }

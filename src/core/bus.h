@@ -25,6 +25,8 @@ struct lvm_bus_range {
 	lvm_io_fn fn;
 	void *opaque;
 	const char *name;
+	uint64_t reads;  /* accesses dispatched to this range, updated atomically */
+	uint64_t writes;
 };
 
 struct lvm_bus {
@@ -42,6 +44,9 @@ int lvm_bus_register(struct lvm_bus *bus, uint64_t base, uint64_t len,
 		     lvm_io_fn fn, void *opaque, const char *name);
 /* Removes the range registered at exactly `base`; 0 if found, -1 if not. */
 int lvm_bus_unregister(struct lvm_bus *bus, uint64_t base);
+/* Calls fn for every range, in address order, with the bus read-locked. */
+void lvm_bus_visit(struct lvm_bus *bus, void (*fn)(void *ctx, const struct lvm_bus_range *r),
+		   void *ctx);
 /* Returns true if a device claimed the access. */
 bool lvm_bus_dispatch(struct lvm_bus *bus, uint64_t addr, uint8_t *data,
 		      uint32_t size, bool is_write);

@@ -54,6 +54,19 @@ static void signal_control(struct lvm_hookq *q)
 	(void)ignored;
 }
 
+/* Waits for room and queues `req`; false once the queue is closed.  Lock held. */
+static bool enqueue_locked(struct lvm_hookq *q, const struct lvm_hook_req *req)
+{
+	while (!q->closed && q->count == LVM_HOOKQ_CAPACITY)
+		pthread_cond_wait(&q->room, &q->lock);
+	if (q->closed)
+		return false;
+	q->ring[(q->head + q->count) % LVM_HOOKQ_CAPACITY] = *req;
+	q->count++;
+	signal_control(q);
+	return true;
+}
+
 /* The bus handler of every hook: runs on a vCPU thread. */
 static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 			bool is_write)
@@ -72,12 +85,7 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 		req.wait = &wait;
 	pthread_mutex_lock(&q->lock);
 	q->waiting++;
-	while (!q->closed && q->count == LVM_HOOKQ_CAPACITY)
-		pthread_cond_wait(&q->room, &q->lock);
-	if (!q->closed) {
-		q->ring[(q->head + q->count) % LVM_HOOKQ_CAPACITY] = req;
-		q->count++;
-		signal_control(q);
+	if (enqueue_locked(q, &req)) {
 		while (!is_write && !q->closed && !wait.done)
 			pthread_cond_wait(&q->reply, &q->lock);
 		if (!is_write && wait.done)
@@ -131,15 +139,20 @@ unsigned lvm_hookq_take(struct lvm_hookq *q, struct lvm_hook_req *out, unsigned 
 	(void)ignored;
 	pthread_mutex_lock(&q->lock);
 	q->signalled = false;
-	unsigned n = q->count < max ? q->count : max;
-	for (unsigned i = 0; i < n; i++)
-		out[i] = q->ring[(q->head + i) % LVM_HOOKQ_CAPACITY];
-	q->head = (q->head + n) % LVM_HOOKQ_CAPACITY;
-	q->count -= n;
+	unsigned n = 0;
+	while (q->count > 0 && n < max) {
+		struct lvm_hook_req *req = &q->ring[q->head];
+		q->head = (q->head + 1) % LVM_HOOKQ_CAPACITY;
+		q->count--;
+		if (req->call && q->closed)
+			continue; /* its caller has left: drop it */
+		if (req->call)
+			req->call->taken = true;
+		out[n++] = *req;
+	}
 	if (q->count > 0)
 		signal_control(q);
-	if (n > 0)
-		pthread_cond_broadcast(&q->room);
+	pthread_cond_broadcast(&q->room);
 	pthread_mutex_unlock(&q->lock);
 	return n;
 }
@@ -156,6 +169,27 @@ void lvm_hookq_answer(struct lvm_hookq *q, struct lvm_hook_req *req, const uint8
 	pthread_cond_broadcast(&q->reply);
 	pthread_mutex_unlock(&q->lock);
 	req->wait = NULL;
+}
+
+bool lvm_hookq_call(struct lvm_hookq *q, struct lvm_hook_call *call)
+{
+	struct lvm_hook_req req = { .call = call };
+	call->taken = call->done = false;
+	pthread_mutex_lock(&q->lock);
+	if (enqueue_locked(q, &req))
+		while (!call->done && !(q->closed && !call->taken))
+			pthread_cond_wait(&q->reply, &q->lock);
+	bool done = call->done;
+	pthread_mutex_unlock(&q->lock);
+	return done;
+}
+
+void lvm_hookq_answer_call(struct lvm_hookq *q, struct lvm_hook_call *call)
+{
+	pthread_mutex_lock(&q->lock);
+	call->done = true; /* its caller waits for this even once closed */
+	pthread_cond_broadcast(&q->reply);
+	pthread_mutex_unlock(&q->lock);
 }
 
 unsigned lvm_hookq_waiting(struct lvm_hookq *q)

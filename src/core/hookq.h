@@ -41,7 +41,23 @@ struct lvm_hook_wait {
 	bool done;
 };
 
+/*
+ * A device request (core/policy.h) waiting on a device I/O thread for the
+ * control thread's verdict.  `owner` is the control side's policy object.
+ * Once the control thread has taken a call it must answer it, and the
+ * caller waits for that answer even if the queue closes meanwhile, so the
+ * control thread may read `request` and write `result` until it answers.
+ * A call still queued when the queue closes is dropped (never taken).
+ */
+struct lvm_hook_call {
+	void *owner;
+	const void *request; /* read by the control thread */
+	void *result;        /* written by the control thread */
+	bool taken, done;
+};
+
 struct lvm_hook_req {
+	struct lvm_hook_call *call; /* a device call (then hook is NULL), or NULL */
 	struct lvm_hook *hook;
 	uint64_t offset; /* from hook->base */
 	uint32_t size;
@@ -73,10 +89,16 @@ struct lvm_hook *lvm_hookq_add(struct lvm_hookq *q, struct lvm_bus *bus,
 			       enum lvm_hook_space space, uint64_t base, uint64_t len, int id);
 /* Unregisters the range and marks the hook dead (its memory stays). */
 void lvm_hookq_remove(struct lvm_hookq *q, struct lvm_hook *hook);
-/* Control thread: moves up to `max` queued requests into `out`. */
+/* Control thread: moves up to `max` queued requests into `out` (device
+ * calls among them must each be answered with lvm_hookq_answer_call). */
 unsigned lvm_hookq_take(struct lvm_hookq *q, struct lvm_hook_req *out, unsigned max);
 /* Control thread: answers a read taken by lvm_hookq_take. */
 void lvm_hookq_answer(struct lvm_hookq *q, struct lvm_hook_req *req, const uint8_t *data);
+/* Device threads: queues `call` and waits until the control thread answers
+ * it (true) or the queue closes (false: the result is left untouched). */
+bool lvm_hookq_call(struct lvm_hookq *q, struct lvm_hook_call *call);
+/* Control thread: answers a call taken by lvm_hookq_take. */
+void lvm_hookq_answer_call(struct lvm_hookq *q, struct lvm_hook_call *call);
 /* vCPUs blocked on the control thread right now. */
 unsigned lvm_hookq_waiting(struct lvm_hookq *q);
 

@@ -9,9 +9,10 @@
  * a policy costs one control-thread round trip per request; devices call
  * it only when a policy is installed (the fast path stays C-only).
  *
- * Status: the interface is settled; the blk/net devices (branch virtio)
- * will call lvm_policy_check() before processing a request and
- * lvm_ratelimit_consume() (core/ratelimit.h) for their rate limits.
+ * virtio-blk asks before each request (op, first sector, data bytes) and
+ * virtio-net before each frame it transmits or receives.  The device calls
+ * the policy without its transport lock held, so a vCPU touching the
+ * device's registers never waits for Lua.
  */
 #ifndef LVM_POLICY_H
 #define LVM_POLICY_H
@@ -19,13 +20,15 @@
 #include <stdint.h>
 
 enum lvm_policy_op { LVM_POLICY_READ, LVM_POLICY_WRITE, LVM_POLICY_FLUSH, LVM_POLICY_OTHER,
-		     LVM_POLICY_TX, LVM_POLICY_RX };
+		     LVM_POLICY_TX, LVM_POLICY_RX, LVM_POLICY_DISCARD, LVM_POLICY_WRITE_ZEROES,
+		     LVM_POLICY_GET_ID };
 
 enum lvm_policy_verdict {
 	LVM_POLICY_ALLOW = 0, /* process the request */
 	LVM_POLICY_IOERR,     /* complete it with VIRTIO_BLK_S_IOERR (net: drop) */
 	LVM_POLICY_UNSUPP,    /* complete it with VIRTIO_BLK_S_UNSUPP */
 	LVM_POLICY_DELAY,     /* process it after `delay_ms` */
+	LVM_POLICY_DROP,      /* net: drop the frame */
 };
 
 struct lvm_policy_request {

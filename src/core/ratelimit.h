@@ -20,6 +20,12 @@ struct lvm_bucket_config {
 	uint64_t refill_ms;      /* time to refill `size` tokens; > 0 when size > 0 */
 };
 
+/* A device's limits as a recipe gives them: rate_limit = { bandwidth = {size=, refill_ms=, burst=}, ops = {...} } */
+struct lvm_rate_config {
+	bool has_bandwidth, has_ops;
+	struct lvm_bucket_config bandwidth, ops;
+};
+
 struct lvm_bucket {
 	struct lvm_bucket_config config;
 	uint64_t tokens;

@@ -111,6 +111,23 @@ fail:
 	return NULL;
 }
 
+/*
+ * A vCPU that is already running may stop the VM (debug-exit) while the
+ * next thread is being created, before it counts as started and so before
+ * lvm_vm_stop would kick it; that thread could then block in KVM_RUN (an AP
+ * waiting for SIPI) for ever.  Creating the thread under state_lock and
+ * kicking it if the VM stopped meanwhile closes the window.
+ */
+static int start_vcpu_thread(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	int rc = lvm_vcpu_start_thread(vcpu);
+	if (rc == 0 && lvm_vm_stopped(vm))
+		lvm_vcpu_kick(vcpu);
+	pthread_mutex_unlock(&vm->state_lock);
+	return rc;
+}
+
 int lvm_vm_start(struct lvm_vm *vm)
 {
 	if (vm->started)
@@ -118,7 +135,7 @@ int lvm_vm_start(struct lvm_vm *vm)
 	vm->started = true;
 	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		if (lvm_vcpu_start_thread(&vm->vcpus[i]) < 0) {
+		if (start_vcpu_thread(vm, &vm->vcpus[i]) < 0) {
 			char why[sizeof(vm->detail)];
 			snprintf(why, sizeof(why), "%s", lvm_error());
 			lvm_vm_stop(vm, LVM_STOP_ERROR, 0, "%s", why);

@@ -67,6 +67,16 @@ void lvm_lua_nets_field(lua_State *L, int t, struct lvm_machine_config *config);
 /* virtio.c: vm.disks, vm:dtb(), vm:device_tree() */
 void lvm_lua_register_virtio(lua_State *L);
 int lvm_lua_push_disks(lua_State *L, int machine_index);
+int lvm_lua_push_nets(lua_State *L, int machine_index);
+
+/* policy.c: disk:on_request / net:on_packet served on the control thread.
+ * kind is "disk" or "net"; the function (or nil) is at stack index 2. */
+struct lvm_policy;
+struct lvm_hook_call;
+const struct lvm_policy *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
+					    const char *name);
+void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call);
+void lvm_lua_policies_release(lua_State *L, int machine_index);
 int lvm_lua_machine_dtb(lua_State *L);
 int lvm_lua_machine_device_tree(lua_State *L);
 
@@ -83,6 +93,8 @@ void lvm_lua_push_console(lua_State *L, int machine_index);
  * machine stops or `deadline` (CLOCK_MONOTONIC seconds; < 0 = none)
  * passes; with `until_output`, returns as soon as new output arrived.
  * Returns true if new output arrived. */
+/* Remembers the machine at `index` (weakly) so every wait() serves its hooks. */
+void lvm_lua_register_live(lua_State *L, int index);
 bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
 		  bool until_output);
 void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index);
@@ -150,6 +162,9 @@ void lvm_lua_sandbox(lua_State *L);
 
 /* ratelimit.c: luavmm.ratelimiter{...} */
 void lvm_lua_register_ratelimit(lua_State *L);
+/* Parses the rate_limit table at `index`; errors start with `where`. */
+struct lvm_rate_config;
+void lvm_lua_rate_limit(lua_State *L, int index, const char *where, struct lvm_rate_config *rc);
 int lvm_lua_ratelimiter_new(lua_State *L);
 
 /* Adds a method table to the machine's methods (used by the files above). */

@@ -162,8 +162,12 @@ void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index)
 	struct lvm_hook_req reqs[64];
 	unsigned n;
 	while ((n = lvm_hookq_take(&m->vm->hooks, reqs, 64)) > 0)
-		for (unsigned i = 0; i < n; i++)
-			serve_one(L, m, &reqs[i]);
+		for (unsigned i = 0; i < n; i++) {
+			if (reqs[i].call)
+				lvm_lua_serve_call(L, m, reqs[i].call); /* policy.c */
+			else
+				serve_one(L, m, &reqs[i]);
+		}
 }
 
 static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)

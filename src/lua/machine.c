@@ -18,7 +18,7 @@ struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 	return m;
 }
 
-static void machine_release(lua_State *L, struct lua_machine *m)
+static void machine_release(lua_State *L, struct lua_machine *m, int machine_index)
 {
 	lvm_lua_tty_drop(m);
 	if (m->vm) {
@@ -27,6 +27,7 @@ static void machine_release(lua_State *L, struct lua_machine *m)
 		lvm_lua_timers_free(L, m);
 		lvm_vm_destroy(m->vm);
 		m->vm = NULL;
+		lvm_lua_policies_release(L, machine_index); /* devices are gone */
 	}
 	if (m->sink_ref != LUA_NOREF) {
 		luaL_unref(L, LUA_REGISTRYINDEX, m->sink_ref);
@@ -46,6 +47,7 @@ int lvm_lua_machine_new(lua_State *L)
 	m->vm = lvm_lua_create_machine(L, 1, m);
 	lvm_lua_push_console(L, -1);
 	lua_setiuservalue(L, -2, 1);
+	lvm_lua_register_live(L, -1);
 	lua_getfield(L, 1, "control");
 	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
 	if (control)
@@ -135,7 +137,7 @@ static int machine_close(lua_State *L)
 	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
 	if (m->in_hook && m->vm)
 		return luaL_error(L, "close: cannot close a machine from inside its own hook (stop it with a return from vm:wait)");
-	machine_release(L, m);
+	machine_release(L, m, 1);
 	return 0;
 }
 
@@ -145,7 +147,36 @@ static void set_count(lua_State *L, const char *key, uint64_t value)
 	lua_setfield(L, -2, key);
 }
 
-/* vm:stats(): exits by reason, console bytes, unclaimed accesses, uptime. */
+/* Adds one range's accesses to devices[name] (a device may own several ranges). */
+static void add_device_counts(void *ctx, const struct lvm_bus_range *r)
+{
+	lua_State *L = ctx;
+	if (lua_getfield(L, -1, r->name) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, -3, r->name);
+	}
+	lua_getfield(L, -1, "reads");
+	lua_Integer reads = lua_tointeger(L, -1) + (lua_Integer)r->reads;
+	lua_getfield(L, -2, "writes");
+	lua_Integer writes = lua_tointeger(L, -1) + (lua_Integer)r->writes;
+	lua_pop(L, 2);
+	set_count(L, "reads", (uint64_t)reads);
+	set_count(L, "writes", (uint64_t)writes);
+	lua_pop(L, 1);
+}
+
+/* devices = { [name] = { reads =, writes = } } for every PIO and MMIO range. */
+static void push_device_counts(lua_State *L, struct lvm_vm *vm)
+{
+	lua_newtable(L);
+	lvm_bus_visit(&vm->pio, add_device_counts, L);
+	lvm_bus_visit(&vm->mmio, add_device_counts, L);
+}
+
+/* vm:stats(): exits by reason, per-device accesses, console bytes,
+ * unclaimed accesses, hooks, uptime. */
 static int machine_stats(lua_State *L)
 {
 	struct lua_machine *m = lvm_lua_check_machine(L, 1);
@@ -163,6 +194,8 @@ static int machine_stats(lua_State *L)
 	set_count(L, "mmio_reads", __atomic_load_n(&vm->mmio.unclaimed_reads, __ATOMIC_RELAXED));
 	set_count(L, "mmio_writes", __atomic_load_n(&vm->mmio.unclaimed_writes, __ATOMIC_RELAXED));
 	lua_setfield(L, -2, "unclaimed");
+	push_device_counts(L, vm);
+	lua_setfield(L, -2, "devices");
 	set_count(L, "console_bytes", vm->console.bytes_total);
 	lua_pushstring(L, lvm_vm_stopped(vm) ? lvm_stop_reason_name(vm->reason)
 					     : vm->started ? "running" : "created");
@@ -199,6 +232,8 @@ static int machine_index(lua_State *L)
 	}
 	if (strcmp(key, "disks") == 0)
 		return lvm_lua_push_disks(L, 1);
+	if (strcmp(key, "nets") == 0)
+		return lvm_lua_push_nets(L, 1);
 	lua_getmetatable(L, 1);
 	lua_getfield(L, -1, "methods");
 	lua_getfield(L, -1, key);

@@ -127,20 +127,6 @@ static void forward_stdin(struct lua_machine *m)
 		m->stdin_eof = true;
 }
 
-/* Milliseconds until the earlier of the deadline and the next timer. */
-static int poll_timeout_ms(const struct lua_machine *m, double deadline)
-{
-	double next = lvm_lua_next_timer(m);
-	if (next >= 0 && (deadline < 0 || next < deadline))
-		deadline = next;
-	if (deadline < 0)
-		return -1;
-	double left = deadline - lvm_lua_now();
-	if (left <= 0)
-		return 0;
-	return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
-}
-
 /* Delivers the stop event (on("exit"), on("reset"), ...) once. */
 static void fire_stop(lua_State *L, struct lua_machine *m, int machine_index)
 {
@@ -151,53 +137,177 @@ static void fire_stop(lua_State *L, struct lua_machine *m, int machine_index)
 	lvm_lua_fire_event(L, m, machine_index, lvm_stop_reason_name(m->vm->reason), 0);
 }
 
-enum { FD_STOP, FD_CONSOLE, FD_HOOKS, FD_STDIN, FD_FIXED };
-#define MAX_POLL_FDS (FD_FIXED + 16)
+/*
+ * Every machine of this Lua state is served while the control thread waits
+ * on any one of them: its output drained, its hooks, timers, events and
+ * control socket answered.  Otherwise a vCPU of machine B blocked on a Lua
+ * hook would wait until the recipe happened to wait on B.  Machines are
+ * remembered in a weak-keyed registry table; hooks still run one at a time.
+ */
+#define LIVE_MACHINES "luavmm.live"
+#define MAX_SERVED 32
+#define MAX_POLL_FDS (MAX_SERVED * 3 + 1 + 16)
 
-/* One round of the control loop: waits at most `timeout` ms, serves what is ready. */
-static void serve_once(lua_State *L, struct lua_machine *m, int machine_index, int timeout)
+void lvm_lua_register_live(lua_State *L, int index)
 {
-	struct lvm_vm *vm = m->vm;
-	struct pollfd fds[MAX_POLL_FDS] = {
-		[FD_STOP] = { .fd = vm->stop_fd, .events = POLLIN },
-		[FD_CONSOLE] = { .fd = vm->console.notify_fd, .events = POLLIN },
-		[FD_HOOKS] = { .fd = vm->hooks.notify_fd, .events = POLLIN },
-		[FD_STDIN] = { .fd = m->stdin_input && !m->stdin_eof ? STDIN_FILENO : -1,
-			       .events = POLLIN },
-	};
-	unsigned nctl = lvm_lua_control_pollfds(m, fds + FD_FIXED, MAX_POLL_FDS - FD_FIXED);
-	if (poll(fds, FD_FIXED + nctl, timeout) < 0) {
-		if (errno != EINTR)
-			return;
-		nctl = 0;
+	index = lua_absindex(L, index);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, LIVE_MACHINES) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, LIVE_MACHINES);
 	}
-	if (fds[FD_HOOKS].revents & POLLIN)
-		lvm_lua_serve_hooks(L, m, machine_index);
-	if (fds[FD_STDIN].revents & (POLLIN | POLLHUP))
-		forward_stdin(m);
-	if (nctl > 0 && m->vm)
-		lvm_lua_control_serve(L, m, machine_index, fds + FD_FIXED, nctl);
+	lua_pushvalue(L, index);
+	lua_pushboolean(L, 1);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+}
+
+struct served {
+	struct lua_machine *m;
+	int index; /* the machine's userdata on the Lua stack */
+};
+
+/* Pushes `self` and every other started, open machine; fills `out`. */
+static int push_served(lua_State *L, int self_index, struct served *out)
+{
+	int n = 0;
+	luaL_checkstack(L, MAX_SERVED + 4, "too many machines to serve");
+	lua_pushvalue(L, self_index);
+	out[n++] = (struct served){ lua_touserdata(L, -1), lua_gettop(L) };
+	if (lua_getfield(L, LUA_REGISTRYINDEX, LIVE_MACHINES) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return n;
+	}
+	int live = lua_gettop(L);
+	lua_pushnil(L);
+	while (n < MAX_SERVED && lua_next(L, live)) {
+		lua_pop(L, 1); /* the value */
+		struct lua_machine *other = luaL_testudata(L, -1, LVM_MACHINE_MT);
+		if (other && other != out[0].m && other->vm && other->vm->started) {
+			lua_pushvalue(L, -1);
+			lua_insert(L, live); /* keep it below the iteration state */
+			live++;
+			out[n++] = (struct served){ other, live - 1 };
+		}
+	}
+	lua_remove(L, live);
+	return n;
+}
+
+/* Output, timers and the stop event of one machine; true if output came. */
+static bool serve_idle(lua_State *L, const struct served *s)
+{
+	if (!s->m->vm)
+		return false;
+	size_t before = s->m->out.pending_len;
+	lvm_lua_drain(L, s->m, s->index);
+	lvm_lua_run_timers(L, s->m, s->index);
+	fire_stop(L, s->m, s->index);
+	return s->m->out.pending_len != before;
+}
+
+/* Milliseconds until the deadline or the earliest timer of any machine. */
+static int served_timeout_ms(const struct served *s, int n, double deadline)
+{
+	for (int i = 0; i < n; i++) {
+		double next = s[i].m->vm ? lvm_lua_next_timer(s[i].m) : -1;
+		if (next >= 0 && (deadline < 0 || next < deadline))
+			deadline = next;
+	}
+	if (deadline < 0)
+		return -1;
+	double left = deadline - lvm_lua_now();
+	if (left <= 0)
+		return 0;
+	return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+}
+
+struct poll_set {
+	struct pollfd fds[MAX_POLL_FDS];
+	unsigned n;
+	int hooks_at[MAX_SERVED];    /* index in fds, per served machine */
+	unsigned ctl_at[MAX_SERVED], ctl_n[MAX_SERVED];
+	int stdin_at;
+};
+
+static void add_fd(struct poll_set *ps, int fd)
+{
+	ps->fds[ps->n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+}
+
+static void build_poll_set(struct poll_set *ps, const struct served *s, int n)
+{
+	ps->n = 0;
+	ps->stdin_at = -1;
+	for (int i = 0; i < n; i++) {
+		struct lvm_vm *vm = s[i].m->vm;
+		ps->hooks_at[i] = -1;
+		ps->ctl_n[i] = 0;
+		if (!vm)
+			continue;
+		/* A stopped machine's stop fd stays readable: watch it only until then. */
+		if (!s[i].m->stop_fired)
+			add_fd(ps, vm->stop_fd);
+		add_fd(ps, vm->console.notify_fd);
+		ps->hooks_at[i] = (int)ps->n;
+		add_fd(ps, vm->hooks.notify_fd);
+		ps->ctl_at[i] = ps->n;
+		ps->ctl_n[i] = lvm_lua_control_pollfds(s[i].m, ps->fds + ps->n, MAX_POLL_FDS - 1 - ps->n);
+		ps->n += ps->ctl_n[i];
+	}
+	if (s[0].m->vm && s[0].m->stdin_input && !s[0].m->stdin_eof) {
+		ps->stdin_at = (int)ps->n;
+		add_fd(ps, STDIN_FILENO);
+	}
+}
+
+/* One round: waits at most `timeout` ms, then serves what became ready. */
+static void serve_once(lua_State *L, const struct served *s, int n, int timeout)
+{
+	struct poll_set ps;
+	build_poll_set(&ps, s, n);
+	if (poll(ps.fds, ps.n, timeout) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		if (!s[i].m->vm || ps.hooks_at[i] < 0)
+			continue;
+		if (ps.fds[ps.hooks_at[i]].revents & POLLIN)
+			lvm_lua_serve_hooks(L, s[i].m, s[i].index);
+		if (ps.ctl_n[i] > 0 && s[i].m->vm)
+			lvm_lua_control_serve(L, s[i].m, s[i].index, ps.fds + ps.ctl_at[i], ps.ctl_n[i]);
+	}
+	if (ps.stdin_at >= 0 && s[0].m->vm && (ps.fds[ps.stdin_at].revents & (POLLIN | POLLHUP)))
+		forward_stdin(s[0].m);
 }
 
 bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
 		  bool until_output)
 {
 	machine_index = lua_absindex(L, machine_index);
-	struct lvm_vm *vm = m->vm;
+	int top = lua_gettop(L);
+	struct served served[MAX_SERVED];
+	int n = push_served(L, machine_index, served);
 	bool got_output = false;
 	for (;;) {
-		size_t before = m->out.pending_len;
-		lvm_lua_drain(L, m, machine_index);
-		got_output |= m->out.pending_len != before;
-		lvm_lua_run_timers(L, m, machine_index);
-		fire_stop(L, m, machine_index);
-		if ((until_output && got_output) || lvm_vm_stopped(vm))
-			return got_output;
-		int timeout = poll_timeout_ms(m, deadline);
+		for (int i = 0; i < n; i++) {
+			bool output = serve_idle(L, &served[i]);
+			if (i == 0)
+				got_output |= output;
+		}
+		if (!m->vm || (until_output && got_output) || lvm_vm_stopped(m->vm))
+			break;
+		int timeout = served_timeout_ms(served, n, deadline);
 		if (timeout == 0 && deadline >= 0 && lvm_lua_now() >= deadline)
-			return got_output;
-		serve_once(L, m, machine_index, timeout);
+			break;
+		serve_once(L, served, n, timeout);
 	}
+	lua_settop(L, top);
+	return got_output;
 }
 
 void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m)

@@ -2,8 +2,10 @@
  * luavmm.ratelimiter{ bandwidth = {size=, refill_ms=, burst=}, ops = {...} }:
  * the core token bucket (src/core/ratelimit.c) as a Lua object, with
  * :consume(bytes) -> bool, :wait_ms(bytes) -> ms (math.huge = never) and
- * :update{...} to change the limits at run time.  Devices take the same
- * configuration table (see src/core/policy.h).
+ * :update{...} to change the limits at run time.  Disks and NICs take the
+ * same table (rate_limit = {...} in the recipe, dev:set_rate_limit{...}),
+ * parsed by lvm_lua_rate_limit: unknown keys and wrong types are errors
+ * naming the key.
  */
 #include <math.h>
 #include <stdint.h>
@@ -11,41 +13,71 @@
 
 #include "core/error.h"
 #include "core/ratelimit.h"
+#include "core/size.h"
 #include "lua/binding.h"
 
 #define LVM_RATELIMIT_MT "luavmm.ratelimiter"
 
-static uint64_t bucket_number(lua_State *L, int t, const char *bucket, const char *key)
+/* A bucket field: a non-negative integer, or for sizes a string like "10M". */
+static uint64_t bucket_number(lua_State *L, const char *where, const char *bucket,
+			      const char *key, bool size_ok)
 {
-	lua_getfield(L, t, key);
-	lua_Integer v = 0;
-	if (!lua_isnil(L, -1)) {
-		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-			luaL_error(L, "ratelimiter: %s.%s must be a non-negative integer, got %s", bucket,
-				   key, luaL_tolstring(L, -1, NULL));
-		v = lua_tointeger(L, -1);
-	}
-	lua_pop(L, 1);
-	return (uint64_t)v;
+	uint64_t v = 0;
+	if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0)
+		return (uint64_t)lua_tointeger(L, -1);
+	if (size_ok && lua_type(L, -1) == LUA_TSTRING && lvm_parse_size(lua_tostring(L, -1), &v) == 0)
+		return v;
+	luaL_error(L, "%s.%s.%s must be a non-negative integer%s, not %s", where, bucket, key,
+		   size_ok ? " or a size like \"10M\"" : "", luaL_tolstring(L, -1, NULL));
+	return 0;
 }
 
-/* Reads field `bucket` of the table at 1; NULL when absent. */
-static const struct lvm_bucket_config *bucket_field(lua_State *L, const char *bucket,
-						    struct lvm_bucket_config *c)
+/* The bucket table at the top of the stack: size, refill_ms, burst; nothing else. */
+static void bucket_table(lua_State *L, const char *where, const char *bucket,
+			 struct lvm_bucket_config *c)
 {
-	int type = lua_getfield(L, 1, bucket);
-	if (type == LUA_TNIL) {
-		lua_pop(L, 1);
-		return NULL;
-	}
-	if (type != LUA_TTABLE)
-		luaL_error(L, "ratelimiter: %s must be a table {size=, refill_ms=, burst=}", bucket);
+	if (!lua_istable(L, -1))
+		luaL_error(L, "%s.%s must be a table {size=, refill_ms=, burst=}, not a %s", where,
+			   bucket, luaL_typename(L, -1));
+	memset(c, 0, sizeof(*c));
+	bool bytes = strcmp(bucket, "bandwidth") == 0;
 	int t = lua_gettop(L);
-	c->size = bucket_number(L, t, bucket, "size");
-	c->refill_ms = bucket_number(L, t, bucket, "refill_ms");
-	c->one_time_burst = bucket_number(L, t, bucket, "burst");
-	lua_pop(L, 1);
-	return c;
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		if (strcmp(key, "size") == 0)
+			c->size = bucket_number(L, where, bucket, key, bytes);
+		else if (strcmp(key, "burst") == 0)
+			c->one_time_burst = bucket_number(L, where, bucket, key, bytes);
+		else if (strcmp(key, "refill_ms") == 0)
+			c->refill_ms = bucket_number(L, where, bucket, key, false);
+		else
+			luaL_error(L, "%s.%s: unknown key '%s' (size, refill_ms, burst)", where, bucket, key);
+		lua_pop(L, 1);
+	}
+}
+
+void lvm_lua_rate_limit(lua_State *L, int index, const char *where, struct lvm_rate_config *rc)
+{
+	index = lua_absindex(L, index);
+	memset(rc, 0, sizeof(*rc));
+	if (!lua_istable(L, index))
+		luaL_error(L, "%s must be a table {bandwidth = {...}, ops = {...}}, not a %s", where,
+			   luaL_typename(L, index));
+	lua_pushnil(L);
+	while (lua_next(L, index)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		if (strcmp(key, "bandwidth") == 0) {
+			bucket_table(L, where, key, &rc->bandwidth);
+			rc->has_bandwidth = true;
+		} else if (strcmp(key, "ops") == 0) {
+			bucket_table(L, where, key, &rc->ops);
+			rc->has_ops = true;
+		} else {
+			luaL_error(L, "%s: unknown key '%s' (bandwidth, ops)", where, key);
+		}
+		lua_pop(L, 1);
+	}
 }
 
 static uint64_t now_ns(void)
@@ -55,10 +87,10 @@ static uint64_t now_ns(void)
 
 static int configure(lua_State *L, struct lvm_ratelimit *rl, bool init)
 {
-	luaL_checktype(L, 1, LUA_TTABLE);
-	struct lvm_bucket_config bw, ops;
-	const struct lvm_bucket_config *pbw = bucket_field(L, "bandwidth", &bw);
-	const struct lvm_bucket_config *pops = bucket_field(L, "ops", &ops);
+	struct lvm_rate_config c;
+	lvm_lua_rate_limit(L, 1, "ratelimiter", &c);
+	const struct lvm_bucket_config *pbw = c.has_bandwidth ? &c.bandwidth : NULL;
+	const struct lvm_bucket_config *pops = c.has_ops ? &c.ops : NULL;
 	int rc = init ? lvm_ratelimit_init(rl, pbw, pops, now_ns())
 		      : lvm_ratelimit_update(rl, pbw, pops, now_ns());
 	if (rc < 0)

@@ -1,5 +1,6 @@
 /*
- * The virtio side of the machine object: vm.disks.NAME:stats(), vm:dtb()
+ * The virtio side of the machine object: vm.disks.NAME:stats() and
+ * :on_request(fn), vm.nets.NAME:stats() and :on_packet(fn), vm:dtb()
  * (the device tree blob as bytes) and vm:device_tree() (the same as nested
  * tables: properties and child nodes by name).
  */
@@ -8,24 +9,90 @@
 #include <string.h>
 
 #include "arch/x86/pc.h"
+#include "core/error.h"
+#include "core/throttle.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "lua/binding.h"
 
 #define LVM_DISK_MT "luavmm.disk"
+#define LVM_NET_MT "luavmm.net"
 
-/* A disk object: user value 1 is its machine, user value 2 its name. */
-static struct lvm_blk *check_disk(lua_State *L)
+/*
+ * A disk or NIC object: user value 1 is its machine, user value 2 its
+ * name.  Leaves the machine and the name on the stack (in that order) and
+ * returns the device.
+ */
+static void *check_device(lua_State *L, const char *mt, const char **name)
 {
-	luaL_checkudata(L, 1, LVM_DISK_MT);
+	luaL_checkudata(L, 1, mt);
 	lua_getiuservalue(L, 1, 1);
 	struct lua_machine *m = lvm_lua_check_machine(L, -1);
 	lua_getiuservalue(L, 1, 2);
-	const char *name = lua_tostring(L, -1);
-	struct lvm_blk *blk = lvm_pc_find_disk(lvm_pc_of(m->vm)->virtio, name);
-	if (!blk)
-		luaL_error(L, "disk %s: no such disk", name);
+	*name = lua_tostring(L, -1);
+	const struct lvm_pc_virtio *pv = lvm_pc_of(m->vm)->virtio;
+	bool disk = strcmp(mt, LVM_DISK_MT) == 0;
+	void *dev = disk ? (void *)lvm_pc_find_disk(pv, *name) : (void *)lvm_pc_find_net(pv, *name);
+	if (!dev)
+		luaL_error(L, "%s %s: no such device", disk ? "disk" : "net", *name);
+	return dev;
+}
+
+static struct lvm_blk *check_disk(lua_State *L)
+{
+	const char *name;
+	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
 	lua_pop(L, 2);
 	return blk;
+}
+
+static int disk_on_request(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
+	lvm_blk_set_policy(blk, lvm_lua_set_policy(L, 3, "disk", name));
+	return 0;
+}
+
+/* dev:set_rate_limit{bandwidth = {...}, ops = {...}} (nil or {}: no limit). */
+static int set_rate_limit(lua_State *L, struct lvm_throttle *t, const char *kind,
+			  const char *name)
+{
+	struct lvm_rate_config rc = { 0 };
+	if (!lua_isnoneornil(L, 2)) {
+		lua_pushfstring(L, "%s %s: set_rate_limit", kind, name);
+		lvm_lua_rate_limit(L, 2, lua_tostring(L, -1), &rc);
+	}
+	if (lvm_throttle_set(t, rc.has_bandwidth ? &rc.bandwidth : NULL,
+			     rc.has_ops ? &rc.ops : NULL) < 0)
+		return luaL_error(L, "%s %s: set_rate_limit: %s", kind, name, lvm_error());
+	return 0;
+}
+
+static int disk_set_rate_limit(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
+	return set_rate_limit(L, lvm_blk_throttle(blk), "disk", name);
+}
+
+static int net_set_rate_limit(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
+	return set_rate_limit(L, lvm_net_throttle(net), "net", name);
+}
+
+static int net_on_packet(lua_State *L)
+{
+	lua_settop(L, 2);
+	const char *name;
+	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
+	lvm_net_set_policy(net, lvm_lua_set_policy(L, 3, "net", name));
+	return 0;
 }
 
 static void set_count(lua_State *L, const char *key, uint64_t value)
@@ -34,11 +101,14 @@ static void set_count(lua_State *L, const char *key, uint64_t value)
 	lua_setfield(L, -2, key);
 }
 
-/* disk:stats(): reads, writes, bytes_read, bytes_written, bytes, flushes, discards, errors. */
+/* disk:stats(): reads, writes, bytes_read, bytes_written, bytes, flushes,
+ * discards, errors, throttled (times a request waited for the rate limit). */
 static int disk_stats(lua_State *L)
 {
-	struct lvm_blk_stats s = lvm_blk_stats(check_disk(L));
-	lua_createtable(L, 0, 8);
+	struct lvm_blk *blk = check_disk(L);
+	struct lvm_blk_stats s = lvm_blk_stats(blk);
+	lua_createtable(L, 0, 9);
+	set_count(L, "throttled", __atomic_load_n(&lvm_blk_throttle(blk)->throttled, __ATOMIC_RELAXED));
 	set_count(L, "reads", s.reads);
 	set_count(L, "writes", s.writes);
 	set_count(L, "bytes_read", s.bytes_read);
@@ -50,18 +120,36 @@ static int disk_stats(lua_State *L)
 	return 1;
 }
 
-int lvm_lua_push_disks(lua_State *L, int machine_index)
+/* net:stats(): rx/tx packets and bytes, rx_dropped (no buffer), dropped (policy). */
+static int net_stats(lua_State *L)
+{
+	const char *name;
+	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
+	struct lvm_net_stats s = lvm_net_stats(net);
+	lua_createtable(L, 0, 6);
+	set_count(L, "rx_packets", s.rx_packets);
+	set_count(L, "tx_packets", s.tx_packets);
+	set_count(L, "rx_bytes", s.rx_bytes);
+	set_count(L, "tx_bytes", s.tx_bytes);
+	set_count(L, "rx_dropped", s.rx_dropped);
+	set_count(L, "dropped", s.policy_dropped);
+	set_count(L, "throttled", __atomic_load_n(&lvm_net_throttle(net)->throttled, __ATOMIC_RELAXED));
+	return 1;
+}
+
+static int push_devices(lua_State *L, int machine_index, enum lvm_pc_virtio_kind kind)
 {
 	machine_index = lua_absindex(L, machine_index);
 	struct lua_machine *m = lvm_lua_check_machine(L, machine_index);
 	const struct lvm_pc_virtio *pv = lvm_pc_of(m->vm)->virtio;
 	lua_newtable(L);
 	for (unsigned i = 0; pv && i < pv->count; i++) {
-		if (pv->slots[i].kind != LVM_PC_BLK)
+		if (pv->slots[i].kind != kind)
 			continue;
-		const char *name = lvm_blk_name(pv->slots[i].device);
+		const char *name = kind == LVM_PC_BLK ? lvm_blk_name(pv->slots[i].device)
+						      : pv->slots[i].name;
 		lua_newuserdatauv(L, 0, 2);
-		luaL_setmetatable(L, LVM_DISK_MT);
+		luaL_setmetatable(L, kind == LVM_PC_BLK ? LVM_DISK_MT : LVM_NET_MT);
 		lua_pushvalue(L, machine_index);
 		lua_setiuservalue(L, -2, 1);
 		lua_pushstring(L, name);
@@ -69,6 +157,16 @@ int lvm_lua_push_disks(lua_State *L, int machine_index)
 		lua_setfield(L, -2, name);
 	}
 	return 1;
+}
+
+int lvm_lua_push_disks(lua_State *L, int machine_index)
+{
+	return push_devices(L, machine_index, LVM_PC_BLK);
+}
+
+int lvm_lua_push_nets(lua_State *L, int machine_index)
+{
+	return push_devices(L, machine_index, LVM_PC_NET);
 }
 
 int lvm_lua_machine_dtb(lua_State *L)
@@ -149,6 +247,15 @@ int lvm_lua_machine_device_tree(lua_State *L)
 
 static const luaL_Reg disk_methods[] = {
 	{ "stats", disk_stats },
+	{ "on_request", disk_on_request },
+	{ "set_rate_limit", disk_set_rate_limit },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg net_methods[] = {
+	{ "stats", net_stats },
+	{ "on_packet", net_on_packet },
+	{ "set_rate_limit", net_set_rate_limit },
 	{ NULL, NULL },
 };
 
@@ -156,6 +263,10 @@ void lvm_lua_register_virtio(lua_State *L)
 {
 	luaL_newmetatable(L, LVM_DISK_MT);
 	luaL_newlib(L, disk_methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, LVM_NET_MT);
+	luaL_newlib(L, net_methods);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 }

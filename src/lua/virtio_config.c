@@ -1,6 +1,7 @@
 /*
  * The virtio keys of luavmm.machine{}: disks = { NAME = { path = ...,
- * readonly = ... } } and nets = { NAME = { tap = ..., mac = ... } }.  Errors name the key, e.g.
+ * readonly = ..., rate_limit = ... } } and nets = { NAME = { tap = ...,
+ * mac = ..., rate_limit = ... } }.  Errors name the key, e.g.
  * "machine: disks.root.readonly must be a boolean, not a string".
  */
 #include <stdio.h>
@@ -30,6 +31,15 @@ static int compare_names(const void *a, const void *b)
 		      ((const struct lvm_disk_config *)b)->name);
 }
 
+/* The rate_limit value at the top of the stack, of disks.NAME or nets.NAME. */
+static void rate_limit(lua_State *L, const char *kind, const char *name,
+		       struct lvm_rate_config *rc)
+{
+	lua_pushfstring(L, "machine: %s.%s.rate_limit", kind, name);
+	lvm_lua_rate_limit(L, -2, lua_tostring(L, -1), rc);
+	lua_pop(L, 1);
+}
+
 /* One disk's table at the top of the stack. */
 static void disk_entry(lua_State *L, const char *name, struct lvm_disk_config *d)
 {
@@ -43,6 +53,8 @@ static void disk_entry(lua_State *L, const char *name, struct lvm_disk_config *d
 			d->path = lua_tostring(L, -1); /* the recipe table keeps it alive */
 		else if (strcmp(key, "readonly") == 0 && lua_type(L, -1) == LUA_TBOOLEAN)
 			d->readonly = lua_toboolean(L, -1);
+		else if (strcmp(key, "rate_limit") == 0)
+			rate_limit(L, "disks", name, &d->rate_limit);
 		else if (strcmp(key, "path") == 0)
 			luaL_error(L, "machine: disks.%s.path must be a string, not a %s", name,
 				   luaL_typename(L, -1));
@@ -107,6 +119,11 @@ static void net_entry(lua_State *L, const char *name, unsigned index, struct lvm
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
 		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+		if (strcmp(key, "rate_limit") == 0) {
+			rate_limit(L, "nets", name, &n->rate_limit);
+			lua_pop(L, 1);
+			continue;
+		}
 		if (strcmp(key, "tap") != 0 && strcmp(key, "mac") != 0)
 			luaL_error(L, "machine: nets.%s: unknown key '%s'", name, key);
 		if (lua_type(L, -1) != LUA_TSTRING)

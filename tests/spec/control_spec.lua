@@ -60,6 +60,23 @@ describe("run-time control", function()
     assert.has_error(function() vm:regs(3) end, "regs: no vCPU 3 (the machine has 1)")
   end)
 
+  for _, line in ipairs { 5, 10 } do
+    it("delivers vm:irq(" .. line .. ") to a guest that counts its interrupts", function()
+      local vm = t.boot("irq-count", line .. " 3")
+      vm:start()
+      vm.console:expect("irq: ready line " .. line .. "\n", 30)
+      -- Nothing arrives on its own.
+      assert.are.equal("timeout", vm:wait(0.2).reason)
+      assert.falsy(vm.console:output():find("irq: 1", 1, true))
+      for k = 1, 3 do
+        vm:irq(line) -- a pulse: one edge for the guest's 8259
+        assert.are.equal(tostring(k), vm.console:expect("irq: (%d+)\n", 30))
+      end
+      local result = vm:wait(30)
+      assert.are.equal(3, result.value)
+    end)
+  end
+
   it("raises IRQ lines and reports stats with exits, hooks and uptime", function()
     local vm = t.boot("luadev", "i 0x510 i 0x510")
     vm:on_pio(0x510, 4, function() return 7 end)

@@ -1,6 +1,7 @@
 -- Lua hooks driven by real guests: on_pio/on_mmio devices, lifecycle events,
 -- console lines, timers, the watchdog, and hook errors / runaway hooks.
 local t = require "luavmm.test"
+local luavmm = require "luavmm"
 local watchdog = require "luavmm.watchdog"
 
 describe("on_pio and on_mmio", function()
@@ -64,6 +65,27 @@ describe("on_pio and on_mmio", function()
     a:start(); b:start()
     assert.are.equal("0x2", t.expect(b, "in 0x510 = (0x%x+)"))
     assert.are.equal("0x1", t.expect(a, "in 0x510 = (0x%x+)"))
+  end)
+
+  it("serve every machine's hooks, timers and events while waiting on any one", function()
+    local idle = t.boot("echo", "")
+    local busy = t.boot("luadev", "i 0x510 i 0x510 x 3")
+    local ticker = t.boot("echo", "")
+    local answered, ticks, stopped = 0, 0, nil
+    busy:on_pio(0x510, 4, function() answered = answered + 1; return 0x42 end)
+    busy:on("exit", function() stopped = "exit" end)
+    ticker:every(10, function() ticks = ticks + 1 end)
+    idle:start(); busy:start(); ticker:start()
+    -- Only `idle` is waited on; the others' hooks and timers must still run.
+    local deadline = luavmm.now() + 30
+    repeat
+      idle:wait(0.2)
+    until (busy:stats().state == "exit" and ticks > 0) or luavmm.now() > deadline
+    assert.are.equal(2, answered)
+    assert.are.equal("exit", stopped)
+    assert.is_true(ticks > 0)
+    assert.truthy(busy.console:output():find("in 0x510 = 0x42\nin 0x510 = 0x42", 1, true))
+    assert.are.equal("running", idle:stats().state)
   end)
 end)
 

@@ -44,6 +44,10 @@ describe("a machine running the hello guest", function()
     -- at least one exit per byte written to the UART
     assert.is_true(stats.exits.io >= stats.console_bytes)
     assert.is_true(stats.console_bytes > #"Hello from luavmm!\n")
+    -- per-device counters: every byte is a THR write, one debug-exit write
+    assert.is_true(stats.devices.serial8250.writes >= stats.console_bytes)
+    assert.are.same({ reads = 0, writes = 1 }, stats.devices["debug-exit"])
+    assert.are.same({ reads = 0, writes = 0 }, stats.devices.i8042)
   end)
 end)
 

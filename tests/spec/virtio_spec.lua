@@ -198,30 +198,11 @@ describe("virtio-console", function()
 end)
 
 describe("virtio-net", function()
-  local root = t.read_file("/proc/self/status"):match("Uid:%s*(%d+)") == "0"
-  local ip_ok = root and os.execute("command -v ip >/dev/null 2>&1")
-
-  -- A network namespace with two taps on one bridge; only names inside it.
-  local function netns()
-    local ns = ("luavmm-spec-%d-%d"):format(tonumber(t.pid()), math.random(1 << 20))
-    local cmds = {
-      "ip netns add " .. ns,
-      "ip -n " .. ns .. " link add br0 type bridge",
-      "ip -n " .. ns .. " tuntap add dev tapa mode tap vnet_hdr",
-      "ip -n " .. ns .. " tuntap add dev tapb mode tap vnet_hdr",
-      "ip -n " .. ns .. " link set tapa master br0",
-      "ip -n " .. ns .. " link set tapb master br0",
-      "ip -n " .. ns .. " link set br0 up",
-      "ip -n " .. ns .. " link set tapa up",
-      "ip -n " .. ns .. " link set tapb up",
-    }
-    for _, c in ipairs(cmds) do assert(os.execute(c .. " 2>&1"), c) end
-    return ns
-  end
+  local ip_ok = t.can_netns()
 
   local it_root = ip_ok and it or pending
   it_root("two machines on taps in a network namespace exchange frames both ways", function()
-    local ns = netns()
+    local ns = t.netns()
     local recipe = [[
       local luavmm = require "luavmm"
       local function vm(mode, tap, mac)

@@ -95,11 +95,37 @@ static void test_many_ranges_stay_sorted(void)
 	lvm_bus_destroy(&bus);
 }
 
+static void sum_accesses(void *ctx, const struct lvm_bus_range *r)
+{
+	uint64_t *totals = ctx;
+	totals[0] += r->reads;
+	totals[1] += r->writes;
+}
+
+static void test_counts_accesses_per_range(void)
+{
+	struct lvm_bus bus;
+	struct recorder r = { 0 };
+	lvm_bus_init(&bus);
+	CHECK(lvm_bus_register(&bus, 0x10, 4, record, &r, "a") == 0);
+	uint8_t data[4];
+	for (int i = 0; i < 3; i++)
+		lvm_bus_dispatch(&bus, 0x11, data, 1, false);
+	lvm_bus_dispatch(&bus, 0x12, data, 1, true);
+	lvm_bus_dispatch(&bus, 0x20, data, 1, true); /* unclaimed: not the range's */
+	uint64_t totals[2] = { 0, 0 };
+	lvm_bus_visit(&bus, sum_accesses, totals);
+	CHECK_EQ_U64(totals[0], 3);
+	CHECK_EQ_U64(totals[1], 1);
+	lvm_bus_destroy(&bus);
+}
+
 int main(void)
 {
 	RUN_TEST(test_dispatch_finds_range_and_offset);
 	RUN_TEST(test_unclaimed_reads_all_ones_and_counts);
 	RUN_TEST(test_overlap_and_bad_ranges_refused);
 	RUN_TEST(test_many_ranges_stay_sorted);
+	RUN_TEST(test_counts_accesses_per_range);
 	return CHECK_DONE();
 }

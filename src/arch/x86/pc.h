@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ratelimit.h"
 #include "core/vm.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
@@ -20,18 +21,20 @@
 #define LVM_PC_SERIAL_IRQ 4
 #define LVM_PC_DEBUG_EXIT_PORT 0xf4
 
-/* disks = { NAME = { path = ..., readonly = ... } } */
+/* disks = { NAME = { path = ..., readonly = ..., rate_limit = ... } } */
 struct lvm_disk_config {
 	const char *name;
 	const char *path;
 	bool readonly;
+	struct lvm_rate_config rate_limit;
 };
 
-/* nets = { NAME = { tap = "tap0", mac = "52:54:00:12:34:56" } } */
+/* nets = { NAME = { tap = "tap0", mac = "52:54:00:12:34:56", rate_limit = ... } } */
 struct lvm_net_config {
 	const char *name;
 	const char *tap;
 	uint8_t mac[6];
+	struct lvm_rate_config rate_limit;
 };
 
 struct lvm_machine_config {

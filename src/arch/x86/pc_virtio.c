@@ -10,6 +10,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/pc.h"
 #include "core/error.h"
+#include "core/throttle.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/net.h"
@@ -36,6 +37,14 @@ static int prefix_error(const char *a, const char *b, const char *c)
 	return lvm_fail("%s%s%s: %s", a, b, c, why);
 }
 
+static int set_rate_limit(struct lvm_throttle *t, const struct lvm_rate_config *rc)
+{
+	if (!rc->has_bandwidth && !rc->has_ops)
+		return 0;
+	return lvm_throttle_set(t, rc->has_bandwidth ? &rc->bandwidth : NULL,
+				rc->has_ops ? &rc->ops : NULL);
+}
+
 static int add_disk(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lvm_disk_config *d)
 {
 	struct lvm_pc_virtio_slot *s = next_slot(pv);
@@ -47,6 +56,8 @@ static int add_disk(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lv
 	s->kind = LVM_PC_BLK;
 	s->device = blk;
 	pv->count++;
+	if (set_rate_limit(lvm_blk_throttle(blk), &d->rate_limit) < 0)
+		return prefix_error("disks.", d->name, ".rate_limit");
 	return 0;
 }
 
@@ -60,7 +71,12 @@ static int add_net(struct lvm_vm *vm, struct lvm_pc_virtio *pv, const struct lvm
 		return prefix_error("nets.", n->name, ".tap");
 	s->kind = LVM_PC_NET;
 	s->device = net;
+	s->name = strdup(n->name);
 	pv->count++;
+	if (!s->name)
+		return lvm_fail("out of memory");
+	if (set_rate_limit(lvm_net_throttle(net), &n->rate_limit) < 0)
+		return prefix_error("nets.", n->name, ".rate_limit");
 	return 0;
 }
 
@@ -141,6 +157,7 @@ void lvm_pc_virtio_free(struct lvm_pc_virtio *pv)
 		case LVM_PC_CONSOLE: lvm_vconsole_free(s->device); break;
 		case LVM_PC_NET: lvm_net_free(s->device); break;
 		}
+		free(s->name);
 	}
 	free(pv->dtb);
 	free(pv);
@@ -188,6 +205,14 @@ struct lvm_blk *lvm_pc_find_disk(const struct lvm_pc_virtio *pv, const char *nam
 {
 	for (unsigned i = 0; pv && i < pv->count; i++)
 		if (pv->slots[i].kind == LVM_PC_BLK && strcmp(lvm_blk_name(pv->slots[i].device), name) == 0)
+			return pv->slots[i].device;
+	return NULL;
+}
+
+struct lvm_net *lvm_pc_find_net(const struct lvm_pc_virtio *pv, const char *name)
+{
+	for (unsigned i = 0; pv && i < pv->count; i++)
+		if (pv->slots[i].kind == LVM_PC_NET && strcmp(pv->slots[i].name, name) == 0)
 			return pv->slots[i].device;
 	return NULL;
 }

@@ -26,6 +26,7 @@ struct lvm_pc_virtio_slot {
 	uint64_t base;
 	unsigned gsi;
 	void *device; /* struct lvm_blk *, ... */
+	char *name;   /* nets: the recipe's name (disks keep theirs) */
 };
 
 struct lvm_pc_virtio {
@@ -51,5 +52,7 @@ int lvm_pc_virtio_start(struct lvm_pc_virtio *pv);
 /* Input for the virtio console, if there is one; bytes accepted (n if none). */
 size_t lvm_pc_virtio_console_receive(const struct lvm_pc_virtio *pv, const void *bytes, size_t n);
 struct lvm_blk *lvm_pc_find_disk(const struct lvm_pc_virtio *pv, const char *name);
+struct lvm_net;
+struct lvm_net *lvm_pc_find_net(const struct lvm_pc_virtio *pv, const char *name);
 
 #endif

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/policy.h"
+#include "core/throttle.h"
 #include "devices/virtio/mmio.h"
 
 #define SECTOR 512u
@@ -30,6 +32,15 @@ struct lvm_blk {
 	uint64_t sectors;
 	char *name;
 	struct lvm_blk_stats stats; /* written on the I/O thread, read atomically */
+	const struct lvm_policy *policy; /* atomic; NULL: no policy, the pure C path */
+	/* The request in `chain`, popped but not completed (it may be waiting). */
+	bool pending;
+	bool asked;                /* its policy has been consulted */
+	enum lvm_policy_verdict verdict;
+	uint64_t not_before_ns;    /* a delayed request runs from then on */
+	uint64_t generation;       /* bumped by a device reset */
+	uint64_t data_bytes;       /* what the pending request costs the byte bucket */
+	struct lvm_throttle throttle;
 	struct lvm_vq_chain chain;
 	struct iovec data[LVM_VQ_MAX_SEGS];
 };
@@ -202,9 +213,8 @@ static uint8_t dispatch(struct lvm_blk *blk, struct lvm_vq_chain *c,
 }
 
 /* One request; returns the bytes written into the chain (data + status). */
-static uint32_t blk_request(void *dev, struct lvm_vq_chain *c)
+static uint32_t blk_request(struct lvm_blk *blk, struct lvm_vq_chain *c)
 {
-	struct lvm_blk *blk = dev;
 	struct virtio_blk_outhdr h;
 	if (c->nin == 0 || c->in_len > UINT32_MAX) {
 		count(&blk->stats.errors, 1); /* no status byte to answer in */
@@ -212,7 +222,11 @@ static uint32_t blk_request(void *dev, struct lvm_vq_chain *c)
 	}
 	uint32_t written = 0;
 	uint8_t status = VIRTIO_BLK_S_IOERR;
-	if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) == sizeof(h))
+	if (blk->verdict == LVM_POLICY_UNSUPP)
+		status = VIRTIO_BLK_S_UNSUPP;
+	else if (blk->verdict == LVM_POLICY_IOERR)
+		status = VIRTIO_BLK_S_IOERR;
+	else if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) == sizeof(h))
 		status = dispatch(blk, c, &h, &written);
 	if (status != VIRTIO_BLK_S_OK)
 		count(&blk->stats.errors, 1);
@@ -220,10 +234,156 @@ static uint32_t blk_request(void *dev, struct lvm_vq_chain *c)
 	return written + 1;
 }
 
+/* Bytes a discard/write-zeroes request covers, and its first sector. */
+static uint64_t ranges_bytes(struct lvm_vq_chain *c, uint64_t *first)
+{
+	struct virtio_blk_discard_write_zeroes r;
+	uint64_t total = 0, off = sizeof(struct virtio_blk_outhdr);
+	for (unsigned i = 0; i < DISCARD_SEG_MAX; i++, off += sizeof(r)) {
+		if (lvm_iov_read(c->out, c->nout, off, &r, sizeof(r)) != sizeof(r))
+			break;
+		if (i == 0)
+			*first = r.sector;
+		total += (uint64_t)r.num_sectors * SECTOR;
+	}
+	return total;
+}
+
+/* What the policy sees of the request in `c`; false for a malformed or unknown one. */
+static bool describe(struct lvm_vq_chain *c, struct lvm_policy_request *req)
+{
+	struct virtio_blk_outhdr h;
+	if (c->nin == 0 || lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) != sizeof(h))
+		return false;
+	*req = (struct lvm_policy_request){ .sector = h.sector };
+	uint64_t len = 0;
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN: req->op = LVM_POLICY_READ; len = c->in_len - 1; break;
+	case VIRTIO_BLK_T_OUT: req->op = LVM_POLICY_WRITE; len = c->out_len - sizeof(h); break;
+	case VIRTIO_BLK_T_FLUSH: req->op = LVM_POLICY_FLUSH; break;
+	case VIRTIO_BLK_T_GET_ID: req->op = LVM_POLICY_GET_ID; len = c->in_len - 1; break;
+	case VIRTIO_BLK_T_DISCARD: req->op = LVM_POLICY_DISCARD; len = ranges_bytes(c, &req->sector); break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		req->op = LVM_POLICY_WRITE_ZEROES;
+		len = ranges_bytes(c, &req->sector);
+		break;
+	default: return false;
+	}
+	req->length = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+	return true;
+}
+
+/*
+ * Asks the policy about the pending request, with the transport lock
+ * released (the policy may wait for the control thread).  False if the
+ * driver reset the device meanwhile: the request is gone.
+ */
+static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio *t, const struct lvm_policy *p)
+{
+	struct lvm_policy_request req;
+	if (!describe(&blk->chain, &req))
+		return true;
+	uint64_t generation = blk->generation;
+	pthread_mutex_unlock(&t->lock);
+	struct lvm_policy_result r = lvm_policy_check(p, &req);
+	pthread_mutex_lock(&t->lock);
+	if (generation != blk->generation || !blk->pending)
+		return false;
+	blk->verdict = r.verdict;
+	if (r.verdict == LVM_POLICY_DELAY)
+		blk->not_before_ns = lvm_monotonic_ns() + (uint64_t)r.delay_ms * 1000000u;
+	return true;
+}
+
+#define GONE UINT64_MAX
+
+/* Nanoseconds the pending request must still wait (0: go now; GONE: dropped). */
+static uint64_t admit(struct lvm_blk *blk, struct lvm_virtio *t)
+{
+	if (!blk->asked) {
+		blk->asked = true;
+		const struct lvm_policy *p = __atomic_load_n(&blk->policy, __ATOMIC_ACQUIRE);
+		if (p && !ask_policy(blk, t, p))
+			return GONE;
+	}
+	if (blk->verdict == LVM_POLICY_DELAY) {
+		uint64_t now = lvm_monotonic_ns();
+		if (now < blk->not_before_ns)
+			return blk->not_before_ns - now;
+	}
+	if (blk->verdict != LVM_POLICY_ALLOW && blk->verdict != LVM_POLICY_DELAY)
+		return 0; /* failed by the policy: costs nothing */
+	return lvm_throttle_admit(&blk->throttle, blk->data_bytes);
+}
+
+/* Data bytes of a read or write (the rate limit's byte cost), else 0. */
+static uint64_t data_bytes(const struct lvm_vq_chain *c)
+{
+	struct virtio_blk_outhdr h;
+	if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) != sizeof(h))
+		return 0;
+	if (h.type == VIRTIO_BLK_T_IN && c->in_len > 0)
+		return c->in_len - 1;
+	if (h.type == VIRTIO_BLK_T_OUT)
+		return c->out_len - sizeof(h);
+	return 0;
+}
+
+/* The request to work on: the pending one or the next on the queue. */
+static bool next_request(struct lvm_blk *blk, struct lvm_virtio *t)
+{
+	if (blk->pending)
+		return true;
+	do {
+		if (lvm_virtio_pop(t, 0, &blk->chain)) {
+			blk->pending = true;
+			blk->asked = false;
+			blk->verdict = LVM_POLICY_ALLOW;
+			blk->data_bytes = data_bytes(&blk->chain);
+			return true;
+		}
+		/* §2.7.10: chains added while we worked need no new notify. */
+	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[0]));
+	return false;
+}
+
+/* Serves requests in order until the queue is empty or one must wait (on the timer). */
+static void blk_run(struct lvm_blk *blk, struct lvm_virtio *t)
+{
+	bool any = false;
+	while (next_request(blk, t)) {
+		uint64_t wait = admit(blk, t);
+		if (wait == GONE)
+			break;
+		if (wait > 0) {
+			lvm_virtio_arm_timer(t, wait);
+			break;
+		}
+		lvm_vq_push(&t->vq[0], blk->chain.head, blk_request(blk, &blk->chain));
+		blk->pending = false;
+		any = true;
+	}
+	if (any)
+		lvm_virtio_notify_used(t, 0);
+}
+
 static void blk_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
 {
+	(void)q;
+	blk_run(dev, t);
+}
+
+static void blk_timer_event(void *dev, struct lvm_virtio *t)
+{
+	blk_run(dev, t);
+}
+
+static void blk_reset(void *dev)
+{
 	struct lvm_blk *blk = dev;
-	lvm_virtio_serve(t, q, &blk->chain, blk_request, blk);
+	blk->pending = false;
+	blk->generation++;
+	lvm_virtio_arm_timer(blk->transport, 0);
 }
 
 static const struct lvm_virtio_ops blk_ops = {
@@ -236,6 +396,8 @@ static const struct lvm_virtio_ops blk_ops = {
 	.config_size = sizeof(struct virtio_blk_config),
 	.read_config = blk_read_config,
 	.queue_event = blk_queue_event,
+	.timer_event = blk_timer_event,
+	.reset = blk_reset,
 };
 
 static const struct lvm_virtio_ops blk_ro_ops = {
@@ -247,6 +409,8 @@ static const struct lvm_virtio_ops blk_ro_ops = {
 	.config_size = sizeof(struct virtio_blk_config),
 	.read_config = blk_read_config,
 	.queue_event = blk_queue_event,
+	.timer_event = blk_timer_event,
+	.reset = blk_reset,
 };
 
 static int open_image(struct lvm_blk *blk, const char *path)
@@ -273,6 +437,7 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 	}
 	blk->fd = -1;
 	blk->readonly = readonly;
+	lvm_throttle_init(&blk->throttle);
 	blk->name = strdup(name);
 	if (!blk->name || open_image(blk, path) < 0)
 		goto fail;
@@ -298,7 +463,18 @@ void lvm_blk_free(struct lvm_blk *blk)
 	if (blk->fd >= 0)
 		close(blk->fd);
 	free(blk->name);
+	lvm_throttle_destroy(&blk->throttle);
 	free(blk);
+}
+
+void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy)
+{
+	__atomic_store_n(&blk->policy, policy, __ATOMIC_RELEASE);
+}
+
+struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk)
+{
+	return &blk->throttle;
 }
 
 const char *lvm_blk_name(const struct lvm_blk *blk)

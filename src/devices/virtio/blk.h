@@ -28,6 +28,16 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 			    const char *path, bool readonly);
 int lvm_blk_start(struct lvm_blk *blk);
 void lvm_blk_free(struct lvm_blk *blk);
+/*
+ * Installs (or with NULL removes) the per-request policy (core/policy.h);
+ * `policy` must stay valid while the disk lives.  Requests then run in
+ * order: a delayed one holds back those behind it, on a timer.
+ */
+struct lvm_policy;
+void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy);
+/* The disk's rate limit (core/throttle.h): bytes are read/write data, every
+ * request is one op; a throttled request waits on the I/O thread's timer. */
+struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);
 const char *lvm_blk_name(const struct lvm_blk *blk);
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
 

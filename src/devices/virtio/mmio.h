@@ -33,6 +33,8 @@ struct lvm_virtio_ops {
 	void (*queue_event)(void *dev, struct lvm_virtio *t, unsigned q);
 	/* The device's own fd (lvm_virtio_set_device_fd) is readable.  Same context. */
 	void (*device_event)(void *dev, struct lvm_virtio *t);
+	/* The timer armed by lvm_virtio_arm_timer expired.  Same context. */
+	void (*timer_event)(void *dev, struct lvm_virtio *t);
 	/* The driver reset the device.  Transport lock held. */
 	void (*reset)(void *dev);
 };
@@ -60,6 +62,8 @@ struct lvm_virtio {
 	int irq_fd;    /* eventfd, KVM_IRQFD on gsi */
 	int stop_fd;   /* eventfd: ends the I/O thread */
 	int device_fd; /* -1, or an fd the device wants to wait on */
+	int timer_fd;  /* timerfd for requests that wait (policy delays, rate limits) */
+	uint64_t timer_due_ns; /* when it fires (CLOCK_MONOTONIC), 0 if disarmed */
 	bool device_fd_paused; /* the device cannot take its input now */
 	pthread_t thread;
 	bool thread_started;
@@ -78,6 +82,9 @@ struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi
 /* An fd (e.g. a tap device) the I/O thread should also wait on; before start. */
 void lvm_virtio_set_device_fd(struct lvm_virtio *t, int fd);
 int lvm_virtio_start(struct lvm_virtio *t);
+/* Calls ops->timer_event on the I/O thread in `ns` nanoseconds (0: disarm).
+ * A device that must wait sleeps on this; it never spins. */
+void lvm_virtio_arm_timer(struct lvm_virtio *t, uint64_t ns);
 /* Stops the I/O thread, unregisters everything, frees t (not the device). */
 void lvm_virtio_free(struct lvm_virtio *t);
 

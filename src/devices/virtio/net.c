@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/policy.h"
+#include "core/throttle.h"
 #include "devices/virtio/mmio.h"
 
 #define RXQ 0
@@ -31,27 +33,140 @@ struct lvm_net {
 	int tap_fd;
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
+	const struct lvm_policy *policy; /* atomic; NULL: frames never leave C */
+	struct lvm_throttle throttle;    /* both directions share it */
+	uint64_t generation;             /* bumped by a device reset */
 	size_t pending_len; /* a received frame waiting in bounce */
+	bool rx_admitted;   /* ... that the policy and the rate limit let through */
 	uint8_t bounce[FRAME_MAX];
 	struct lvm_vq_chain chain;
+	/* The transmit chain being worked on (it may wait for the rate limit). */
+	bool tx_pending, tx_asked;
+	enum lvm_policy_verdict tx_verdict;
+	struct lvm_vq_chain tx;
+	uint8_t tx_frame[FRAME_MAX]; /* a flat copy for the policy (slow path) */
 };
+
+#define GONE UINT64_MAX
 
 static void count(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
 
-static uint32_t transmit(void *dev, struct lvm_vq_chain *c)
+/*
+ * Asks the policy about a frame with the transport lock released (it may
+ * wait for the control thread).  GONE if the driver reset the device
+ * meanwhile, else the verdict.
+ */
+static uint64_t ask_policy(struct lvm_net *net, struct lvm_virtio *t,
+			   enum lvm_policy_op dir, const void *frame, size_t len)
 {
-	struct lvm_net *net = dev;
-	if (c->out_len <= HDR_LEN || c->out_len > FRAME_MAX)
-		return 0; /* nothing to send, or more than a frame: dropped */
+	const struct lvm_policy *p = __atomic_load_n(&net->policy, __ATOMIC_ACQUIRE);
+	if (!p)
+		return LVM_POLICY_ALLOW;
+	struct lvm_policy_request req = { .op = dir, .length = (uint32_t)len, .frame = frame };
+	uint64_t generation = net->generation;
+	pthread_mutex_unlock(&t->lock);
+	struct lvm_policy_result r = lvm_policy_check(p, &req);
+	pthread_mutex_lock(&t->lock);
+	if (generation != net->generation)
+		return GONE;
+	if (r.verdict == LVM_POLICY_DROP)
+		count(&net->stats.policy_dropped, 1);
+	return r.verdict;
+}
+
+/* 0: send the pending transmit chain now; GONE: it went with a reset; else ns to wait. */
+static uint64_t tx_admit(struct lvm_net *net, struct lvm_virtio *t)
+{
+	struct lvm_vq_chain *c = &net->tx;
+	bool sendable = c->out_len > HDR_LEN && c->out_len <= FRAME_MAX;
+	if (!net->tx_asked && sendable) {
+		net->tx_asked = true;
+		if (__atomic_load_n(&net->policy, __ATOMIC_ACQUIRE)) {
+			size_t len = lvm_iov_read(c->out, c->nout, HDR_LEN, net->tx_frame,
+						  c->out_len - HDR_LEN);
+			uint64_t v = ask_policy(net, t, LVM_POLICY_TX, net->tx_frame, len);
+			if (v == GONE || !net->tx_pending)
+				return GONE;
+			net->tx_verdict = (enum lvm_policy_verdict)v;
+		}
+	}
+	if (!sendable || net->tx_verdict == LVM_POLICY_DROP)
+		return 0;
+	return lvm_throttle_admit(&net->throttle, c->out_len - HDR_LEN);
+}
+
+static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
+{
+	if (c->out_len <= HDR_LEN || c->out_len > FRAME_MAX || net->tx_verdict == LVM_POLICY_DROP)
+		return; /* nothing to send, more than a frame, or refused: dropped */
 	ssize_t n = writev(net->tap_fd, c->out, (int)c->nout);
 	if (n > 0) {
 		count(&net->stats.tx_packets, 1);
 		count(&net->stats.tx_bytes, (uint64_t)n - HDR_LEN);
 	}
-	return 0;
+}
+
+static bool tx_next(struct lvm_net *net, struct lvm_virtio *t)
+{
+	if (net->tx_pending)
+		return true;
+	do {
+		if (lvm_virtio_pop(t, TXQ, &net->tx)) {
+			net->tx_pending = true;
+			net->tx_asked = false;
+			net->tx_verdict = LVM_POLICY_ALLOW;
+			return true;
+		}
+	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[TXQ]));
+	return false;
+}
+
+/* Sends frames in order until the queue is empty or one must wait. */
+static void tx_run(struct lvm_net *net, struct lvm_virtio *t)
+{
+	bool any = false;
+	while (tx_next(net, t)) {
+		uint64_t wait = tx_admit(net, t);
+		if (wait == GONE)
+			break;
+		if (wait) {
+			lvm_virtio_arm_timer(t, wait);
+			break;
+		}
+		transmit(net, &net->tx);
+		lvm_vq_push(&t->vq[TXQ], net->tx.head, 0);
+		net->tx_pending = false;
+		any = true;
+	}
+	if (any)
+		lvm_virtio_notify_used(t, TXQ);
+}
+
+/* Whether the frame in bounce may go to the guest now; false: it waits
+ * (timer armed), was dropped, or went with a reset (pending_len tells). */
+static bool rx_admit(struct lvm_net *net, struct lvm_virtio *t)
+{
+	if (!net->rx_admitted) {
+		uint64_t v = ask_policy(net, t, LVM_POLICY_RX, net->bounce + HDR_LEN,
+					net->pending_len - HDR_LEN);
+		if (v == GONE || !net->pending_len)
+			return false;
+		if (v == LVM_POLICY_DROP) {
+			net->pending_len = 0;
+			return false;
+		}
+		net->rx_admitted = true;
+	}
+	uint64_t wait = lvm_throttle_admit(&net->throttle, net->pending_len - HDR_LEN);
+	if (wait) {
+		t->device_fd_paused = true; /* the timer resumes us */
+		lvm_virtio_arm_timer(t, wait);
+		return false;
+	}
+	return true;
 }
 
 /* Moves frames from the tap into receive buffers while both exist. */
@@ -64,6 +179,12 @@ static void receive(struct lvm_net *net, struct lvm_virtio *t)
 			if (n <= (ssize_t)HDR_LEN)
 				break; /* EAGAIN (or a runt): nothing more now */
 			net->pending_len = (size_t)n;
+			net->rx_admitted = false;
+		}
+		if (!rx_admit(net, t)) {
+			if (net->pending_len)
+				break; /* waits for the rate limit */
+			continue;   /* dropped by the policy (or reset) */
 		}
 		if (!lvm_virtio_pop(t, RXQ, &net->chain)) {
 			t->device_fd_paused = true; /* until the driver posts buffers */
@@ -90,7 +211,7 @@ static void net_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
 {
 	struct lvm_net *net = dev;
 	if (q == TXQ) {
-		lvm_virtio_serve(t, q, &net->chain, transmit, net);
+		tx_run(net, t);
 		return;
 	}
 	t->device_fd_paused = false;
@@ -106,10 +227,22 @@ static void net_device_event(void *dev, struct lvm_virtio *t)
 		t->device_fd_paused = true; /* nobody to give frames to yet */
 }
 
+/* A rate-limit wait ended: send what waits, take frames again. */
+static void net_timer_event(void *dev, struct lvm_virtio *t)
+{
+	struct lvm_net *net = dev;
+	tx_run(net, t);
+	t->device_fd_paused = false;
+	receive(net, t);
+}
+
 static void net_reset(void *dev)
 {
 	struct lvm_net *net = dev;
 	net->pending_len = 0;
+	net->tx_pending = false;
+	net->generation++;
+	lvm_virtio_arm_timer(net->transport, 0);
 	net->transport->device_fd_paused = true;
 }
 
@@ -130,6 +263,7 @@ static const struct lvm_virtio_ops net_ops = {
 	.read_config = net_read_config,
 	.queue_event = net_queue_event,
 	.device_event = net_device_event,
+	.timer_event = net_timer_event,
 	.reset = net_reset,
 };
 
@@ -161,8 +295,10 @@ struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 		return NULL;
 	}
 	memcpy(net->mac, mac, 6);
+	lvm_throttle_init(&net->throttle);
 	net->tap_fd = open_tap(tap);
 	if (net->tap_fd < 0) {
+		lvm_throttle_destroy(&net->throttle);
 		free(net);
 		return NULL;
 	}
@@ -187,7 +323,18 @@ void lvm_net_free(struct lvm_net *net)
 	lvm_virtio_free(net->transport);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);
+	lvm_throttle_destroy(&net->throttle);
 	free(net);
+}
+
+struct lvm_throttle *lvm_net_throttle(struct lvm_net *net)
+{
+	return &net->throttle;
+}
+
+void lvm_net_set_policy(struct lvm_net *net, const struct lvm_policy *policy)
+{
+	__atomic_store_n(&net->policy, policy, __ATOMIC_RELEASE);
 }
 
 struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)

@@ -14,6 +14,7 @@ struct lvm_net;
 
 struct lvm_net_stats {
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped;
+	uint64_t policy_dropped; /* frames the policy dropped (both directions) */
 };
 
 /* NULL + lvm_error ("cannot open tap TAP: reason") on failure. */
@@ -22,5 +23,12 @@ struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 int lvm_net_start(struct lvm_net *net);
 void lvm_net_free(struct lvm_net *net);
 struct lvm_net_stats lvm_net_stats(const struct lvm_net *net);
+/* The NIC's rate limit (core/throttle.h), shared by both directions: a
+ * frame costs its bytes and one op; a throttled frame waits on a timer. */
+struct lvm_throttle *lvm_net_throttle(struct lvm_net *net);
+/* Installs (NULL: removes) the per-frame policy (core/policy.h); it must
+ * stay valid while the NIC lives.  The slow path: each frame is copied. */
+struct lvm_policy;
+void lvm_net_set_policy(struct lvm_net *net, const struct lvm_policy *policy);
 
 #endif

@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "core/error.h"
+#include "core/throttle.h"
 
 /* QueueNotify writes of value q signal notify_fd[q] inside KVM, no exit to us. */
 static void set_ioeventfd(struct lvm_virtio *t, unsigned q, bool assign)
@@ -63,7 +65,8 @@ struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi
 		return NULL;
 	}
 	*t = (struct lvm_virtio){ .ops = ops, .dev = dev, .vm = vm, .base = base, .gsi = gsi,
-				  .irq_fd = -1, .stop_fd = -1, .device_fd = -1 };
+				  .irq_fd = -1, .stop_fd = -1, .device_fd = -1,
+				  .timer_fd = -1 };
 	pthread_mutex_init(&t->lock, NULL);
 	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {
 		t->notify_fd[q] = -1;
@@ -71,6 +74,11 @@ struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi
 	}
 	if (new_eventfd(&t->irq_fd) < 0 || new_eventfd(&t->stop_fd) < 0)
 		goto fail;
+	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (t->timer_fd < 0) {
+		lvm_fail_errno("virtio: timerfd");
+		goto fail;
+	}
 	for (unsigned q = 0; q < ops->num_queues; q++) {
 		if (new_eventfd(&t->notify_fd[q]) < 0)
 			goto fail;
@@ -98,6 +106,18 @@ void lvm_virtio_set_device_fd(struct lvm_virtio *t, int fd)
 	t->device_fd = fd;
 }
 
+void lvm_virtio_arm_timer(struct lvm_virtio *t, uint64_t ns)
+{
+	/* Several waits (e.g. net's two directions) share the timer: keep the earliest. */
+	uint64_t due = ns ? lvm_monotonic_ns() + ns : 0;
+	if (ns && t->timer_due_ns && t->timer_due_ns <= due)
+		return;
+	t->timer_due_ns = due;
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(ns / 1000000000u),
+						.tv_nsec = (long)(ns % 1000000000u) } };
+	timerfd_settime(t->timer_fd, 0, &its, NULL);
+}
+
 static void drain(int fd)
 {
 	uint64_t v;
@@ -118,6 +138,12 @@ static void serve(struct lvm_virtio *t, struct pollfd *fds, unsigned nq)
 	}
 	if (t->device_fd >= 0 && (fds[1 + nq].revents & POLLIN) && t->ops->device_event)
 		t->ops->device_event(t->dev, t);
+	if (fds[2 + nq].revents & POLLIN) {
+		drain(fds[2 + nq].fd);
+		t->timer_due_ns = 0;
+		if (t->ops->timer_event && lvm_virtio_driver_ok(t))
+			t->ops->timer_event(t->dev, t);
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -125,12 +151,13 @@ static void *io_thread(void *opaque)
 {
 	struct lvm_virtio *t = opaque;
 	unsigned nq = t->ops->num_queues;
-	struct pollfd fds[2 + LVM_VIRTIO_MAX_QUEUES];
+	struct pollfd fds[3 + LVM_VIRTIO_MAX_QUEUES];
 	fds[0] = (struct pollfd){ .fd = t->stop_fd, .events = POLLIN };
 	for (unsigned q = 0; q < nq; q++)
 		fds[1 + q] = (struct pollfd){ .fd = t->notify_fd[q], .events = POLLIN };
 	fds[1 + nq] = (struct pollfd){ .fd = t->device_fd, .events = POLLIN };
-	unsigned nfds = 2 + nq;
+	fds[2 + nq] = (struct pollfd){ .fd = t->timer_fd, .events = POLLIN };
+	unsigned nfds = 3 + nq;
 	for (;;) {
 		fds[1 + nq].events = t->device_fd_paused ? 0 : POLLIN; /* our own field */
 		if (poll(fds, nfds, -1) < 0) {
@@ -183,6 +210,7 @@ void lvm_virtio_free(struct lvm_virtio *t)
 		set_irqfd(t, false);
 	close_fd(&t->irq_fd);
 	close_fd(&t->stop_fd);
+	close_fd(&t->timer_fd);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
