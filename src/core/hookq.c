@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -62,9 +63,59 @@ static bool enqueue_locked(struct lvm_hookq *q, const struct lvm_hook_req *req)
 	if (q->closed)
 		return false;
 	q->ring[(q->head + q->count) % LVM_HOOKQ_CAPACITY] = *req;
-	q->count++;
+	__atomic_store_n(&q->count, q->count + 1, __ATOMIC_RELEASE);
 	signal_control(q);
 	return true;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Waits up to `ns` for *flag without sleeping.  Sleeping on a condition
+ * variable costs two cross-CPU wake-ups per answered read, each tens of
+ * microseconds on a nested host; a control thread that is already awake
+ * usually answers within a few, so a short spin saves most of the trip.
+ */
+static bool spin_until_set(const bool *flag, uint64_t ns)
+{
+	uint64_t until = monotonic_ns() + ns;
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+				return true;
+			cpu_relax();
+		}
+	} while (monotonic_ns() < until);
+	return false;
+}
+
+bool lvm_hookq_pending(struct lvm_hookq *q)
+{
+	return __atomic_load_n(&q->count, __ATOMIC_ACQUIRE) > 0;
+}
+
+bool lvm_hookq_spin_for_request(struct lvm_hookq *q, uint64_t ns)
+{
+	uint64_t until = monotonic_ns() + ns;
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (lvm_hookq_pending(q))
+				return true;
+			cpu_relax();
+		}
+	} while (monotonic_ns() < until);
+	return false;
 }
 
 /* The bus handler of every hook: runs on a vCPU thread. */
@@ -85,10 +136,14 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 		req.wait = &wait;
 	pthread_mutex_lock(&q->lock);
 	q->waiting++;
-	if (enqueue_locked(q, &req)) {
-		while (!is_write && !q->closed && !wait.done)
+	bool queued = enqueue_locked(q, &req);
+	if (queued && !is_write) {
+		pthread_mutex_unlock(&q->lock);
+		spin_until_set(&wait.done, LVM_HOOKQ_SPIN_NS);
+		pthread_mutex_lock(&q->lock);
+		while (!q->closed && !wait.done)
 			pthread_cond_wait(&q->reply, &q->lock);
-		if (!is_write && wait.done)
+		if (wait.done)
 			memcpy(data, wait.data, req.size);
 	}
 	q->waiting--;
@@ -143,7 +198,7 @@ unsigned lvm_hookq_take(struct lvm_hookq *q, struct lvm_hook_req *out, unsigned 
 	while (q->count > 0 && n < max) {
 		struct lvm_hook_req *req = &q->ring[q->head];
 		q->head = (q->head + 1) % LVM_HOOKQ_CAPACITY;
-		q->count--;
+		__atomic_store_n(&q->count, q->count - 1, __ATOMIC_RELAXED);
 		if (req->call && q->closed)
 			continue; /* its caller has left: drop it */
 		if (req->call)
@@ -164,7 +219,7 @@ void lvm_hookq_answer(struct lvm_hookq *q, struct lvm_hook_req *req, const uint8
 	pthread_mutex_lock(&q->lock);
 	if (!q->closed) { /* once closed, the waiter has left: its slot is gone */
 		memcpy(req->wait->data, data, req->size);
-		req->wait->done = true;
+		__atomic_store_n(&req->wait->done, true, __ATOMIC_RELEASE); /* a vCPU may spin on it */
 	}
 	pthread_cond_broadcast(&q->reply);
 	pthread_mutex_unlock(&q->lock);

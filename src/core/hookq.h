@@ -21,6 +21,8 @@
 #include "core/bus.h"
 
 #define LVM_HOOKQ_CAPACITY 256
+/* How long each side spins before sleeping (see spin_until_set in hookq.c). */
+#define LVM_HOOKQ_SPIN_NS 100000u
 
 enum lvm_hook_space { LVM_HOOK_PIO, LVM_HOOK_MMIO };
 
@@ -101,5 +103,10 @@ bool lvm_hookq_call(struct lvm_hookq *q, struct lvm_hook_call *call);
 void lvm_hookq_answer_call(struct lvm_hookq *q, struct lvm_hook_call *call);
 /* vCPUs blocked on the control thread right now. */
 unsigned lvm_hookq_waiting(struct lvm_hookq *q);
+
+/* True if requests wait (a lock-free hint for the control thread). */
+bool lvm_hookq_pending(struct lvm_hookq *q);
+/* Spins up to `ns` for a request to arrive; true if one did. */
+bool lvm_hookq_spin_for_request(struct lvm_hookq *q, uint64_t ns);
 
 #endif

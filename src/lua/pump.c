@@ -266,23 +266,44 @@ static void build_poll_set(struct poll_set *ps, const struct served *s, int n)
 	}
 }
 
-/* One round: waits at most `timeout` ms, then serves what became ready. */
-static void serve_once(lua_State *L, const struct served *s, int n, int timeout)
+/*
+ * Right after answering a hook, the guest's next access often follows
+ * within microseconds: look for it by spinning briefly instead of going to
+ * sleep in poll() (a wake-up costs tens of microseconds on a nested host).
+ */
+static bool serve_spinning(lua_State *L, const struct served *s, int n)
 {
+	if (n != 1 || !s[0].m->vm)
+		return false; /* keep the spin to the common single-machine case */
+	struct lvm_hookq *q = &s[0].m->vm->hooks;
+	if (!lvm_hookq_spin_for_request(q, LVM_HOOKQ_SPIN_NS))
+		return false;
+	lvm_lua_serve_hooks(L, s[0].m, s[0].index);
+	return true;
+}
+
+/* One round: waits at most `timeout` ms, then serves what became ready.
+ * Returns true if it answered hooks. */
+static bool serve_once(lua_State *L, const struct served *s, int n, int timeout)
+{
+	bool hooks = false;
 	struct poll_set ps;
 	build_poll_set(&ps, s, n);
 	if (poll(ps.fds, ps.n, timeout) < 0)
-		return;
+		return false;
 	for (int i = 0; i < n; i++) {
 		if (!s[i].m->vm || ps.hooks_at[i] < 0)
 			continue;
-		if (ps.fds[ps.hooks_at[i]].revents & POLLIN)
+		if (ps.fds[ps.hooks_at[i]].revents & POLLIN) {
 			lvm_lua_serve_hooks(L, s[i].m, s[i].index);
+			hooks = true;
+		}
 		if (ps.ctl_n[i] > 0 && s[i].m->vm)
 			lvm_lua_control_serve(L, s[i].m, s[i].index, ps.fds + ps.ctl_at[i], ps.ctl_n[i]);
 	}
 	if (ps.stdin_at >= 0 && s[0].m->vm && (ps.fds[ps.stdin_at].revents & (POLLIN | POLLHUP)))
 		forward_stdin(s[0].m);
+	return hooks;
 }
 
 bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
@@ -292,7 +313,7 @@ bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double
 	int top = lua_gettop(L);
 	struct served served[MAX_SERVED];
 	int n = push_served(L, machine_index, served);
-	bool got_output = false;
+	bool got_output = false, hooks_active = false;
 	for (;;) {
 		for (int i = 0; i < n; i++) {
 			bool output = serve_idle(L, &served[i]);
@@ -304,7 +325,9 @@ bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double
 		int timeout = served_timeout_ms(served, n, deadline);
 		if (timeout == 0 && deadline >= 0 && lvm_lua_now() >= deadline)
 			break;
-		serve_once(L, served, n, timeout);
+		if (hooks_active && serve_spinning(L, served, n))
+			continue;
+		hooks_active = serve_once(L, served, n, timeout);
 	}
 	lua_settop(L, top);
 	return got_output;
