@@ -1,19 +1,17 @@
 #!/bin/sh
-# The whole test suite: the C unit tests and the busted specs (ctest), then
-# the unit tests again under AddressSanitizer + UBSan.
+# The whole test suite: the C unit tests under AddressSanitizer + UBSan,
+# the virtqueue parser under libFuzzer for a bounded time, then every C
+# unit test and busted spec (ctest) in the normal build, whose summary is
+# the last thing printed.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS="$(nproc)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$JOBS"
-ctest --test-dir build --output-on-failure -j"$JOBS"
 
 cmake -S . -B build-asan -DLUAVMM_SANITIZE=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$JOBS"
 ctest --test-dir build-asan --output-on-failure -L unit
 
-# The virtqueue parser under libFuzzer (clang), for a bounded time.
 FUZZ_SECONDS="${LUAVMM_FUZZ_SECONDS:-30}"
 cmake -S . -B build-fuzz -DLUAVMM_FUZZ=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -21,3 +19,7 @@ cmake --build build-fuzz -j"$JOBS" --target fuzz_virtqueue
 mkdir -p build-fuzz/corpus
 build-fuzz/fuzz_virtqueue -max_total_time="$FUZZ_SECONDS" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+ctest --test-dir build --output-on-failure -j"$JOBS"
