@@ -1,6 +1,8 @@
 #include "core/console.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,6 +18,7 @@ int lvm_console_init(struct lvm_console *c)
 	if (c->notify_fd < 0)
 		return lvm_fail_errno("console: eventfd");
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->sink_lock, NULL);
 	return 0;
 }
 
@@ -30,26 +33,51 @@ void lvm_console_destroy(struct lvm_console *c)
 	free(c->buf);
 	c->buf = NULL;
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->sink_lock);
 }
 
 void lvm_console_set_sink(struct lvm_console *c, int fd, int owns)
 {
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->sink_lock);
 	if (c->owns_sink && c->sink_fd >= 0)
 		close(c->sink_fd);
 	c->sink_fd = fd;
 	c->owns_sink = owns;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->sink_lock);
 }
 
-static void write_all(int fd, const char *p, size_t n)
+static bool stopping(const struct lvm_console *c)
+{
+	return c->stopping && __atomic_load_n(c->stopping, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * A sink that stops reading (a pipe into a paused pager, a FIFO) holds the
+ * writing vCPU, as a UART without room would hold its guest.  Only that
+ * vCPU waits: the capture lock is not held, so the control thread, expect()
+ * and timers go on.  It waits in poll() with a short timeout, never in a
+ * blocking write, and gives up (dropping and counting the rest) once the VM
+ * is stopping, so a stop never waits for the sink's reader.
+ */
+static void write_sink(struct lvm_console *c, const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		struct pollfd pfd = { .fd = c->sink_fd, .events = POLLOUT };
+		int ready = poll(&pfd, 1, 50);
+		if (ready == 0 || (ready < 0 && errno == EINTR)) {
+			if (!stopping(c))
+				continue;
+			c->sink_dropped += n;
+			return;
+		}
+		if (ready < 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			return; /* broken sink: the capture still has the output */
+		/* At most a page: a writable pipe has room for that much. */
+		ssize_t w = write(c->sink_fd, p, n < 4096 ? n : 4096);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return; /* a closed or full sink must not stall the guest */
+			return;
 		p += w;
 		n -= (size_t)w;
 	}
@@ -89,9 +117,11 @@ void lvm_console_write(struct lvm_console *c, const void *data, size_t n)
 {
 	if (n == 0)
 		return;
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->sink_lock);
 	if (c->sink_fd >= 0)
-		write_all(c->sink_fd, data, n);
+		write_sink(c, data, n);
+	pthread_mutex_unlock(&c->sink_lock);
+	pthread_mutex_lock(&c->lock);
 	int was_empty = c->len == 0;
 	capture(c, data, n);
 	c->bytes_total += n;

@@ -17,7 +17,8 @@
 #define LVM_CONSOLE_CAPTURE_MAX (1u << 20) /* oldest bytes dropped beyond this */
 
 struct lvm_console {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;      /* the capture buffer: never held across I/O */
+	pthread_mutex_t sink_lock; /* writes to sink_fd, which may block */
 	int notify_fd;  /* eventfd */
 	int sink_fd;    /* -1: none */
 	int owns_sink;  /* close sink_fd on destroy */
@@ -25,6 +26,8 @@ struct lvm_console {
 	size_t len, cap;
 	uint64_t bytes_total;
 	uint64_t bytes_dropped;
+	uint64_t sink_dropped; /* bytes a stalled sink never took (VM stopping) */
+	const int *stopping;   /* the owner's stop flag: a stalled write gives up */
 };
 
 int lvm_console_init(struct lvm_console *c);

@@ -101,7 +101,10 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts)
 		lvm_fail_errno("eventfd");
 		goto fail;
 	}
-	if (lvm_console_init(&vm->console) < 0 || lvm_hookq_init(&vm->hooks) < 0 || create_irqchip(vm) < 0 ||
+	if (lvm_console_init(&vm->console) < 0)
+		goto fail;
+	vm->console.stopping = &vm->stopping; /* a stalled sink must not block a stop */
+	if (lvm_hookq_init(&vm->hooks) < 0 || create_irqchip(vm) < 0 ||
 	    lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
 	    create_vcpus(vm, opts->ncpus) < 0)
 		goto fail;

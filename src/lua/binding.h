@@ -136,6 +136,9 @@ void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index
 void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m);
 void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m);
 void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what);
+/* Hooks running / waits in progress on this thread (hooks.c). */
+extern _Thread_local int lvm_lua_hook_depth;
+extern _Thread_local int lvm_lua_pump_depth;
 
 /* timers.c */
 void lvm_lua_register_timers(lua_State *L);

@@ -107,11 +107,12 @@ static int console_send(lua_State *L)
 	struct lua_machine *m = console_machine(L);
 	size_t len;
 	const char *s = luaL_checklstring(L, 2, &len);
-	lvm_pc_virtio_console_receive(lvm_pc_of(m->vm)->virtio, s, len);
+	size_t to_virtio = lvm_pc_virtio_console_receive(lvm_pc_of(m->vm)->virtio, s, len);
 	size_t accepted = lvm_serial_receive(lvm_pc_of(m->vm)->serial, s, len);
-	if (accepted < len)
-		return luaL_error(L, "send: the guest's receive buffer is full (%d of %d bytes queued)",
-				  (int)accepted, (int)len);
+	if (accepted < len || to_virtio < len)
+		return luaL_error(L, "send: the guest's %s receive buffer is full (%d of %d bytes queued)",
+				  accepted < len ? "UART" : "virtio-console",
+				  (int)(accepted < len ? accepted : to_virtio), (int)len);
 	lua_settop(L, 1);
 	return 1;
 }

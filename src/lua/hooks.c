@@ -48,9 +48,18 @@ void lvm_lua_push_state(lua_State *L, int machine_index, const char *key)
 	lua_remove(L, -2);
 }
 
+/*
+ * How deep the control thread is in hooks and waits, across every machine
+ * of the Lua state: a hook of machine B that waited on A would serve B's
+ * queue again out of order, and one that closed A would free it under the
+ * wait still running on it.
+ */
+_Thread_local int lvm_lua_hook_depth;
+_Thread_local int lvm_lua_pump_depth;
+
 void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what)
 {
-	if (m->in_hook)
+	if (m->in_hook || lvm_lua_hook_depth > 0)
 		luaL_error(L, "%s: cannot wait inside a hook (hooks must return promptly; use vm:after for later work)",
 			   what);
 }
@@ -97,7 +106,9 @@ int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nr
 	lua_sethook(L, over_limit, LUA_MASKCOUNT, m->hook_limit);
 	bool was_in_hook = m->in_hook;
 	m->in_hook = true;
+	lvm_lua_hook_depth++;
 	int status = lua_pcall(L, nargs, nresults, fn);
+	lvm_lua_hook_depth--;
 	m->in_hook = was_in_hook;
 	lua_sethook(L, old_hook, old_mask, old_count);
 	lua_remove(L, fn);
@@ -225,11 +236,16 @@ static int hook_remove(lua_State *L)
 	return 0;
 }
 
+/* handle:accesses(); 0 once the hook or its machine is gone (the hook
+ * records are freed with the machine). */
 static int hook_accesses(lua_State *L)
 {
 	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
-	lua_pushinteger(L, h->hook ? (lua_Integer)__atomic_load_n(&h->hook->accesses,
-								   __ATOMIC_RELAXED) : 0);
+	lua_getiuservalue(L, 1, 1);
+	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	bool alive = h->hook && m && m->vm && m->vm == h->vm;
+	lua_pushinteger(L, alive ? (lua_Integer)__atomic_load_n(&h->hook->accesses,
+								  __ATOMIC_RELAXED) : 0);
 	return 1;
 }
 

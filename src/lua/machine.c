@@ -132,12 +132,21 @@ static int machine_run(lua_State *L)
 	return machine_wait(L);
 }
 
+/* vm:close() and `<close>`: refused while a hook or a wait is running,
+ * because the wait in progress may be serving this very machine. */
 static int machine_close(lua_State *L)
 {
 	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
-	if (m->in_hook && m->vm)
-		return luaL_error(L, "close: cannot close a machine from inside its own hook (stop it with a return from vm:wait)");
+	if (m->vm && (m->in_hook || lvm_lua_hook_depth > 0 || lvm_lua_pump_depth > 0))
+		return luaL_error(L, "close: cannot close a machine from inside a hook or console callback (use vm:stop(); close it after the wait returns)");
 	machine_release(L, m, 1);
+	return 0;
+}
+
+/* __gc: an unreachable machine is served by no wait, so it always goes. */
+static int machine_gc(lua_State *L)
+{
+	machine_release(L, luaL_checkudata(L, 1, LVM_MACHINE_MT), 1);
 	return 0;
 }
 
@@ -264,7 +273,7 @@ static const luaL_Reg machine_methods[] = {
 
 static const luaL_Reg machine_meta[] = {
 	{ "__index", machine_index },
-	{ "__gc", machine_close },
+	{ "__gc", machine_gc },
 	{ "__close", machine_close },
 	{ "__tostring", machine_tostring },
 	{ NULL, NULL },

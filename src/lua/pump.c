@@ -107,9 +107,10 @@ void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index)
 		remember_tail(&m->out, chunk, n);
 		append_pending(&m->out, chunk, n);
 		if (m->sink_ref != LUA_NOREF) {
+			/* Like any hook: protected, limited, no waiting or closing inside. */
 			lua_rawgeti(L, LUA_REGISTRYINDEX, m->sink_ref);
 			lua_pushlstring(L, chunk, n);
-			lua_call(L, 1, 0);
+			lvm_lua_call_hook(L, m, 1, 0, "console");
 		}
 		if (lines)
 			feed_lines(L, m, machine_index, chunk, n);
@@ -311,6 +312,7 @@ bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double
 {
 	machine_index = lua_absindex(L, machine_index);
 	int top = lua_gettop(L);
+	lvm_lua_pump_depth++;
 	struct served served[MAX_SERVED];
 	int n = push_served(L, machine_index, served);
 	bool got_output = false, hooks_active = false;
@@ -330,6 +332,7 @@ bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double
 		hooks_active = serve_once(L, served, n, timeout);
 	}
 	lua_settop(L, top);
+	lvm_lua_pump_depth--;
 	return got_output;
 }
 

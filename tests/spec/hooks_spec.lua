@@ -151,6 +151,65 @@ error("recipe gave up")  -- the vCPU is blocked on its read: teardown must relea
   end)
 end)
 
+describe("what a hook may not do", function()
+  it("close another machine while a wait serves it (refused, the wait goes on)", function()
+    local a = t.boot("echo", "")
+    local b = t.boot("echo", "")
+    local err
+    b:after(50, function()
+      local ok, e = pcall(a.close, a)
+      err = not ok and e
+    end)
+    a:start(); b:start()
+    assert.are.equal("timeout", a:wait(0.5).reason)
+    assert.truthy(err and err:find("close: cannot close a machine from inside a hook", 1, true))
+    a:close() -- after the wait: fine
+    b:close()
+  end)
+
+  it("wait on another machine from inside a hook (refused)", function()
+    local a = t.boot("echo", "")
+    local b = t.boot("echo", "")
+    local err
+    b:after(50, function()
+      local ok, e = pcall(a.wait, a, 1)
+      err = not ok and e
+    end)
+    a:start(); b:start()
+    b:wait(0.5)
+    assert.truthy(err and err:find("wait: cannot wait inside a hook", 1, true))
+  end)
+
+  it("let a console function close its machine (refused: a hook error)", function()
+    local vm
+    vm = t.machine { kernel = t.guest("echo"), console = function() vm:close() end }
+    vm:start()
+    local result = vm:wait(30)
+    assert.are.equal("hook_error", result.reason)
+    assert.truthy(result.detail:find("console hook: .*cannot close a machine"))
+    vm:close()
+  end)
+
+  it("reports a console function's error as a hook error", function()
+    local vm <close> = t.machine { kernel = t.guest("echo"),
+      console = function() error("sink broke") end }
+    vm:start()
+    local result = vm:wait(30)
+    assert.are.equal("hook_error", result.reason)
+    assert.truthy(result.detail:find("sink broke", 1, true))
+  end)
+
+  it("count accesses through a handle whose machine is closed (0, no crash)", function()
+    local vm = t.boot("luadev", "i 0x510")
+    local h = vm:on_pio(0x510, 4, function() return 1 end)
+    vm:start()
+    vm:wait(30)
+    assert.are.equal(1, h:accesses())
+    vm:close()
+    assert.are.equal(0, h:accesses())
+  end)
+end)
+
 describe("lifecycle events, console lines and timers", function()
   t.teardown_each()
 

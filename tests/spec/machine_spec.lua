@@ -162,6 +162,31 @@ describe("unclaimed MMIO", function()
   end)
 end)
 
+describe("a console sink that stops reading", function()
+  it("holds only the guest: timers still run, and the machine still stops", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert.is_true(os.execute("mkfifo " .. fifo))
+    -- A reader that shrinks the pipe to one page (F_SETPIPE_SZ) and never reads.
+    local reader = io.popen(("python3 -c 'import fcntl, os, time; fd = os.open(%q, os.O_RDONLY); "
+      .. "fcntl.fcntl(fd, 1031, 4096); time.sleep(60)' >/dev/null 2>&1 & echo $!"):format(fifo))
+    local pid = reader:read("l")
+    reader:close()
+    local vm = t.machine { kernel = t.guest("echo"), console = fifo }
+    local ticks = 0
+    vm:every(20, function() ticks = ticks + 1 end)
+    vm:start()
+    vm.console:send(string.rep("0123456789abcdef", 1024)) -- 16 KiB to echo back
+    assert.are.equal("timeout", vm:wait(2).reason)
+    assert.is_true(ticks > 10, "timers stopped: " .. ticks)
+    local echoed = vm:stats().console_bytes
+    assert.is_true(echoed < 16384, "the guest was not held: " .. echoed)
+    vm:close() -- must not wait for the reader
+    os.execute("kill " .. pid)
+    os.remove(fifo)
+  end)
+end)
+
 describe("machine teardown", function()
   it("leaves no threads or fds behind, whether the guest finished or not", function()
     local before = t.process_counts()
