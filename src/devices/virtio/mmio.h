@@ -67,6 +67,7 @@ struct lvm_virtio {
 	bool device_fd_paused; /* the device cannot take its input now */
 	pthread_t thread;
 	bool thread_started;
+	bool on_bus; /* its MMIO window is registered (and so is ours to remove) */
 };
 
 /* The device features every transport offers besides the device's own. */

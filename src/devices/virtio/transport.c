@@ -95,6 +95,7 @@ struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi
 		set_irqfd(t, false);
 		goto fail;
 	}
+	t->on_bus = true;
 	return t;
 fail:
 	lvm_virtio_free(t);
@@ -163,6 +164,9 @@ static void *io_thread(void *opaque)
 		if (poll(fds, nfds, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			/* The device can no longer serve: say so rather than go quiet. */
+			lvm_vm_stop(t->vm, LVM_STOP_ERROR, 0, "virtio %s: I/O thread: poll: %s",
+				    t->ops->name, strerror(errno));
 			break;
 		}
 		if (fds[0].revents)
@@ -200,7 +204,8 @@ void lvm_virtio_free(struct lvm_virtio *t)
 		(void)ignored;
 		pthread_join(t->thread, NULL);
 	}
-	lvm_bus_unregister(&t->vm->mmio, t->base);
+	if (t->on_bus) /* a failed registration must not remove another device's window */
+		lvm_bus_unregister(&t->vm->mmio, t->base);
 	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {
 		if (t->ioeventfd[q])
 			set_ioeventfd(t, q, false);
