@@ -110,14 +110,7 @@ local function shuffle(t)
   return t
 end
 
-local function median(t)
-  if #t == 0 then return nil end
-  local s = { table.unpack(t) }
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) // 2] end
-  return (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = dofile(here .. "/median.lua")
 
 local function quartiles(t)
   local s = { table.unpack(t) }

@@ -42,13 +42,7 @@ local function cycles(cmd)
   return tonumber(out:match("blk%-bench: %a %d+ %d+ (%d+)")), out
 end
 
-local function median(t)
-  if #t == 0 then return nil end
-  local s = { table.unpack(t) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".") .. "/median.lua")
 
 local function tsc_mhz()
   local f = io.open("/proc/cpuinfo")
