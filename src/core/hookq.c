@@ -82,40 +82,32 @@ static uint64_t monotonic_ns(void)
 }
 
 /*
- * Waits up to `ns` for *flag without sleeping.  Sleeping on a condition
- * variable costs two cross-CPU wake-ups per answered read, each tens of
- * microseconds on a nested host; a control thread that is already awake
- * usually answers within a few, so a short spin saves most of the trip.
+ * Waits up to `ns` for ready(arg) without sleeping.  Sleeping costs a
+ * cross-CPU wake-up (tens of microseconds on a nested host) on each side
+ * of every answered read; the other side, already awake, usually answers
+ * within a few, so a short spin saves most of the trip.
  */
-static bool spin_until_set(const bool *flag, uint64_t ns)
+bool lvm_hookq_spin(bool (*ready)(const void *arg), const void *arg, uint64_t ns)
 {
 	uint64_t until = monotonic_ns() + ns;
 	do {
 		for (int i = 0; i < 64; i++) {
-			if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+			if (ready(arg))
 				return true;
 			cpu_relax();
 		}
 	} while (monotonic_ns() < until);
 	return false;
+}
+
+static bool flag_set(const void *flag)
+{
+	return __atomic_load_n((const bool *)flag, __ATOMIC_ACQUIRE);
 }
 
 bool lvm_hookq_pending(struct lvm_hookq *q)
 {
 	return __atomic_load_n(&q->count, __ATOMIC_ACQUIRE) > 0;
-}
-
-bool lvm_hookq_spin_for_request(struct lvm_hookq *q, uint64_t ns)
-{
-	uint64_t until = monotonic_ns() + ns;
-	do {
-		for (int i = 0; i < 64; i++) {
-			if (lvm_hookq_pending(q))
-				return true;
-			cpu_relax();
-		}
-	} while (monotonic_ns() < until);
-	return false;
 }
 
 /* The bus handler of every hook: runs on a vCPU thread. */
@@ -139,7 +131,7 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 	bool queued = enqueue_locked(q, &req);
 	if (queued && !is_write) {
 		pthread_mutex_unlock(&q->lock);
-		spin_until_set(&wait.done, LVM_HOOKQ_SPIN_NS);
+		lvm_hookq_spin(flag_set, &wait.done, LVM_HOOKQ_SPIN_NS);
 		pthread_mutex_lock(&q->lock);
 		while (!q->closed && !wait.done)
 			pthread_cond_wait(&q->reply, &q->lock);

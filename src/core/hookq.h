@@ -21,7 +21,7 @@
 #include "core/bus.h"
 
 #define LVM_HOOKQ_CAPACITY 256
-/* How long each side spins before sleeping (see spin_until_set in hookq.c). */
+/* How long each side spins before sleeping (see lvm_hookq_spin). */
 #define LVM_HOOKQ_SPIN_NS 100000u
 
 enum lvm_hook_space { LVM_HOOK_PIO, LVM_HOOK_MMIO };
@@ -106,7 +106,7 @@ unsigned lvm_hookq_waiting(struct lvm_hookq *q);
 
 /* True if requests wait (a lock-free hint for the control thread). */
 bool lvm_hookq_pending(struct lvm_hookq *q);
-/* Spins up to `ns` for a request to arrive; true if one did. */
-bool lvm_hookq_spin_for_request(struct lvm_hookq *q, uint64_t ns);
+/* Spins up to `ns` until ready(arg) holds; true if it did. */
+bool lvm_hookq_spin(bool (*ready)(const void *arg), const void *arg, uint64_t ns);
 
 #endif

@@ -272,14 +272,28 @@ static void build_poll_set(struct poll_set *ps, const struct served *s, int n)
  * within microseconds: look for it by spinning briefly instead of going to
  * sleep in poll() (a wake-up costs tens of microseconds on a nested host).
  */
+struct served_list {
+	const struct served *s;
+	int n;
+};
+
+static bool any_hook_pending(const void *arg)
+{
+	const struct served_list *list = arg;
+	for (int i = 0; i < list->n; i++)
+		if (list->s[i].m->vm && lvm_hookq_pending(&list->s[i].m->vm->hooks))
+			return true;
+	return false;
+}
+
 static bool serve_spinning(lua_State *L, const struct served *s, int n)
 {
-	if (n != 1 || !s[0].m->vm)
-		return false; /* keep the spin to the common single-machine case */
-	struct lvm_hookq *q = &s[0].m->vm->hooks;
-	if (!lvm_hookq_spin_for_request(q, LVM_HOOKQ_SPIN_NS))
+	struct served_list list = { s, n };
+	if (!lvm_hookq_spin(any_hook_pending, &list, LVM_HOOKQ_SPIN_NS))
 		return false;
-	lvm_lua_serve_hooks(L, s[0].m, s[0].index);
+	for (int i = 0; i < n; i++)
+		if (s[i].m->vm && lvm_hookq_pending(&s[i].m->vm->hooks))
+			lvm_lua_serve_hooks(L, s[i].m, s[i].index);
 	return true;
 }
 
