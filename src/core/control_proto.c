@@ -1,15 +1,17 @@
 #include "core/control_proto.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *data, size_t len)
+/* Moves all `len` bytes in one direction, riding out EINTR and short counts. */
+static int transfer_all(int fd, char *p, size_t len, bool sending)
 {
-	const char *p = data;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = sending ? write(fd, p, len) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -20,19 +22,14 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+static int write_all(int fd, const void *data, size_t len)
+{
+	return transfer_all(fd, (char *)(uintptr_t)data, len, true);
+}
+
 static int read_all(int fd, void *data, size_t len)
 {
-	char *p = data;
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return transfer_all(fd, data, len, false);
 }
 
 int lvm_control_send(int fd, const void *data, size_t len)
