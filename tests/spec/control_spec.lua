@@ -196,6 +196,12 @@ vm:wait(30)]]))
     assert.are.equal("up", p:read("l"))
     os.execute("kill -9 " .. pid)
     p:close()
+    -- kill(2) returns before the process is gone; until then its socket
+    -- still takes connections.  Wait (bounded) for it to disappear.
+    for _ = 1, 500 do
+      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+      os.execute("sleep 0.01")
+    end
     os.remove(recipe)
     local r = t.exec { "attach", sock, "-e", "1" }
     assert.are.equal(1, r.status)
