@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/control_proto.h"
+#include "util/control_proto.h"
 
 #ifdef LUAVMM_HAVE_READLINE
 #include <readline/history.h>

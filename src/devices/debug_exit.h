@@ -3,8 +3,8 @@
  * VM by writing a value V; the VMM then reports exit status (V << 1) | 1, so
  * a guest can never fake a clean exit 0.
  */
-#ifndef LVM_DEBUG_EXIT_H
-#define LVM_DEBUG_EXIT_H
+#ifndef LVM_DEVICES_DEBUG_EXIT_H
+#define LVM_DEVICES_DEBUG_EXIT_H
 
 #include <stdbool.h>
 #include <stdint.h>

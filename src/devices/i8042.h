@@ -12,8 +12,8 @@
  * including bytes meant for the keyboard, is ignored and gets no reply, so
  * Linux's probes time out and find no devices.
  */
-#ifndef LVM_I8042_H
-#define LVM_I8042_H
+#ifndef LVM_DEVICES_I8042_H
+#define LVM_DEVICES_I8042_H
 
 #include <pthread.h>
 #include <stdbool.h>

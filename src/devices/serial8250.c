@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/console.h"
-#include "core/error.h"
+#include "kvm/console_buffer.h"
+#include "util/error.h"
 
 /* Register offsets from the base port. */
 enum {

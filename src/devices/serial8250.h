@@ -11,14 +11,14 @@
  * mutex held (it must not call back into the device); the console is written
  * after it is released.
  */
-#ifndef LVM_SERIAL8250_H
-#define LVM_SERIAL8250_H
+#ifndef LVM_DEVICES_SERIAL8250_H
+#define LVM_DEVICES_SERIAL8250_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/irq.h"
+#include "kvm/irq.h"
 
 /* Receive buffer limit: lvm_serial_receive accepts fewer bytes beyond it. */
 #define LVM_SERIAL_RX_MAX (1u << 20)

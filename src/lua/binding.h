@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/vm.h"
+#include "kvm/vm.h"
 
 #define LVM_MACHINE_MT "luavmm.machine"
 #define LVM_CONSOLE_MT "luavmm.console"
@@ -71,9 +71,9 @@ int lvm_lua_push_nets(lua_State *L, int machine_index);
 
 /* policy.c: disk:on_request / net:on_packet served on the control thread.
  * kind is "disk" or "net"; the function (or nil) is at stack index 2. */
-struct lvm_policy;
+struct lvm_filter;
 struct lvm_hook_call;
-const struct lvm_policy *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
+const struct lvm_filter *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
 					    const char *name);
 void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call);
 void lvm_lua_policies_release(lua_State *L, int machine_index);

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "arch/x86/pc.h"
+#include "arch/x86/board.h"
 #include "lua/binding.h"
 
 static struct lua_machine *console_machine(lua_State *L)

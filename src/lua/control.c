@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/control_proto.h"
+#include "util/control_proto.h"
 #include "lua/binding.h"
 
 #define MAX_CLIENTS 8

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "util/error.h"
 #include "lua/binding.h"
 
 #define LVM_HOOK_MT "luavmm.hook"

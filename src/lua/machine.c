@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch/x86/pc.h"
-#include "core/error.h"
+#include "arch/x86/board.h"
+#include "util/error.h"
 #include "lua/binding.h"
 
 struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)

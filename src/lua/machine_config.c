@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/cpuid.h"
-#include "arch/x86/pc.h"
-#include "core/error.h"
-#include "core/size.h"
+#include "arch/x86/cpu/cpuid.h"
+#include "arch/x86/board.h"
+#include "util/error.h"
+#include "util/size.h"
 #include "lua/binding.h"
 
 struct key_spec {
@@ -121,15 +121,15 @@ static void cpuid_feature_list(lua_State *L, int t, const char *key, uint64_t *s
 		int feature = lvm_cpuid_feature_find(name);
 		if (feature < 0)
 			luaL_error(L, "machine: cpuid.%s: unknown feature '%s'", key, name);
-		lvm_cpuid_policy_add(set, (unsigned)feature);
+		lvm_cpuid_overrides_add(set, (unsigned)feature);
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 }
 
 /* cpuid = { hide = {"cx16", ...}, force = {...} } (policy in arch/x86/cpuid.h). */
-static const struct lvm_cpuid_policy *cpuid_field(lua_State *L, int t,
-						    struct lvm_cpuid_policy *policy)
+static const struct lvm_cpuid_overrides *cpuid_field(lua_State *L, int t,
+						    struct lvm_cpuid_overrides *policy)
 {
 	if (lua_getfield(L, t, "cpuid") == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -147,7 +147,7 @@ static const struct lvm_cpuid_policy *cpuid_field(lua_State *L, int t,
 	cpuid_feature_list(L, c, "hide", policy->hide);
 	cpuid_feature_list(L, c, "force", policy->force);
 	for (unsigned i = 0; i < lvm_cpuid_feature_count; i++)
-		if (lvm_cpuid_policy_has(policy->hide, i) && lvm_cpuid_policy_has(policy->force, i))
+		if (lvm_cpuid_overrides_has(policy->hide, i) && lvm_cpuid_overrides_has(policy->force, i))
 			luaL_error(L, "machine: cpuid: '%s' is both hidden and forced",
 				   lvm_cpuid_features[i].name);
 	lua_pop(L, 1);
@@ -212,7 +212,7 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	t = lua_absindex(L, t);
 	luaL_checktype(L, t, LUA_TTABLE);
 	check_keys(L, t);
-	struct lvm_cpuid_policy cpuid = { { 0 }, { 0 } };
+	struct lvm_cpuid_overrides cpuid = { { 0 }, { 0 } };
 	struct lvm_machine_config config = {
 		.mem_size = memory_field(L, t),
 		.ncpus = cpus_field(L, t),

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86/pc.h"
+#include "arch/x86/board.h"
 #include "lua/binding.h"
 
 #define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/ratelimit.h"
-#include "core/size.h"
+#include "util/error.h"
+#include "util/ratelimit.h"
+#include "util/size.h"
 #include "lua/binding.h"
 
 #define LVM_RATELIMIT_MT "luavmm.ratelimiter"

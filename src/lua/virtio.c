@@ -8,9 +8,9 @@
 #include <libfdt.h>
 #include <string.h>
 
-#include "arch/x86/pc.h"
-#include "core/error.h"
-#include "core/throttle.h"
+#include "arch/x86/board.h"
+#include "util/error.h"
+#include "util/throttle.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "lua/binding.h"
@@ -51,7 +51,7 @@ static int disk_on_request(lua_State *L)
 	lua_settop(L, 2);
 	const char *name;
 	struct lvm_blk *blk = check_device(L, LVM_DISK_MT, &name);
-	lvm_blk_set_policy(blk, lvm_lua_set_policy(L, 3, "disk", name));
+	lvm_blk_set_filter(blk, lvm_lua_set_policy(L, 3, "disk", name));
 	return 0;
 }
 
@@ -91,7 +91,7 @@ static int net_on_packet(lua_State *L)
 	lua_settop(L, 2);
 	const char *name;
 	struct lvm_net *net = check_device(L, LVM_NET_MT, &name);
-	lvm_net_set_policy(net, lvm_lua_set_policy(L, 3, "net", name));
+	lvm_net_set_filter(net, lvm_lua_set_policy(L, 3, "net", name));
 	return 0;
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch/x86/pc.h"
+#include "arch/x86/board.h"
 #include "lua/binding.h"
 
 /* Entries of the table at `t`, whose keys must all be strings. */

@@ -1,9 +1,9 @@
 /* The ACPI and MP table builders: checksums, lengths, pointers, one entry per CPU. */
 #include <stdlib.h>
 
-#include "arch/x86/acpi.h"
+#include "arch/x86/fw/acpi.h"
 #include "arch/x86/layout.h"
-#include "arch/x86/mptable.h"
+#include "arch/x86/fw/mptable.h"
 #include "check.h"
 
 #define BASE 0xe0000u

@@ -7,14 +7,14 @@
 #include <elf.h>
 #include <stdlib.h>
 
-#include "arch/x86/boot_data.h"
-#include "arch/x86/boot_kind.h"
-#include "arch/x86/elf_note.h"
-#include "arch/x86/loader_bzimage.h"
-#include "arch/x86/loader_multiboot.h"
-#include "arch/x86/loader_pvh.h"
+#include "arch/x86/boot/boot_data.h"
+#include "arch/x86/boot/boot_kind.h"
+#include "arch/x86/boot/elf_note.h"
+#include "arch/x86/boot/loader_bzimage.h"
+#include "arch/x86/boot/loader_multiboot.h"
+#include "arch/x86/boot/loader_pvh.h"
 #include "check.h"
-#include "core/error.h"
+#include "util/error.h"
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "core/bus.h"
+#include "kvm/bus.h"
 
 struct recorder {
 	uint64_t offset;

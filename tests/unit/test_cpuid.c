@@ -2,7 +2,7 @@
 #include <linux/kvm.h>
 #include <stdlib.h>
 
-#include "arch/x86/cpuid.h"
+#include "arch/x86/cpu/cpuid.h"
 #include "check.h"
 
 static void test_table_is_sane(void)
@@ -73,18 +73,18 @@ static struct kvm_cpuid2 *table(void)
 static void test_hide_and_force(void)
 {
 	struct kvm_cpuid2 *c = table();
-	struct lvm_cpuid_policy p = { { 0 }, { 0 } };
-	lvm_cpuid_policy_add(p.hide, (unsigned)lvm_cpuid_feature_find("cx16"));
-	lvm_cpuid_policy_add(p.hide, (unsigned)lvm_cpuid_feature_find("avx2"));
-	lvm_cpuid_policy_add(p.force, (unsigned)lvm_cpuid_feature_find("xsave"));
-	lvm_cpuid_policy_add(p.hide, (unsigned)lvm_cpuid_feature_find("nx")); /* leaf absent: fine */
-	CHECK(lvm_x86_cpuid_apply_policy(c, &p) == 0);
+	struct lvm_cpuid_overrides p = { { 0 }, { 0 } };
+	lvm_cpuid_overrides_add(p.hide, (unsigned)lvm_cpuid_feature_find("cx16"));
+	lvm_cpuid_overrides_add(p.hide, (unsigned)lvm_cpuid_feature_find("avx2"));
+	lvm_cpuid_overrides_add(p.force, (unsigned)lvm_cpuid_feature_find("xsave"));
+	lvm_cpuid_overrides_add(p.hide, (unsigned)lvm_cpuid_feature_find("nx")); /* leaf absent: fine */
+	CHECK(lvm_x86_cpuid_apply_overrides(c, &p) == 0);
 	CHECK_EQ_U64(c->entries[0].ecx, 1u << 26);
 	CHECK_EQ_U64(c->entries[1].ebx, ~(1u << 5));
 	CHECK_EQ_U64(c->entries[2].ebx, 0xffffffffu); /* subleaf 1 untouched */
-	struct lvm_cpuid_policy f = { { 0 }, { 0 } };
-	lvm_cpuid_policy_add(f.force, (unsigned)lvm_cpuid_feature_find("nx"));
-	CHECK(lvm_x86_cpuid_apply_policy(c, &f) < 0); /* forcing into an absent leaf */
+	struct lvm_cpuid_overrides f = { { 0 }, { 0 } };
+	lvm_cpuid_overrides_add(f.force, (unsigned)lvm_cpuid_feature_find("nx"));
+	CHECK(lvm_x86_cpuid_apply_overrides(c, &f) < 0); /* forcing into an absent leaf */
 	free(c);
 }
 

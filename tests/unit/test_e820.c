@@ -1,5 +1,5 @@
 /* The e820 map for small, hole-crossing and large machines. */
-#include "arch/x86/e820.h"
+#include "arch/x86/boot/e820.h"
 #include "arch/x86/layout.h"
 #include "check.h"
 

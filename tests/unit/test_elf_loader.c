@@ -3,9 +3,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "arch/x86/loader_elf.h"
+#include "arch/x86/boot/loader_elf.h"
 #include "check.h"
-#include "core/error.h"
+#include "util/error.h"
 
 #define RAM_SIZE (8u << 20)
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/hookq.h"
+#include "kvm/hookq.h"
 
 struct guest {
 	struct lvm_bus *bus;

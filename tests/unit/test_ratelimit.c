@@ -1,6 +1,6 @@
 /* The token-bucket rate limiter: bandwidth, ops/s, burst, run-time updates. */
 #include "check.h"
-#include "core/ratelimit.h"
+#include "util/ratelimit.h"
 
 #define MS 1000000ull
 

@@ -1,6 +1,6 @@
 /* Recipe sizes: "256M" and friends. */
 #include "check.h"
-#include "core/size.h"
+#include "util/size.h"
 
 static uint64_t parsed(const char *text)
 {

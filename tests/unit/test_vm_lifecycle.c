@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/pc.h"
+#include "arch/x86/board.h"
 #include "check.h"
-#include "core/error.h"
+#include "util/error.h"
 #include "luavmm_config.h"
 
 static int count_dir(const char *path)

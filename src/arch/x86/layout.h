@@ -24,8 +24,8 @@
  *                      LVM_VIRTIO_MMIO_BASE, IOAPIC, LAPIC, TSS/identity map
  *   4 GiB   -          the rest of RAM on large machines
  */
-#ifndef LVM_X86_LAYOUT_H
-#define LVM_X86_LAYOUT_H
+#ifndef LVM_ARCH_X86_LAYOUT_H
+#define LVM_ARCH_X86_LAYOUT_H
 
 #include "luavmm/bootinfo.h"
 

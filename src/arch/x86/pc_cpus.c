@@ -1,9 +1,9 @@
 #include "arch/x86/pc_cpus.h"
 
-#include "arch/x86/acpi.h"
-#include "arch/x86/cpuid.h"
-#include "arch/x86/mptable.h"
-#include "arch/x86/msr.h"
+#include "arch/x86/fw/acpi.h"
+#include "arch/x86/cpu/cpuid.h"
+#include "arch/x86/fw/mptable.h"
+#include "arch/x86/cpu/msr.h"
 
 int lvm_pc_write_firmware(struct lvm_vm *vm)
 {

@@ -3,10 +3,10 @@
  * that describe them (acpi.h, mptable.h) and each vCPU's CPUID (cpuid.h)
  * and MSRs (msr.h).
  */
-#ifndef LVM_X86_PC_CPUS_H
-#define LVM_X86_PC_CPUS_H
+#ifndef LVM_ARCH_X86_PC_CPUS_H
+#define LVM_ARCH_X86_PC_CPUS_H
 
-#include "arch/x86/pc.h"
+#include "arch/x86/board.h"
 
 /* ACPI tables and the MP table; before any loader, which may point at them. */
 int lvm_pc_write_firmware(struct lvm_vm *vm);

@@ -8,14 +8,14 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
-#include "arch/x86/pc.h"
-#include "core/error.h"
-#include "core/throttle.h"
+#include "arch/x86/board.h"
+#include "util/error.h"
+#include "util/throttle.h"
 #include "devices/virtio/blk.h"
-#include "devices/virtio/console.h"
+#include "devices/virtio/vconsole.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
-#include "fdt/fdt.h"
+#include "arch/x86/fw/fdt.h"
 
 static struct lvm_pc_virtio_slot *next_slot(struct lvm_pc_virtio *pv)
 {

@@ -5,14 +5,14 @@
  * rng, console), plus the device tree and command-line entries that
  * describe them.
  */
-#ifndef LVM_X86_PC_VIRTIO_H
-#define LVM_X86_PC_VIRTIO_H
+#ifndef LVM_ARCH_X86_PC_VIRTIO_H
+#define LVM_ARCH_X86_PC_VIRTIO_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/vm.h"
+#include "kvm/vm.h"
 
 struct lvm_machine_config;
 struct lvm_blk;

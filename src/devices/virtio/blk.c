@@ -16,27 +16,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/policy.h"
-#include "core/throttle.h"
-#include "devices/virtio/mmio.h"
+#include "util/error.h"
+#include "devices/request_filter.h"
+#include "util/throttle.h"
+#include "devices/virtio/transport.h"
 
 #define SECTOR 512u
 #define SEG_MAX (LVM_VQ_MAX_SEGS - 2)   /* data buffers besides header and status */
 #define DISCARD_SEG_MAX 16u
 
 struct lvm_blk {
-	struct lvm_virtio *transport;
+	struct lvm_virtio_transport *transport;
 	int fd;
 	bool readonly;
 	uint64_t sectors;
 	char *name;
 	struct lvm_blk_stats stats; /* written on the I/O thread, read atomically */
-	const struct lvm_policy *policy; /* atomic; NULL: no policy, the pure C path */
+	const struct lvm_filter *policy; /* atomic; NULL: no policy, the pure C path */
 	/* The request in `chain`, popped but not completed (it may be waiting). */
 	bool pending;
 	bool asked;                /* its policy has been consulted */
-	enum lvm_policy_verdict verdict;
+	enum lvm_filter_verdict verdict;
 	uint64_t not_before_ns;    /* a delayed request runs from then on */
 	uint64_t generation;       /* bumped by a device reset */
 	uint64_t data_bytes;       /* what the pending request costs the byte bucket */
@@ -222,9 +222,9 @@ static uint32_t blk_request(struct lvm_blk *blk, struct lvm_vq_chain *c)
 	}
 	uint32_t written = 0;
 	uint8_t status = VIRTIO_BLK_S_IOERR;
-	if (blk->verdict == LVM_POLICY_UNSUPP)
+	if (blk->verdict == LVM_FILTER_UNSUPP)
 		status = VIRTIO_BLK_S_UNSUPP;
-	else if (blk->verdict == LVM_POLICY_IOERR)
+	else if (blk->verdict == LVM_FILTER_IOERR)
 		status = VIRTIO_BLK_S_IOERR;
 	else if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) == sizeof(h))
 		status = dispatch(blk, c, &h, &written);
@@ -250,21 +250,21 @@ static uint64_t ranges_bytes(struct lvm_vq_chain *c, uint64_t *first)
 }
 
 /* What the policy sees of the request in `c`; false for a malformed or unknown one. */
-static bool describe(struct lvm_vq_chain *c, struct lvm_policy_request *req)
+static bool describe(struct lvm_vq_chain *c, struct lvm_filter_request *req)
 {
 	struct virtio_blk_outhdr h;
 	if (c->nin == 0 || lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) != sizeof(h))
 		return false;
-	*req = (struct lvm_policy_request){ .sector = h.sector };
+	*req = (struct lvm_filter_request){ .sector = h.sector };
 	uint64_t len = 0;
 	switch (h.type) {
-	case VIRTIO_BLK_T_IN: req->op = LVM_POLICY_READ; len = c->in_len - 1; break;
-	case VIRTIO_BLK_T_OUT: req->op = LVM_POLICY_WRITE; len = c->out_len - sizeof(h); break;
-	case VIRTIO_BLK_T_FLUSH: req->op = LVM_POLICY_FLUSH; break;
-	case VIRTIO_BLK_T_GET_ID: req->op = LVM_POLICY_GET_ID; len = c->in_len - 1; break;
-	case VIRTIO_BLK_T_DISCARD: req->op = LVM_POLICY_DISCARD; len = ranges_bytes(c, &req->sector); break;
+	case VIRTIO_BLK_T_IN: req->op = LVM_FILTER_READ; len = c->in_len - 1; break;
+	case VIRTIO_BLK_T_OUT: req->op = LVM_FILTER_WRITE; len = c->out_len - sizeof(h); break;
+	case VIRTIO_BLK_T_FLUSH: req->op = LVM_FILTER_FLUSH; break;
+	case VIRTIO_BLK_T_GET_ID: req->op = LVM_FILTER_GET_ID; len = c->in_len - 1; break;
+	case VIRTIO_BLK_T_DISCARD: req->op = LVM_FILTER_DISCARD; len = ranges_bytes(c, &req->sector); break;
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		req->op = LVM_POLICY_WRITE_ZEROES;
+		req->op = LVM_FILTER_WRITE_ZEROES;
 		len = ranges_bytes(c, &req->sector);
 		break;
 	default: return false;
@@ -278,19 +278,19 @@ static bool describe(struct lvm_vq_chain *c, struct lvm_policy_request *req)
  * released (the policy may wait for the control thread).  False if the
  * driver reset the device meanwhile: the request is gone.
  */
-static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio *t, const struct lvm_policy *p)
+static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio_transport *t, const struct lvm_filter *p)
 {
-	struct lvm_policy_request req;
+	struct lvm_filter_request req;
 	if (!describe(&blk->chain, &req))
 		return true;
 	uint64_t generation = blk->generation;
 	pthread_mutex_unlock(&t->lock);
-	struct lvm_policy_result r = lvm_policy_check(p, &req);
+	struct lvm_filter_result r = lvm_filter_check(p, &req);
 	pthread_mutex_lock(&t->lock);
 	if (generation != blk->generation || !blk->pending)
 		return false;
 	blk->verdict = r.verdict;
-	if (r.verdict == LVM_POLICY_DELAY)
+	if (r.verdict == LVM_FILTER_DELAY)
 		blk->not_before_ns = lvm_monotonic_ns() + (uint64_t)r.delay_ms * 1000000u;
 	return true;
 }
@@ -298,20 +298,20 @@ static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio *t, const struct l
 #define GONE UINT64_MAX
 
 /* Nanoseconds the pending request must still wait (0: go now; GONE: dropped). */
-static uint64_t admit(struct lvm_blk *blk, struct lvm_virtio *t)
+static uint64_t admit(struct lvm_blk *blk, struct lvm_virtio_transport *t)
 {
 	if (!blk->asked) {
 		blk->asked = true;
-		const struct lvm_policy *p = __atomic_load_n(&blk->policy, __ATOMIC_ACQUIRE);
+		const struct lvm_filter *p = __atomic_load_n(&blk->policy, __ATOMIC_ACQUIRE);
 		if (p && !ask_policy(blk, t, p))
 			return GONE;
 	}
-	if (blk->verdict == LVM_POLICY_DELAY) {
+	if (blk->verdict == LVM_FILTER_DELAY) {
 		uint64_t now = lvm_monotonic_ns();
 		if (now < blk->not_before_ns)
 			return blk->not_before_ns - now;
 	}
-	if (blk->verdict != LVM_POLICY_ALLOW && blk->verdict != LVM_POLICY_DELAY)
+	if (blk->verdict != LVM_FILTER_ALLOW && blk->verdict != LVM_FILTER_DELAY)
 		return 0; /* failed by the policy: costs nothing */
 	return lvm_throttle_admit(&blk->throttle, blk->data_bytes);
 }
@@ -330,7 +330,7 @@ static uint64_t data_bytes(const struct lvm_vq_chain *c)
 }
 
 /* The request to work on: the pending one or the next on the queue. */
-static bool next_request(struct lvm_blk *blk, struct lvm_virtio *t)
+static bool next_request(struct lvm_blk *blk, struct lvm_virtio_transport *t)
 {
 	if (blk->pending)
 		return true;
@@ -338,7 +338,7 @@ static bool next_request(struct lvm_blk *blk, struct lvm_virtio *t)
 		if (lvm_virtio_pop(t, 0, &blk->chain)) {
 			blk->pending = true;
 			blk->asked = false;
-			blk->verdict = LVM_POLICY_ALLOW;
+			blk->verdict = LVM_FILTER_ALLOW;
 			blk->data_bytes = data_bytes(&blk->chain);
 			return true;
 		}
@@ -348,7 +348,7 @@ static bool next_request(struct lvm_blk *blk, struct lvm_virtio *t)
 }
 
 /* Serves requests in order until the queue is empty or one must wait (on the timer). */
-static void blk_run(struct lvm_blk *blk, struct lvm_virtio *t)
+static void blk_run(struct lvm_blk *blk, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	while (next_request(blk, t)) {
@@ -367,13 +367,13 @@ static void blk_run(struct lvm_blk *blk, struct lvm_virtio *t)
 		lvm_virtio_notify_used(t, 0);
 }
 
-static void blk_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
+static void blk_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	(void)q;
 	blk_run(dev, t);
 }
 
-static void blk_timer_event(void *dev, struct lvm_virtio *t)
+static void blk_timer_event(void *dev, struct lvm_virtio_transport *t)
 {
 	blk_run(dev, t);
 }
@@ -467,7 +467,7 @@ void lvm_blk_free(struct lvm_blk *blk)
 	free(blk);
 }
 
-void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy)
+void lvm_blk_set_filter(struct lvm_blk *blk, const struct lvm_filter *policy)
 {
 	__atomic_store_n(&blk->policy, policy, __ATOMIC_RELEASE);
 }

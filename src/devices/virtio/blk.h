@@ -5,13 +5,13 @@
  * every write with VIRTIO_BLK_S_IOERR.  Requests are served on the
  * transport's I/O thread.
  */
-#ifndef LVM_VIRTIO_BLK_H
-#define LVM_VIRTIO_BLK_H
+#ifndef LVM_DEVICES_VIRTIO_BLK_H
+#define LVM_DEVICES_VIRTIO_BLK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/vm.h"
+#include "kvm/vm.h"
 
 struct lvm_blk;
 
@@ -33,8 +33,8 @@ void lvm_blk_free(struct lvm_blk *blk);
  * `policy` must stay valid while the disk lives.  Requests then run in
  * order: a delayed one holds back those behind it, on a timer.
  */
-struct lvm_policy;
-void lvm_blk_set_policy(struct lvm_blk *blk, const struct lvm_policy *policy);
+struct lvm_filter;
+void lvm_blk_set_filter(struct lvm_blk *blk, const struct lvm_filter *policy);
 /* The disk's rate limit (core/throttle.h): bytes are read/write data, every
  * request is one op; a throttled request waits on the I/O thread's timer. */
 struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);

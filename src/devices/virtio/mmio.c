@@ -3,7 +3,7 @@
  * status / feature negotiation state machine (§2.1, §3.1).  Called on vCPU
  * threads; everything runs under the transport lock.
  */
-#include "devices/virtio/mmio.h"
+#include "devices/virtio/transport.h"
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -20,18 +20,18 @@ uint64_t lvm_virtio_transport_features(void)
 	       (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 }
 
-static uint64_t device_features(const struct lvm_virtio *t)
+static uint64_t device_features(const struct lvm_virtio_transport *t)
 {
 	return t->ops->features | lvm_virtio_transport_features();
 }
 
-bool lvm_virtio_driver_ok(const struct lvm_virtio *t)
+bool lvm_virtio_driver_ok(const struct lvm_virtio_transport *t)
 {
 	return (t->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	       !(t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-static void raise_interrupt(struct lvm_virtio *t, uint32_t why)
+static void raise_interrupt(struct lvm_virtio_transport *t, uint32_t why)
 {
 	t->interrupt_status |= why;
 	t->interrupts++;
@@ -40,13 +40,13 @@ static void raise_interrupt(struct lvm_virtio *t, uint32_t why)
 	(void)ignored;
 }
 
-void lvm_virtio_notify_used(struct lvm_virtio *t, unsigned q)
+void lvm_virtio_notify_used(struct lvm_virtio_transport *t, unsigned q)
 {
 	if (q < t->ops->num_queues && lvm_vq_needs_interrupt(&t->vq[q]))
 		raise_interrupt(t, VIRTIO_MMIO_INT_VRING);
 }
 
-void lvm_virtio_needs_reset(struct lvm_virtio *t, const char *why)
+void lvm_virtio_needs_reset(struct lvm_virtio_transport *t, const char *why)
 {
 	if (t->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
@@ -57,7 +57,7 @@ void lvm_virtio_needs_reset(struct lvm_virtio *t, const char *why)
 		raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
-bool lvm_virtio_pop(struct lvm_virtio *t, unsigned q, struct lvm_vq_chain *chain)
+bool lvm_virtio_pop(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_chain *chain)
 {
 	if (!lvm_virtio_driver_ok(t) || q >= t->ops->num_queues)
 		return false;
@@ -68,7 +68,7 @@ bool lvm_virtio_pop(struct lvm_virtio *t, unsigned q, struct lvm_vq_chain *chain
 	return st == LVM_VQ_CHAIN;
 }
 
-void lvm_virtio_serve(struct lvm_virtio *t, unsigned q, struct lvm_vq_chain *chain,
+void lvm_virtio_serve(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_chain *chain,
 		      lvm_virtio_request_fn fn, void *dev)
 {
 	do {
@@ -83,7 +83,7 @@ void lvm_virtio_serve(struct lvm_virtio *t, unsigned q, struct lvm_vq_chain *cha
 	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[q]));
 }
 
-static void device_reset(struct lvm_virtio *t)
+static void device_reset(struct lvm_virtio_transport *t)
 {
 	if (t->ops->reset)
 		t->ops->reset(t->dev);
@@ -97,7 +97,7 @@ static void device_reset(struct lvm_virtio *t)
 }
 
 /* §3.1.1: FEATURES_OK only sticks if we accept what the driver chose. */
-static void write_status(struct lvm_virtio *t, uint32_t value)
+static void write_status(struct lvm_virtio_transport *t, uint32_t value)
 {
 	if (value == 0) {
 		device_reset(t);
@@ -116,12 +116,12 @@ static void write_status(struct lvm_virtio *t, uint32_t value)
 	t->status = value | (t->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-static struct lvm_vq *selected_queue(struct lvm_virtio *t)
+static struct lvm_vq *selected_queue(struct lvm_virtio_transport *t)
 {
 	return t->queue_sel < t->ops->num_queues ? &t->vq[t->queue_sel] : NULL;
 }
 
-static void set_queue_ready(struct lvm_virtio *t, struct lvm_vq *vq, uint32_t value)
+static void set_queue_ready(struct lvm_virtio_transport *t, struct lvm_vq *vq, uint32_t value)
 {
 	if (!value) {
 		vq->ready = false;
@@ -144,7 +144,7 @@ static void set_half(uint64_t *field, bool high, uint32_t value)
 }
 
 /* Queue layout registers; ignored once the queue is ready (§4.2.2.3.2). */
-static void write_queue_reg(struct lvm_virtio *t, uint64_t offset, uint32_t value)
+static void write_queue_reg(struct lvm_virtio_transport *t, uint64_t offset, uint32_t value)
 {
 	struct lvm_vq *vq = selected_queue(t);
 	if (!vq)
@@ -167,7 +167,7 @@ static void write_queue_reg(struct lvm_virtio *t, uint64_t offset, uint32_t valu
 }
 
 /* A QueueNotify that KVM's ioeventfd did not absorb. */
-static void queue_notify(struct lvm_virtio *t, uint32_t q)
+static void queue_notify(struct lvm_virtio_transport *t, uint32_t q)
 {
 	if (q >= t->ops->num_queues || !t->vq[q].ready) {
 		t->bad_notifies++;
@@ -178,7 +178,7 @@ static void queue_notify(struct lvm_virtio *t, uint32_t q)
 	(void)ignored;
 }
 
-static void write_reg(struct lvm_virtio *t, uint64_t offset, uint32_t value)
+static void write_reg(struct lvm_virtio_transport *t, uint64_t offset, uint32_t value)
 {
 	switch (offset) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL: t->device_features_sel = value; break;
@@ -195,7 +195,7 @@ static void write_reg(struct lvm_virtio *t, uint64_t offset, uint32_t value)
 	}
 }
 
-static uint32_t read_queue_reg(struct lvm_virtio *t, uint64_t offset)
+static uint32_t read_queue_reg(struct lvm_virtio_transport *t, uint64_t offset)
 {
 	struct lvm_vq *vq = selected_queue(t);
 	if (!vq)
@@ -214,7 +214,7 @@ static uint32_t read_queue_reg(struct lvm_virtio *t, uint64_t offset)
 	return 0;
 }
 
-static uint32_t read_reg(struct lvm_virtio *t, uint64_t offset)
+static uint32_t read_reg(struct lvm_virtio_transport *t, uint64_t offset)
 {
 	uint64_t features = device_features(t);
 	switch (offset) {
@@ -233,7 +233,7 @@ static uint32_t read_reg(struct lvm_virtio *t, uint64_t offset)
 }
 
 /* Device configuration space: any width, little-endian (§4.2.2.2). */
-static void config_io(struct lvm_virtio *t, uint64_t offset, uint8_t *data, uint32_t size,
+static void config_io(struct lvm_virtio_transport *t, uint64_t offset, uint8_t *data, uint32_t size,
 		      bool is_write)
 {
 	if (is_write)
@@ -250,7 +250,7 @@ static void config_io(struct lvm_virtio *t, uint64_t offset, uint8_t *data, uint
 void lvm_virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 			bool is_write)
 {
-	struct lvm_virtio *t = opaque;
+	struct lvm_virtio_transport *t = opaque;
 	pthread_mutex_lock(&t->lock);
 	if (offset >= VIRTIO_MMIO_CONFIG) {
 		config_io(t, offset - VIRTIO_MMIO_CONFIG, data, size, is_write);

@@ -18,10 +18,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/policy.h"
-#include "core/throttle.h"
-#include "devices/virtio/mmio.h"
+#include "util/error.h"
+#include "devices/request_filter.h"
+#include "util/throttle.h"
+#include "devices/virtio/transport.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -29,11 +29,11 @@
 #define FRAME_MAX (HDR_LEN + 65550u)
 
 struct lvm_net {
-	struct lvm_virtio *transport;
+	struct lvm_virtio_transport *transport;
 	int tap_fd;
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
-	const struct lvm_policy *policy; /* atomic; NULL: frames never leave C */
+	const struct lvm_filter *policy; /* atomic; NULL: frames never leave C */
 	struct lvm_throttle throttle;    /* both directions share it */
 	uint64_t generation;             /* bumped by a device reset */
 	size_t pending_len; /* a received frame waiting in bounce */
@@ -42,7 +42,7 @@ struct lvm_net {
 	struct lvm_vq_chain chain;
 	/* The transmit chain being worked on (it may wait for the rate limit). */
 	bool tx_pending, tx_asked;
-	enum lvm_policy_verdict tx_verdict;
+	enum lvm_filter_verdict tx_verdict;
 	struct lvm_vq_chain tx;
 	uint8_t tx_frame[FRAME_MAX]; /* a flat copy for the policy (slow path) */
 };
@@ -59,26 +59,26 @@ static void count(uint64_t *counter, uint64_t n)
  * wait for the control thread).  GONE if the driver reset the device
  * meanwhile, else the verdict.
  */
-static uint64_t ask_policy(struct lvm_net *net, struct lvm_virtio *t,
-			   enum lvm_policy_op dir, const void *frame, size_t len)
+static uint64_t ask_policy(struct lvm_net *net, struct lvm_virtio_transport *t,
+			   enum lvm_filter_op dir, const void *frame, size_t len)
 {
-	const struct lvm_policy *p = __atomic_load_n(&net->policy, __ATOMIC_ACQUIRE);
+	const struct lvm_filter *p = __atomic_load_n(&net->policy, __ATOMIC_ACQUIRE);
 	if (!p)
-		return LVM_POLICY_ALLOW;
-	struct lvm_policy_request req = { .op = dir, .length = (uint32_t)len, .frame = frame };
+		return LVM_FILTER_ALLOW;
+	struct lvm_filter_request req = { .op = dir, .length = (uint32_t)len, .frame = frame };
 	uint64_t generation = net->generation;
 	pthread_mutex_unlock(&t->lock);
-	struct lvm_policy_result r = lvm_policy_check(p, &req);
+	struct lvm_filter_result r = lvm_filter_check(p, &req);
 	pthread_mutex_lock(&t->lock);
 	if (generation != net->generation)
 		return GONE;
-	if (r.verdict == LVM_POLICY_DROP)
+	if (r.verdict == LVM_FILTER_DROP)
 		count(&net->stats.policy_dropped, 1);
 	return r.verdict;
 }
 
 /* 0: send the pending transmit chain now; GONE: it went with a reset; else ns to wait. */
-static uint64_t tx_admit(struct lvm_net *net, struct lvm_virtio *t)
+static uint64_t tx_admit(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	struct lvm_vq_chain *c = &net->tx;
 	bool sendable = c->out_len > HDR_LEN && c->out_len <= FRAME_MAX;
@@ -87,20 +87,20 @@ static uint64_t tx_admit(struct lvm_net *net, struct lvm_virtio *t)
 		if (__atomic_load_n(&net->policy, __ATOMIC_ACQUIRE)) {
 			size_t len = lvm_iov_read(c->out, c->nout, HDR_LEN, net->tx_frame,
 						  c->out_len - HDR_LEN);
-			uint64_t v = ask_policy(net, t, LVM_POLICY_TX, net->tx_frame, len);
+			uint64_t v = ask_policy(net, t, LVM_FILTER_TX, net->tx_frame, len);
 			if (v == GONE || !net->tx_pending)
 				return GONE;
-			net->tx_verdict = (enum lvm_policy_verdict)v;
+			net->tx_verdict = (enum lvm_filter_verdict)v;
 		}
 	}
-	if (!sendable || net->tx_verdict == LVM_POLICY_DROP)
+	if (!sendable || net->tx_verdict == LVM_FILTER_DROP)
 		return 0;
 	return lvm_throttle_admit(&net->throttle, c->out_len - HDR_LEN);
 }
 
 static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 {
-	if (c->out_len <= HDR_LEN || c->out_len > FRAME_MAX || net->tx_verdict == LVM_POLICY_DROP)
+	if (c->out_len <= HDR_LEN || c->out_len > FRAME_MAX || net->tx_verdict == LVM_FILTER_DROP)
 		return; /* nothing to send, more than a frame, or refused: dropped */
 	ssize_t n = writev(net->tap_fd, c->out, (int)c->nout);
 	if (n > 0) {
@@ -109,7 +109,7 @@ static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 	}
 }
 
-static bool tx_next(struct lvm_net *net, struct lvm_virtio *t)
+static bool tx_next(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	if (net->tx_pending)
 		return true;
@@ -117,7 +117,7 @@ static bool tx_next(struct lvm_net *net, struct lvm_virtio *t)
 		if (lvm_virtio_pop(t, TXQ, &net->tx)) {
 			net->tx_pending = true;
 			net->tx_asked = false;
-			net->tx_verdict = LVM_POLICY_ALLOW;
+			net->tx_verdict = LVM_FILTER_ALLOW;
 			return true;
 		}
 	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[TXQ]));
@@ -125,7 +125,7 @@ static bool tx_next(struct lvm_net *net, struct lvm_virtio *t)
 }
 
 /* Sends frames in order until the queue is empty or one must wait. */
-static void tx_run(struct lvm_net *net, struct lvm_virtio *t)
+static void tx_run(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	while (tx_next(net, t)) {
@@ -147,14 +147,14 @@ static void tx_run(struct lvm_net *net, struct lvm_virtio *t)
 
 /* Whether the frame in bounce may go to the guest now; false: it waits
  * (timer armed), was dropped, or went with a reset (pending_len tells). */
-static bool rx_admit(struct lvm_net *net, struct lvm_virtio *t)
+static bool rx_admit(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	if (!net->rx_admitted) {
-		uint64_t v = ask_policy(net, t, LVM_POLICY_RX, net->bounce + HDR_LEN,
+		uint64_t v = ask_policy(net, t, LVM_FILTER_RX, net->bounce + HDR_LEN,
 					net->pending_len - HDR_LEN);
 		if (v == GONE || !net->pending_len)
 			return false;
-		if (v == LVM_POLICY_DROP) {
+		if (v == LVM_FILTER_DROP) {
 			net->pending_len = 0;
 			return false;
 		}
@@ -170,7 +170,7 @@ static bool rx_admit(struct lvm_net *net, struct lvm_virtio *t)
 }
 
 /* Moves frames from the tap into receive buffers while both exist. */
-static void receive(struct lvm_net *net, struct lvm_virtio *t)
+static void receive(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	for (;;) {
@@ -207,7 +207,7 @@ static void receive(struct lvm_net *net, struct lvm_virtio *t)
 		lvm_virtio_notify_used(t, RXQ);
 }
 
-static void net_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
+static void net_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	struct lvm_net *net = dev;
 	if (q == TXQ) {
@@ -218,7 +218,7 @@ static void net_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
 	receive(net, t);
 }
 
-static void net_device_event(void *dev, struct lvm_virtio *t)
+static void net_device_event(void *dev, struct lvm_virtio_transport *t)
 {
 	struct lvm_net *net = dev;
 	if (lvm_virtio_driver_ok(t))
@@ -228,7 +228,7 @@ static void net_device_event(void *dev, struct lvm_virtio *t)
 }
 
 /* A rate-limit wait ended: send what waits, take frames again. */
-static void net_timer_event(void *dev, struct lvm_virtio *t)
+static void net_timer_event(void *dev, struct lvm_virtio_transport *t)
 {
 	struct lvm_net *net = dev;
 	tx_run(net, t);
@@ -332,7 +332,7 @@ struct lvm_throttle *lvm_net_throttle(struct lvm_net *net)
 	return &net->throttle;
 }
 
-void lvm_net_set_policy(struct lvm_net *net, const struct lvm_policy *policy)
+void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy)
 {
 	__atomic_store_n(&net->policy, policy, __ATOMIC_RELEASE);
 }

@@ -3,12 +3,12 @@
  * IFF_VNET_HDR, so the 12-byte virtio_net_hdr_v1 travels with every frame
  * unchanged; the MAC comes from the recipe.  No offloads yet.
  */
-#ifndef LVM_VIRTIO_NET_H
-#define LVM_VIRTIO_NET_H
+#ifndef LVM_DEVICES_VIRTIO_NET_H
+#define LVM_DEVICES_VIRTIO_NET_H
 
 #include <stdint.h>
 
-#include "core/vm.h"
+#include "kvm/vm.h"
 
 struct lvm_net;
 
@@ -28,7 +28,7 @@ struct lvm_net_stats lvm_net_stats(const struct lvm_net *net);
 struct lvm_throttle *lvm_net_throttle(struct lvm_net *net);
 /* Installs (NULL: removes) the per-frame policy (core/policy.h); it must
  * stay valid while the NIC lives.  The slow path: each frame is copied. */
-struct lvm_policy;
-void lvm_net_set_policy(struct lvm_net *net, const struct lvm_policy *policy);
+struct lvm_filter;
+void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy);
 
 #endif

@@ -5,15 +5,15 @@
  * outside guest RAM.  Nothing here knows about KVM or threads: the libFuzzer
  * target and the unit tests drive it over a plain buffer.
  */
-#ifndef LVM_VIRTIO_QUEUE_H
-#define LVM_VIRTIO_QUEUE_H
+#ifndef LVM_DEVICES_VIRTIO_QUEUE_H
+#define LVM_DEVICES_VIRTIO_QUEUE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 #include <linux/virtio_ring.h>
 
-#include "core/memory.h"
+#include "kvm/memory.h"
 
 #define LVM_VQ_MAX_SIZE 256u  /* the largest queue a device offers */
 #define LVM_VQ_MAX_SEGS 256u  /* buffers in one chain (direct + indirect) */

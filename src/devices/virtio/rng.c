@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "core/error.h"
-#include "devices/virtio/mmio.h"
+#include "util/error.h"
+#include "devices/virtio/transport.h"
 
 /* Per request, so one huge buffer cannot keep the I/O thread busy for long. */
 #define RNG_REQUEST_MAX 65536u
 
 struct lvm_rng {
-	struct lvm_virtio *transport;
+	struct lvm_virtio_transport *transport;
 	uint64_t bytes;
 	struct lvm_vq_chain chain;
 };
@@ -42,7 +42,7 @@ static uint32_t rng_request(void *dev, struct lvm_vq_chain *c)
 	return total;
 }
 
-static void rng_queue_event(void *dev, struct lvm_virtio *t, unsigned q)
+static void rng_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	struct lvm_rng *rng = dev;
 	lvm_virtio_serve(t, q, &rng->chain, rng_request, rng);

@@ -1,10 +1,10 @@
 /* virtio-rng (virtio 1.2 §5.4): fills each writable buffer from getrandom(). */
-#ifndef LVM_VIRTIO_RNG_H
-#define LVM_VIRTIO_RNG_H
+#ifndef LVM_DEVICES_VIRTIO_RNG_H
+#define LVM_DEVICES_VIRTIO_RNG_H
 
 #include <stdint.h>
 
-#include "core/vm.h"
+#include "kvm/vm.h"
 
 struct lvm_rng;
 

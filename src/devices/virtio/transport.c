@@ -3,7 +3,7 @@
  * QueueNotify and the irqfd on its GSI (api.rst KVM_IOEVENTFD, KVM_IRQFD),
  * and the I/O thread that serves its queues off the vCPU threads.
  */
-#include "devices/virtio/mmio.h"
+#include "devices/virtio/transport.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
-#include "core/error.h"
-#include "core/throttle.h"
+#include "util/error.h"
+#include "util/throttle.h"
 
 /* QueueNotify writes of value q signal notify_fd[q] inside KVM, no exit to us. */
-static void set_ioeventfd(struct lvm_virtio *t, unsigned q, bool assign)
+static void set_ioeventfd(struct lvm_virtio_transport *t, unsigned q, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.datamatch = q,
@@ -35,7 +35,7 @@ static void set_ioeventfd(struct lvm_virtio *t, unsigned q, bool assign)
 		t->ioeventfd[q] = rc == 0; /* else the MMIO handler forwards notifies */
 }
 
-static void set_irqfd(struct lvm_virtio *t, bool assign)
+static void set_irqfd(struct lvm_virtio_transport *t, bool assign)
 {
 	struct kvm_irqfd irq = {
 		.fd = (uint32_t)t->irq_fd,
@@ -52,19 +52,19 @@ static int new_eventfd(int *fd)
 	return *fd < 0 ? lvm_fail_errno("eventfd") : 0;
 }
 
-struct lvm_virtio *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,
+struct lvm_virtio_transport *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,
 				  const struct lvm_virtio_ops *ops, void *dev)
 {
 	if (ops->num_queues > LVM_VIRTIO_MAX_QUEUES) {
 		lvm_fail("virtio: %s wants too many queues", ops->name);
 		return NULL;
 	}
-	struct lvm_virtio *t = calloc(1, sizeof(*t));
+	struct lvm_virtio_transport *t = calloc(1, sizeof(*t));
 	if (!t) {
 		lvm_fail("out of memory");
 		return NULL;
 	}
-	*t = (struct lvm_virtio){ .ops = ops, .dev = dev, .vm = vm, .base = base, .gsi = gsi,
+	*t = (struct lvm_virtio_transport){ .ops = ops, .dev = dev, .vm = vm, .base = base, .gsi = gsi,
 				  .irq_fd = -1, .stop_fd = -1, .device_fd = -1,
 				  .timer_fd = -1 };
 	pthread_mutex_init(&t->lock, NULL);
@@ -102,12 +102,12 @@ fail:
 	return NULL;
 }
 
-void lvm_virtio_set_device_fd(struct lvm_virtio *t, int fd)
+void lvm_virtio_set_device_fd(struct lvm_virtio_transport *t, int fd)
 {
 	t->device_fd = fd;
 }
 
-void lvm_virtio_arm_timer(struct lvm_virtio *t, uint64_t ns)
+void lvm_virtio_arm_timer(struct lvm_virtio_transport *t, uint64_t ns)
 {
 	/* Several waits (e.g. net's two directions) share the timer: keep the earliest. */
 	uint64_t due = ns ? lvm_monotonic_ns() + ns : 0;
@@ -127,7 +127,7 @@ static void drain(int fd)
 }
 
 /* One wake-up: serve every notified queue and the device's fd. */
-static void serve(struct lvm_virtio *t, struct pollfd *fds, unsigned nq)
+static void serve(struct lvm_virtio_transport *t, struct pollfd *fds, unsigned nq)
 {
 	pthread_mutex_lock(&t->lock);
 	for (unsigned q = 0; q < nq; q++) {
@@ -150,7 +150,7 @@ static void serve(struct lvm_virtio *t, struct pollfd *fds, unsigned nq)
 
 static void *io_thread(void *opaque)
 {
-	struct lvm_virtio *t = opaque;
+	struct lvm_virtio_transport *t = opaque;
 	unsigned nq = t->ops->num_queues;
 	struct pollfd fds[3 + LVM_VIRTIO_MAX_QUEUES];
 	fds[0] = (struct pollfd){ .fd = t->stop_fd, .events = POLLIN };
@@ -176,7 +176,7 @@ static void *io_thread(void *opaque)
 	return NULL;
 }
 
-int lvm_virtio_start(struct lvm_virtio *t)
+int lvm_virtio_start(struct lvm_virtio_transport *t)
 {
 	int rc = pthread_create(&t->thread, NULL, io_thread, t);
 	if (rc) {
@@ -194,7 +194,7 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-void lvm_virtio_free(struct lvm_virtio *t)
+void lvm_virtio_free(struct lvm_virtio_transport *t)
 {
 	if (!t)
 		return;

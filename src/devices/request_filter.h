@@ -1,0 +1,61 @@
+/*
+ * Per-request policy for devices (virtio-blk requests, virtio-net frames):
+ * the C interface a device calls and a policy layer (the Lua bindings)
+ * implements.  Devices know nothing of Lua: they hold a `struct
+ * lvm_policy` (NULL callbacks = allow everything) and ask it once per
+ * request, from whichever thread processes the request.  The Lua
+ * implementation hands the request to the control thread through the same
+ * bounded queue as on_pio reads (core/hookq) and waits for the verdict, so
+ * a policy costs one control-thread round trip per request; devices call
+ * it only when a policy is installed (the fast path stays C-only).
+ *
+ * virtio-blk asks before each request (op, first sector, data bytes) and
+ * virtio-net before each frame it transmits or receives.  The device calls
+ * the policy without its transport lock held, so a vCPU touching the
+ * device's registers never waits for Lua.
+ */
+#ifndef LVM_DEVICES_REQUEST_FILTER_H
+#define LVM_DEVICES_REQUEST_FILTER_H
+
+#include <stdint.h>
+
+enum lvm_filter_op { LVM_FILTER_READ, LVM_FILTER_WRITE, LVM_FILTER_FLUSH, LVM_FILTER_OTHER,
+		     LVM_FILTER_TX, LVM_FILTER_RX, LVM_FILTER_DISCARD, LVM_FILTER_WRITE_ZEROES,
+		     LVM_FILTER_GET_ID };
+
+enum lvm_filter_verdict {
+	LVM_FILTER_ALLOW = 0, /* process the request */
+	LVM_FILTER_IOERR,     /* complete it with VIRTIO_BLK_S_IOERR (net: drop) */
+	LVM_FILTER_UNSUPP,    /* complete it with VIRTIO_BLK_S_UNSUPP */
+	LVM_FILTER_DELAY,     /* process it after `delay_ms` */
+	LVM_FILTER_DROP,      /* net: drop the frame */
+};
+
+struct lvm_filter_request {
+	enum lvm_filter_op op;
+	uint64_t sector;    /* blk: first 512-byte sector */
+	uint32_t length;    /* bytes of data (blk) or of the frame (net) */
+	const void *frame;  /* net: the frame, readable during the call; else NULL */
+};
+
+struct lvm_filter_result {
+	enum lvm_filter_verdict verdict;
+	uint32_t delay_ms;
+};
+
+struct lvm_filter {
+	void (*check)(void *opaque, const struct lvm_filter_request *req,
+		      struct lvm_filter_result *result);
+	void *opaque;
+};
+
+static inline struct lvm_filter_result lvm_filter_check(const struct lvm_filter *p,
+							 const struct lvm_filter_request *req)
+{
+	struct lvm_filter_result r = { LVM_FILTER_ALLOW, 0 };
+	if (p && p->check)
+		p->check(p->opaque, req, &r);
+	return r;
+}
+
+#endif

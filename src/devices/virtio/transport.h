@@ -1,0 +1,114 @@
+/*
+ * The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2), shared by every
+ * virtio device.  A device supplies its ops; the transport owns the register
+ * window, feature negotiation, the queues, an ioeventfd per queue on the
+ * QueueNotify register, an irqfd on the device's GSI and one I/O thread
+ * that calls the device whenever a queue (or the device's own fd) wakes it.
+ * The vCPU threads only ever touch registers.
+ */
+#ifndef LVM_DEVICES_VIRTIO_TRANSPORT_H
+#define LVM_DEVICES_VIRTIO_TRANSPORT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvm/vm.h"
+#include "devices/virtio/queue.h"
+
+#define LVM_VIRTIO_MAX_QUEUES 4u
+#define LVM_VIRTIO_CONFIG_MAX 256u
+
+struct lvm_virtio_transport;
+
+struct lvm_virtio_ops {
+	const char *name;
+	uint32_t device_id;   /* VIRTIO_ID_* */
+	unsigned num_queues;
+	uint64_t features;    /* device-specific bits; the transport adds its own */
+	uint32_t config_size; /* bytes of device configuration space */
+	/* Fills the configuration space (config_size bytes). */
+	void (*read_config)(void *dev, uint8_t *config);
+	/* Queue `q` was notified.  I/O thread, transport lock held. */
+	void (*queue_event)(void *dev, struct lvm_virtio_transport *t, unsigned q);
+	/* The device's own fd (lvm_virtio_set_device_fd) is readable.  Same context. */
+	void (*device_event)(void *dev, struct lvm_virtio_transport *t);
+	/* The timer armed by lvm_virtio_arm_timer expired.  Same context. */
+	void (*timer_event)(void *dev, struct lvm_virtio_transport *t);
+	/* The driver reset the device.  Transport lock held. */
+	void (*reset)(void *dev);
+};
+
+struct lvm_virtio_transport {
+	const struct lvm_virtio_ops *ops;
+	void *dev;
+	struct lvm_vm *vm;
+	uint64_t base;
+	unsigned gsi;
+
+	pthread_mutex_t lock; /* registers and queues: vCPU vs I/O thread */
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	struct lvm_vq vq[LVM_VIRTIO_MAX_QUEUES];
+	const char *broken_why; /* why DEVICE_NEEDS_RESET was set */
+	uint64_t bad_notifies;  /* notifications of queues that do not exist */
+	uint64_t interrupts;
+
+	int notify_fd[LVM_VIRTIO_MAX_QUEUES]; /* eventfds, KVM_IOEVENTFD */
+	bool ioeventfd[LVM_VIRTIO_MAX_QUEUES]; /* registered with KVM */
+	int irq_fd;    /* eventfd, KVM_IRQFD on gsi */
+	int stop_fd;   /* eventfd: ends the I/O thread */
+	int device_fd; /* -1, or an fd the device wants to wait on */
+	int timer_fd;  /* timerfd for requests that wait (policy delays, rate limits) */
+	uint64_t timer_due_ns; /* when it fires (CLOCK_MONOTONIC), 0 if disarmed */
+	bool device_fd_paused; /* the device cannot take its input now */
+	pthread_t thread;
+	bool thread_started;
+	bool on_bus; /* its MMIO window is registered (and so is ours to remove) */
+};
+
+/* The device features every transport offers besides the device's own. */
+uint64_t lvm_virtio_transport_features(void);
+
+/*
+ * Registers the window at `base` (LVM_VIRTIO_MMIO_SIZE bytes) on the VM's
+ * MMIO bus and wires notify/interrupt fds.  The I/O thread starts with
+ * lvm_virtio_start.  NULL + lvm_error on failure.
+ */
+struct lvm_virtio_transport *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,
+				  const struct lvm_virtio_ops *ops, void *dev);
+/* An fd (e.g. a tap device) the I/O thread should also wait on; before start. */
+void lvm_virtio_set_device_fd(struct lvm_virtio_transport *t, int fd);
+int lvm_virtio_start(struct lvm_virtio_transport *t);
+/* Calls ops->timer_event on the I/O thread in `ns` nanoseconds (0: disarm).
+ * A device that must wait sleeps on this; it never spins. */
+void lvm_virtio_arm_timer(struct lvm_virtio_transport *t, uint64_t ns);
+/* Stops the I/O thread, unregisters everything, frees t (not the device). */
+void lvm_virtio_free(struct lvm_virtio_transport *t);
+
+/* For devices, transport lock held: */
+bool lvm_virtio_driver_ok(const struct lvm_virtio_transport *t);
+/* Raises the used-buffer interrupt if the driver wants one for queue q. */
+void lvm_virtio_notify_used(struct lvm_virtio_transport *t, unsigned q);
+/* The driver broke a ring: set DEVICE_NEEDS_RESET (§2.1.2) and tell it. */
+void lvm_virtio_needs_reset(struct lvm_virtio_transport *t, const char *why);
+/* Pops the next chain of queue q; a broken ring sets DEVICE_NEEDS_RESET. */
+bool lvm_virtio_pop(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_chain *chain);
+
+/*
+ * Serves queue q until the driver has nothing more: pops each chain, calls
+ * fn (which returns the bytes it wrote into the chain), returns the chain,
+ * interrupts the driver if it asked to be, and re-arms the event index.
+ */
+typedef uint32_t (*lvm_virtio_request_fn)(void *dev, struct lvm_vq_chain *chain);
+void lvm_virtio_serve(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_chain *chain,
+		      lvm_virtio_request_fn fn, void *dev);
+
+/* The MMIO bus handler (exposed for unit tests). */
+void lvm_virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
+			bool is_write);
+
+#endif

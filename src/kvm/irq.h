@@ -1,0 +1,21 @@
+/*
+ * How a device raises an interrupt without knowing about KVM: it holds a
+ * line (a GSI plus a setter) and drives it high or low.  The VM provides a
+ * setter backed by KVM_IRQ_LINE; unit tests provide their own.
+ */
+#ifndef LVM_KVM_IRQ_H
+#define LVM_KVM_IRQ_H
+
+struct lvm_irq_line {
+	void (*set)(void *opaque, unsigned gsi, int level);
+	void *opaque;
+	unsigned gsi;
+};
+
+static inline void lvm_irq_set(const struct lvm_irq_line *line, int level)
+{
+	if (line->set)
+		line->set(line->opaque, line->gsi, level);
+}
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * Guest RAM: one memfd mapped once in the VMM, handed to KVM as up to two
+ * slots so the 32-bit MMIO hole below 4 GiB stays free:
+ *   [0, min(size, LVM_MMIO_HOLE_START))          slot 0
+ *   [4 GiB, 4 GiB + size - LVM_MMIO_HOLE_START)  slot 1 (large machines)
+ * Every guest-physical access by the VMM goes through lvm_memory_ptr, which
+ * refuses ranges that are not wholly inside RAM: a guest-supplied address
+ * can never make the VMM touch host memory outside the guest's.
+ */
+#ifndef LVM_KVM_MEMORY_H
+#define LVM_KVM_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LVM_MMIO_HOLE_START 0xc0000000ull /* 3 GiB */
+#define LVM_HIGH_RAM_START  0x100000000ull /* 4 GiB */
+#define LVM_MEMORY_MIN      (4ull << 20)
+
+struct lvm_memory_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t host_offset;
+};
+
+struct lvm_memory {
+	int memfd;
+	uint8_t *host;
+	uint64_t size;
+	struct lvm_memory_region regions[2];
+	unsigned nregions;
+	bool untouched; /* still all zeroes as created: loaders need not clear */
+};
+
+/* Creates and maps `size` bytes and registers them with the VM fd. */
+int lvm_memory_init(struct lvm_memory *mem, int vm_fd, uint64_t size);
+void lvm_memory_destroy(struct lvm_memory *mem);
+/* Host pointer for [gpa, gpa+len) if it lies inside one RAM region, else NULL. */
+void *lvm_memory_ptr(const struct lvm_memory *mem, uint64_t gpa, uint64_t len);
+/* The largest guest RAM this host can back (its physical RAM). */
+uint64_t lvm_memory_host_limit(void);
+
+#endif

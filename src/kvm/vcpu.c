@@ -1,0 +1,193 @@
+#include "kvm/vcpu.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/error.h"
+
+/*
+ * Kicking a vCPU: set kvm_run.immediate_exit and send this signal to its
+ * thread.  The handler does nothing; the point is that KVM_RUN returns
+ * EINTR (or does not enter the guest at all, api.rst "immediate_exit").
+ */
+#define LVM_KICK_SIGNAL (SIGRTMIN + 3)
+
+static pthread_once_t kick_handler_once = PTHREAD_ONCE_INIT;
+
+static void on_kick(int sig)
+{
+	(void)sig;
+}
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick; /* no SA_RESTART: KVM_RUN must return */
+	sigemptyset(&sa.sa_mask);
+	sigaction(LVM_KICK_SIGNAL, &sa, NULL);
+}
+
+int lvm_vcpu_init(struct lvm_vm *vm, struct lvm_vcpu *vcpu, unsigned index)
+{
+	vcpu->vm = vm;
+	vcpu->index = index;
+	vcpu->run = MAP_FAILED;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (vcpu->fd < 0)
+		return lvm_fail_errno("KVM_CREATE_VCPU %u", index);
+	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED)
+		return lvm_fail_errno("vcpu %u: mmap kvm_run", index);
+	return 0;
+}
+
+void lvm_vcpu_destroy(struct lvm_vcpu *vcpu)
+{
+	if (vcpu->run != MAP_FAILED && vcpu->run)
+		munmap(vcpu->run, vcpu->vm->run_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = MAP_FAILED;
+	vcpu->fd = -1;
+}
+
+static inline void count(uint64_t *counter)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/* KVM_EXIT_IO: `count` accesses of `size` bytes (more than one for rep ins/outs). */
+static void handle_io(struct lvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	count(&vcpu->stats.io);
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		lvm_bus_dispatch(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+}
+
+static void handle_mmio(struct lvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
+	count(&vcpu->stats.mmio);
+	lvm_bus_dispatch(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+			 run->mmio.is_write);
+}
+
+static void report_internal_error(struct lvm_vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	unsigned long long rip = 0;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) == 0)
+		rip = regs.rip;
+	lvm_vm_stop(vcpu->vm, LVM_STOP_ERROR, 0,
+		    "vcpu %u: KVM internal error (suberror %u) at rip 0x%llx", vcpu->index,
+		    vcpu->run->internal.suberror, rip);
+}
+
+/* Returns false when the loop must end. */
+static bool handle_exit(struct lvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		lvm_vm_stop(vcpu->vm, LVM_STOP_SHUTDOWN, 0,
+			    "vcpu %u entered shutdown (triple fault)", vcpu->index);
+		return false;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel irqchip; halting forever means off. */
+		lvm_vm_stop(vcpu->vm, LVM_STOP_SHUTDOWN, 0, "vcpu %u halted", vcpu->index);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			lvm_vm_stop(vcpu->vm, LVM_STOP_RESET, 0, "system reset");
+		else
+			lvm_vm_stop(vcpu->vm, LVM_STOP_SHUTDOWN, 0, "system event %u",
+				    run->system_event.type);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		report_internal_error(vcpu);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		lvm_vm_stop(vcpu->vm, LVM_STOP_ERROR, 0,
+			    "vcpu %u: VM entry failed (hardware reason 0x%llx)", vcpu->index,
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	default:
+		count(&vcpu->stats.other);
+		lvm_vm_stop(vcpu->vm, LVM_STOP_ERROR, 0, "vcpu %u: unhandled exit reason %u",
+			    vcpu->index, run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct lvm_vcpu *vcpu = arg;
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, LVM_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	while (!__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE)) {
+		if (lvm_vm_paused(vcpu->vm)) {
+			lvm_vm_park(vcpu->vm);
+			continue;
+		}
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				vcpu->run->immediate_exit = 0;
+				continue;
+			}
+			lvm_vm_stop(vcpu->vm, LVM_STOP_ERROR, 0, "vcpu %u: KVM_RUN: %s",
+				    vcpu->index, strerror(errno));
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int lvm_vcpu_start_thread(struct lvm_vcpu *vcpu)
+{
+	pthread_once(&kick_handler_once, install_kick_handler);
+	/* vCPU threads take no signals but the kick: SIGINT and friends go to
+	 * the control thread.  The new thread inherits this mask. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errno = rc;
+		return lvm_fail_errno("vcpu %u: cannot start thread", vcpu->index);
+	}
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void lvm_vcpu_kick(struct lvm_vcpu *vcpu)
+{
+	if (!vcpu->thread_started)
+		return;
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(vcpu->thread, LVM_KICK_SIGNAL);
+}

@@ -1,0 +1,253 @@
+#include "kvm/vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "kvm/kvm.h"
+#include "kvm/vcpu.h"
+
+/* A fresh VM with every fd marked "not open", so destroy works at any point. */
+static struct lvm_vm *vm_alloc(void)
+{
+	struct lvm_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	vm->mem.memfd = -1;
+	vm->mem.host = NULL;
+	vm->console.notify_fd = -1;
+	pthread_mutex_init(&vm->state_lock, NULL);
+	pthread_cond_init(&vm->park_cond, NULL);
+	vm->hooks.notify_fd = -1;
+	lvm_bus_init(&vm->pio);
+	lvm_bus_init(&vm->mmio);
+	return vm;
+}
+
+static int check_options(int kvm_fd, const struct lvm_vm_options *opts)
+{
+	unsigned max_vcpus = lvm_kvm_max_vcpus(kvm_fd);
+	if (opts->ncpus < 1 || opts->ncpus > max_vcpus)
+		return lvm_fail("cpus: %u is out of range (1 to %u on this host)", opts->ncpus,
+				max_vcpus);
+	uint64_t host_limit = lvm_memory_host_limit();
+	if (opts->mem_size > host_limit)
+		return lvm_fail("memory: %llu MiB is more than this host's %llu MiB of RAM",
+				(unsigned long long)(opts->mem_size >> 20),
+				(unsigned long long)(host_limit >> 20));
+	return 0;
+}
+
+/* In-kernel PIC/IOAPIC/LAPIC and PIT (api.rst KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
+static int create_irqchip(struct lvm_vm *vm)
+{
+	/* Intel requires a 3-page TSS region below 4 GiB that RAM does not cover. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
+		return lvm_fail_errno("KVM_SET_TSS_ADDR");
+	uint64_t identity_map = 0xfffbc000ull;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
+		return lvm_fail_errno("KVM_SET_IDENTITY_MAP_ADDR");
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return lvm_fail_errno("KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return lvm_fail_errno("KVM_CREATE_PIT2");
+	return 0;
+}
+
+static int create_vcpus(struct lvm_vm *vm, unsigned ncpus)
+{
+	int size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size <= 0)
+		return lvm_fail_errno("KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = (size_t)size;
+	vm->vcpus = calloc(ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return lvm_fail("out of memory for %u vcpus", ncpus);
+	for (unsigned i = 0; i < ncpus; i++)
+		vm->vcpus[i].fd = -1;
+	vm->ncpus = ncpus;
+	for (unsigned i = 0; i < ncpus; i++)
+		if (lvm_vcpu_init(vm, &vm->vcpus[i], i) < 0)
+			return -1;
+	return 0;
+}
+
+struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts)
+{
+	struct lvm_vm *vm = vm_alloc();
+	if (!vm) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	vm->kvm_fd = lvm_kvm_open();
+	if (vm->kvm_fd < 0 || check_options(vm->kvm_fd, opts) < 0)
+		goto fail;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		lvm_fail_errno("KVM_CREATE_VM");
+		goto fail;
+	}
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0) {
+		lvm_fail_errno("eventfd");
+		goto fail;
+	}
+	if (lvm_console_init(&vm->console) < 0)
+		goto fail;
+	vm->console.stopping = &vm->stopping; /* a stalled sink must not block a stop */
+	if (lvm_hookq_init(&vm->hooks) < 0 || create_irqchip(vm) < 0 ||
+	    lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
+	    create_vcpus(vm, opts->ncpus) < 0)
+		goto fail;
+	return vm;
+fail:
+	lvm_vm_destroy(vm);
+	return NULL;
+}
+
+/*
+ * A vCPU that is already running may stop the VM (debug-exit) while the
+ * next thread is being created, before it counts as started and so before
+ * lvm_vm_stop would kick it; that thread could then block in KVM_RUN (an AP
+ * waiting for SIPI) for ever.  Creating the thread under state_lock and
+ * kicking it if the VM stopped meanwhile closes the window.
+ */
+static int start_vcpu_thread(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	int rc = lvm_vcpu_start_thread(vcpu);
+	if (rc == 0 && lvm_vm_stopped(vm))
+		lvm_vcpu_kick(vcpu);
+	pthread_mutex_unlock(&vm->state_lock);
+	return rc;
+}
+
+int lvm_vm_start(struct lvm_vm *vm)
+{
+	if (vm->started)
+		return lvm_fail("the machine was already started");
+	vm->started = true;
+	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (start_vcpu_thread(vm, &vm->vcpus[i]) < 0) {
+			char why[sizeof(vm->detail)];
+			snprintf(why, sizeof(why), "%s", lvm_error());
+			lvm_vm_stop(vm, LVM_STOP_ERROR, 0, "%s", why);
+			lvm_vm_join(vm);
+			return lvm_fail("%s", why);
+		}
+	}
+	return 0;
+}
+
+void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
+		 const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->reason == LVM_RUNNING) {
+		vm->reason = reason;
+		vm->code = code;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->detail, sizeof(vm->detail), fmt, ap);
+		va_end(ap);
+		__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < vm->ncpus; i++)
+			lvm_vcpu_kick(&vm->vcpus[i]);
+		pthread_cond_broadcast(&vm->park_cond);
+		lvm_hookq_close(&vm->hooks);
+		uint64_t one = 1;
+		ssize_t ignored = write(vm->stop_fd, &one, sizeof(one));
+		(void)ignored;
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
+bool lvm_vm_stopped(struct lvm_vm *vm)
+{
+	return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE) != 0;
+}
+
+void lvm_vm_join(struct lvm_vm *vm)
+{
+	if (vm->joined)
+		return;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].thread_started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].thread_started = false;
+		}
+	}
+	vm->joined = true;
+}
+
+void lvm_vm_destroy(struct lvm_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->started) {
+		lvm_vm_stop(vm, LVM_STOP_HOST, 0, "stopped by the host");
+		lvm_vm_join(vm);
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		lvm_vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	if (vm->free_devices)
+		vm->free_devices(vm);
+	lvm_memory_destroy(&vm->mem);
+	lvm_console_destroy(&vm->console);
+	lvm_hookq_destroy(&vm->hooks);
+	lvm_bus_destroy(&vm->pio);
+	lvm_bus_destroy(&vm->mmio);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	pthread_cond_destroy(&vm->park_cond);
+	pthread_mutex_destroy(&vm->state_lock);
+	free(vm);
+}
+
+const char *lvm_stop_reason_name(enum lvm_stop_reason reason)
+{
+	switch (reason) {
+	case LVM_RUNNING: return "running";
+	case LVM_STOP_EXIT: return "exit";
+	case LVM_STOP_RESET: return "reset";
+	case LVM_STOP_SHUTDOWN: return "shutdown";
+	case LVM_STOP_ERROR: return "error";
+	case LVM_STOP_HOST: return "killed";
+	case LVM_STOP_HOOK_ERROR: return "hook_error";
+	}
+	return "unknown";
+}
+
+void lvm_vm_set_irq(void *opaque, unsigned gsi, int level)
+{
+	struct lvm_vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm)
+{
+	struct lvm_vcpu_stats sum = { 0 };
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct lvm_vcpu_stats *s = &vm->vcpus[i].stats;
+		sum.io += __atomic_load_n(&s->io, __ATOMIC_RELAXED);
+		sum.mmio += __atomic_load_n(&s->mmio, __ATOMIC_RELAXED);
+		sum.other += __atomic_load_n(&s->other, __ATOMIC_RELAXED);
+	}
+	return sum;
+}

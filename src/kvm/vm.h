@@ -1,0 +1,116 @@
+/*
+ * A virtual machine: the KVM VM fd, guest RAM, the two buses, the console,
+ * the vCPUs and the machine's stop state.  Lifecycle:
+ *   lvm_vm_create -> (devices register, a loader fills RAM and sets the
+ *   boot vCPU) -> lvm_vm_start -> ... lvm_vm_wait_stop ... -> lvm_vm_destroy
+ * Any thread may call lvm_vm_stop; the first reason wins.
+ */
+#ifndef LVM_KVM_VM_H
+#define LVM_KVM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "kvm/bus.h"
+#include "kvm/console_buffer.h"
+#include "kvm/hookq.h"
+#include "kvm/memory.h"
+
+enum lvm_stop_reason {
+	LVM_RUNNING = 0,
+	LVM_STOP_EXIT,     /* debug-exit port: code = (value << 1) | 1 */
+	LVM_STOP_RESET,    /* the guest asked for a reset (i8042 0xfe) */
+	LVM_STOP_SHUTDOWN, /* a vCPU entered shutdown (triple fault) */
+	LVM_STOP_ERROR,    /* KVM could not run the guest; detail says why */
+	LVM_STOP_HOST,     /* the host stopped the VM (teardown, kill) */
+	LVM_STOP_HOOK_ERROR, /* a Lua hook raised an error; detail says which */
+};
+
+struct lvm_vm;
+
+struct lvm_vcpu_stats {
+	uint64_t io;
+	uint64_t mmio;
+	uint64_t other;
+};
+
+struct lvm_vcpu {
+	struct lvm_vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	struct lvm_vcpu_stats stats; /* written by its own thread only */
+};
+
+struct lvm_vm {
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;
+	struct lvm_memory mem;
+	struct lvm_bus pio;
+	struct lvm_bus mmio;
+	struct lvm_console console;
+	unsigned ncpus;
+	struct lvm_vcpu *vcpus;
+
+	pthread_mutex_t state_lock;
+	int stop_fd; /* eventfd, readable once the VM has stopped */
+	int stopping; /* atomic: vCPU loops leave when set */
+	bool started;
+	bool joined;
+	enum lvm_stop_reason reason;
+	int64_t code;
+	uint32_t exit_value;
+	char detail[256];
+	struct timespec start_time;
+
+	/* Pausing (vm_pause.c): vCPUs park at the top of their loop. */
+	pthread_cond_t park_cond;
+	int paused;       /* atomic */
+	unsigned parked;  /* under state_lock */
+
+	/* Accesses to ranges the control thread (Lua) serves. */
+	struct lvm_hookq hooks;
+
+	/* Devices the machine assembly attached; freed with the VM. */
+	void *devices;
+	void (*free_devices)(struct lvm_vm *vm);
+};
+
+struct lvm_vm_options {
+	uint64_t mem_size;
+	unsigned ncpus;
+};
+
+/* Returns NULL (see lvm_error) and leaves nothing behind on failure. */
+struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts);
+/* Stops the vCPUs if they run, joins them and releases every resource. */
+void lvm_vm_destroy(struct lvm_vm *vm);
+/* Starts one thread per vCPU. */
+int lvm_vm_start(struct lvm_vm *vm);
+void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool lvm_vm_stopped(struct lvm_vm *vm);
+/* Joins the vCPU threads once the VM has stopped (idempotent). */
+void lvm_vm_join(struct lvm_vm *vm);
+const char *lvm_stop_reason_name(enum lvm_stop_reason reason);
+/* Drives GSI `gsi` of the in-kernel irqchip (an lvm_irq_line setter). */
+void lvm_vm_set_irq(void *vm, unsigned gsi, int level);
+/*
+ * Pause: every vCPU leaves KVM_RUN and waits; returns once all of them
+ * are parked (or blocked on the control thread, which then cannot serve
+ * them) or the VM stopped.  Resume lets them go on.  Control thread only.
+ */
+void lvm_vm_pause(struct lvm_vm *vm);
+void lvm_vm_resume(struct lvm_vm *vm);
+bool lvm_vm_paused(const struct lvm_vm *vm);
+/* vCPU threads: park while the VM is paused (returns when resumed or stopping). */
+void lvm_vm_park(struct lvm_vm *vm);
+/* Sums of every vCPU's exit counters. */
+struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm);
+
+#endif

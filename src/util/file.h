@@ -1,0 +1,14 @@
+/* Reading whole input files (kernels, initrds) with errors that name them. */
+#ifndef LVM_UTIL_FILE_H
+#define LVM_UTIL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Reads `path` into a malloc'd buffer.  `what` names the file's role in
+ * error messages ("kernel"); files larger than `max_size` are refused.
+ */
+uint8_t *lvm_read_file(const char *what, const char *path, uint64_t max_size, size_t *size);
+
+#endif
