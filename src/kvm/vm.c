@@ -190,19 +190,22 @@ void lvm_vm_join(struct lvm_vm *vm)
 	vm->joined = true;
 }
 
-void lvm_vm_destroy(struct lvm_vm *vm)
+void lvm_vm_halt(struct lvm_vm *vm)
 {
-	if (!vm)
-		return;
 	if (vm->started) {
 		lvm_vm_stop(vm, LVM_STOP_HOST, 0, "stopped by the host");
 		lvm_vm_join(vm);
 	}
+}
+
+void lvm_vm_destroy(struct lvm_vm *vm)
+{
+	if (!vm)
+		return;
+	lvm_vm_halt(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		lvm_vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
-	if (vm->free_devices)
-		vm->free_devices(vm);
 	lvm_memory_destroy(&vm->mem);
 	lvm_console_destroy(&vm->console);
 	lvm_hookq_destroy(&vm->hooks);

@@ -2,7 +2,8 @@
  * A virtual machine: the KVM VM fd, guest RAM, the two buses, the console,
  * the vCPUs and the machine's stop state.  Lifecycle:
  *   lvm_vm_create -> (devices register, a loader fills RAM and sets the
- *   boot vCPU) -> lvm_vm_start -> ... lvm_vm_wait_stop ... -> lvm_vm_destroy
+ *   boot vCPU) -> lvm_vm_start -> ... -> lvm_vm_halt (the owners free their
+ *   devices) -> lvm_vm_destroy
  * Any thread may call lvm_vm_stop; the first reason wins.
  */
 #ifndef LVM_KVM_VM_H
@@ -64,7 +65,6 @@ struct lvm_vm {
 	bool joined;
 	enum lvm_stop_reason reason;
 	int64_t code;
-	uint32_t exit_value;
 	char detail[256];
 	struct timespec start_time;
 
@@ -75,10 +75,6 @@ struct lvm_vm {
 
 	/* Accesses to ranges the control thread (Lua) serves. */
 	struct lvm_hookq hooks;
-
-	/* Devices the machine assembly attached; freed with the VM. */
-	void *devices;
-	void (*free_devices)(struct lvm_vm *vm);
 };
 
 struct lvm_vm_options {
@@ -88,7 +84,12 @@ struct lvm_vm_options {
 
 /* Returns NULL (see lvm_error) and leaves nothing behind on failure. */
 struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts);
-/* Stops the vCPUs if they run, joins them and releases every resource. */
+/*
+ * Stops the vCPUs if they run and joins them (idempotent): after it no
+ * vCPU thread touches a device, so their owners may free them.
+ */
+void lvm_vm_halt(struct lvm_vm *vm);
+/* Halts the VM and releases every resource (devices must be gone already). */
 void lvm_vm_destroy(struct lvm_vm *vm);
 /* Starts one thread per vCPU. */
 int lvm_vm_start(struct lvm_vm *vm);

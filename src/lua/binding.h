@@ -12,6 +12,9 @@
 #include <stddef.h>
 
 #include "kvm/vm.h"
+#include "util/value.h"
+
+struct lvm_machine;
 
 #define LVM_MACHINE_MT "luavmm.machine"
 #define LVM_CONSOLE_MT "luavmm.console"
@@ -34,8 +37,11 @@ struct lvm_timer {
 
 struct lvm_control; /* control.c: the control socket */
 
-struct lua_machine {
-	struct lvm_vm *vm;
+/* The machine object's userdata (machine.c). */
+struct lvm_lua_machine {
+	struct lvm_machine *machine; /* machine/machine.h; NULL once closed */
+	struct lvm_vm *vm;           /* lvm_machine_vm(machine), for kvm-level calls */
+	char name[64];               /* the recipe's name key ("" if none) */
 	/* hooks.c: how hooks run */
 	int hook_limit;          /* Lua VM instructions per hook call */
 	bool continue_on_error;  /* on_hook_error = "continue" */
@@ -56,34 +62,43 @@ struct lua_machine {
 	struct lvm_output out;
 };
 
-/* machine_config.c: builds a machine from the table at `index`. */
-struct lvm_vm *lvm_lua_create_machine(lua_State *L, int index, struct lua_machine *m);
+/* machine_config.c: builds a machine from the table at `index`
+ * [-0, +0, e]: raises "machine: ..." on any bad key or failure. */
+struct lvm_machine *lvm_lua_create_machine(lua_State *L, int index, struct lvm_lua_machine *m);
 
-/* virtio_config.c: the disks and nets keys (rng, virtio_console are booleans). */
-struct lvm_machine_config;
-void lvm_lua_disks_field(lua_State *L, int t, struct lvm_machine_config *config);
-void lvm_lua_nets_field(lua_State *L, int t, struct lvm_machine_config *config);
+/* value.c: the value at `index` as a util/value.h tree [-0, +1, e]: pushes
+ * the anchor that keeps the tree's memory alive; pop it when done. */
+struct lvm_value *lvm_lua_to_value(lua_State *L, int index);
 
-/* virtio.c: vm.disks, vm:dtb(), vm:device_tree() */
-void lvm_lua_register_virtio(lua_State *L);
-int lvm_lua_push_disks(lua_State *L, int machine_index);
-int lvm_lua_push_nets(lua_State *L, int machine_index);
+/* devices.c: vm.KEY for every named device kind (vm.disks, vm.nets), whose
+ * objects have :stats() and, as the kind offers them, a filter method
+ * (:on_request, :on_packet) and :set_rate_limit{}. */
+void lvm_lua_register_devices(lua_State *L);
+/* Pushes the table of `key`'s devices, or nothing if `key` names no
+ * device kind; returns the count pushed [-0, +(0|1), e]. */
+int lvm_lua_push_devices(lua_State *L, int machine_index, const char *key);
 
-/* policy.c: disk:on_request / net:on_packet served on the control thread.
- * kind is "disk" or "net"; the function (or nil) is at stack index 2. */
-struct lvm_filter;
-struct lvm_hook_call;
-const struct lvm_filter *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
-					    const char *name);
-void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call);
-void lvm_lua_policies_release(lua_State *L, int machine_index);
+/* device_tree.c: vm:dtb(), vm:device_tree() */
 int lvm_lua_machine_dtb(lua_State *L);
 int lvm_lua_machine_device_tree(lua_State *L);
+
+/* filter.c: request filters written in Lua (disk:on_request, net:on_packet),
+ * served on the control thread.  set_filter [-0, +0, e]: the function (or
+ * nil) at `fn_index` becomes the filter of the device `name` of the
+ * machine at `machine_index`; `net` selects the frame verdicts; returns
+ * what the device should hold (NULL: none). */
+struct lvm_filter;
+struct lvm_hook_call;
+const struct lvm_filter *lvm_lua_set_filter(lua_State *L, int machine_index, int fn_index,
+					    const char *method, const char *object,
+					    const char *name, bool net);
+void lvm_lua_serve_call(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_call *call);
+void lvm_lua_filters_release(lua_State *L, int machine_index);
 
 /* machine.c */
 int lvm_lua_machine_new(lua_State *L);
 void lvm_lua_register_machine(lua_State *L);
-struct lua_machine *lvm_lua_check_machine(lua_State *L, int index);
+struct lvm_lua_machine *lvm_lua_check_machine(lua_State *L, int index);
 
 /* console.c */
 void lvm_lua_register_console(lua_State *L);
@@ -95,12 +110,12 @@ void lvm_lua_push_console(lua_State *L, int machine_index);
  * Returns true if new output arrived. */
 /* Remembers the machine at `index` (weakly) so every wait() serves its hooks. */
 void lvm_lua_register_live(lua_State *L, int index);
-bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
+bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, double deadline,
 		  bool until_output);
-void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index);
+void lvm_lua_drain(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 double lvm_lua_now(void);
 /* The output tail as one printable line (control characters escaped). */
-void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m);
+void lvm_lua_push_tail(lua_State *L, const struct lvm_lua_machine *m);
 void lvm_lua_output_free(struct lvm_output *out);
 
 /* tty.c: the interactive console (raw terminal, Ctrl-A escapes) for
@@ -108,54 +123,54 @@ void lvm_lua_output_free(struct lvm_output *out);
  * stop and close (the last one restores the terminal).  filter: copies the
  * `n` bytes read from stdin to `out` (room for n + 1) minus escape
  * sequences, acting on them (Ctrl-A x stops the VM); returns the count. */
-void lvm_lua_tty_hold(struct lua_machine *m);
-void lvm_lua_tty_drop(struct lua_machine *m);
-size_t lvm_lua_tty_filter(struct lua_machine *m, const char *buf, size_t n, char *out);
+void lvm_lua_tty_hold(struct lvm_lua_machine *m);
+void lvm_lua_tty_drop(struct lvm_lua_machine *m);
+size_t lvm_lua_tty_filter(struct lvm_lua_machine *m, const char *buf, size_t n, char *out);
 
 /* hooks.c: on_pio/on_mmio/on/on_line and running hooks safely. */
 #define LVM_MACHINE_STATE 2 /* user value: a table of the machine's Lua hooks */
 void lvm_lua_register_hooks(lua_State *L);
-void lvm_lua_hooks_init(struct lua_machine *m);
+void lvm_lua_hooks_init(struct lvm_lua_machine *m);
 /* Pushes the machine's state table field `key` (a table, created on demand). */
 void lvm_lua_push_state(lua_State *L, int machine_index, const char *key);
 /* Calls the function below `nargs` arguments on the stack as a hook:
  * protected, instruction-limited; an error is reported and (unless the
  * recipe asked to continue) stops the VM with "hook_error".  Leaves
  * `nresults` values on success; returns false (nothing left) on error. */
-bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
+bool lvm_lua_call_hook(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults,
 		       const char *what);
 /* The same protection without the reporting: returns the lua_pcall status,
  * leaving the error message (with traceback) on the stack. */
-int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults);
-void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index);
-void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
+int lvm_lua_pcall_limited(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults);
+void lvm_lua_serve_hooks(lua_State *L, struct lvm_lua_machine *m, int machine_index);
+void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			const char *event, int nargs);
-void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index,
+void lvm_lua_deliver_line(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			  const char *line, size_t len);
 /* {{kind=, base=, len=, accesses=, removed=}, ...} for vm:stats().hooks */
-void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m);
-void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m);
-void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what);
+void lvm_lua_push_hook_stats(lua_State *L, struct lvm_lua_machine *m);
+void lvm_lua_hooks_release(lua_State *L, struct lvm_lua_machine *m);
+void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const char *what);
 /* Hooks running / waits in progress on this thread (hooks.c). */
 extern _Thread_local int lvm_lua_hook_depth;
 extern _Thread_local int lvm_lua_pump_depth;
 
 /* timers.c */
 void lvm_lua_register_timers(lua_State *L);
-double lvm_lua_next_timer(const struct lua_machine *m); /* < 0: none */
-void lvm_lua_run_timers(lua_State *L, struct lua_machine *m, int machine_index);
-void lvm_lua_timers_free(lua_State *L, struct lua_machine *m);
+double lvm_lua_next_timer(const struct lvm_lua_machine *m); /* < 0: none */
+void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index);
+void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m);
 
 /* runtime.c: pause/resume/read/write/regs/set_regs/irq */
 void lvm_lua_register_runtime(lua_State *L);
 
 /* control.c: the control socket */
-int lvm_lua_control_open(lua_State *L, struct lua_machine *m, const char *path);
+int lvm_lua_control_open(lua_State *L, struct lvm_lua_machine *m, const char *path);
 /* pollfds the control socket needs; returns how many were added (at most max). */
-unsigned lvm_lua_control_pollfds(struct lua_machine *m, struct pollfd *fds, unsigned max);
-void lvm_lua_control_serve(lua_State *L, struct lua_machine *m, int machine_index,
+unsigned lvm_lua_control_pollfds(struct lvm_lua_machine *m, struct pollfd *fds, unsigned max);
+void lvm_lua_control_serve(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			   const struct pollfd *fds, unsigned n);
-void lvm_lua_control_close(lua_State *L, struct lua_machine *m);
+void lvm_lua_control_close(lua_State *L, struct lvm_lua_machine *m);
 /* A default control path set by `luavmm run --control PATH` (NULL: none). */
 extern const char *lvm_lua_default_control;
 
@@ -165,9 +180,6 @@ void lvm_lua_sandbox(lua_State *L);
 
 /* ratelimit.c: luavmm.ratelimiter{...} */
 void lvm_lua_register_ratelimit(lua_State *L);
-/* Parses the rate_limit table at `index`; errors start with `where`. */
-struct lvm_rate_config;
-void lvm_lua_rate_limit(lua_State *L, int index, const char *where, struct lvm_rate_config *rc);
 int lvm_lua_ratelimiter_new(lua_State *L);
 
 /* Adds a method table to the machine's methods (used by the files above). */

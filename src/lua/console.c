@@ -5,14 +5,14 @@
  */
 #include <string.h>
 
-#include "arch/x86/board.h"
+#include "machine/machine.h"
 #include "lua/binding.h"
 
-static struct lua_machine *console_machine(lua_State *L)
+static struct lvm_lua_machine *console_machine(lua_State *L)
 {
 	luaL_checkudata(L, 1, LVM_CONSOLE_MT);
 	lua_getiuservalue(L, 1, 1);
-	struct lua_machine *m = lvm_lua_check_machine(L, -1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, -1);
 	lua_pop(L, 1);
 	return m;
 }
@@ -33,7 +33,7 @@ void lvm_lua_push_console(lua_State *L, int machine_index)
  * to the match's end and leaves the captures (or the whole match) on the
  * stack, returning how many; returns -1 when there is no match.
  */
-static int try_match(lua_State *L, struct lua_machine *m, int pattern_index)
+static int try_match(lua_State *L, struct lvm_lua_machine *m, int pattern_index)
 {
 	int top = lua_gettop(L);
 	lua_getglobal(L, "string");
@@ -58,7 +58,7 @@ static int try_match(lua_State *L, struct lua_machine *m, int pattern_index)
 	return nresults;
 }
 
-static int expect_failed(lua_State *L, struct lua_machine *m, const char *pattern,
+static int expect_failed(lua_State *L, struct lvm_lua_machine *m, const char *pattern,
 			 double timeout)
 {
 	lvm_lua_push_tail(L, m);
@@ -73,7 +73,7 @@ static int expect_failed(lua_State *L, struct lua_machine *m, const char *patter
 /* console:expect(pattern [, timeout_s = 30]) -> captures, or the match. */
 static int console_expect(lua_State *L)
 {
-	struct lua_machine *m = console_machine(L);
+	struct lvm_lua_machine *m = console_machine(L);
 	const char *pattern = luaL_checkstring(L, 2);
 	double timeout = luaL_optnumber(L, 3, 30);
 	if (timeout < 0)
@@ -104,15 +104,14 @@ static int console_expect(lua_State *L)
  * virtio console, if the machine has one). */
 static int console_send(lua_State *L)
 {
-	struct lua_machine *m = console_machine(L);
+	struct lvm_lua_machine *m = console_machine(L);
 	size_t len;
 	const char *s = luaL_checklstring(L, 2, &len);
-	size_t to_virtio = lvm_pc_virtio_console_receive(lvm_pc_of(m->vm)->virtio, s, len);
-	size_t accepted = lvm_serial_receive(lvm_pc_of(m->vm)->serial, s, len);
-	if (accepted < len || to_virtio < len)
+	const char *full = NULL;
+	size_t accepted = 0;
+	if (lvm_machine_input(m->machine, s, len, &full, &accepted) < 0)
 		return luaL_error(L, "send: the guest's %s receive buffer is full (%d of %d bytes queued)",
-				  accepted < len ? "UART" : "virtio-console",
-				  (int)(accepted < len ? accepted : to_virtio), (int)len);
+				  full, (int)accepted, (int)len);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -120,7 +119,7 @@ static int console_send(lua_State *L)
 /* console:output(): everything not yet consumed by expect(). */
 static int console_output(lua_State *L)
 {
-	struct lua_machine *m = console_machine(L);
+	struct lvm_lua_machine *m = console_machine(L);
 	lua_getiuservalue(L, 1, 1);
 	lvm_lua_drain(L, m, -1);
 	lua_pushlstring(L, m->out.pending, m->out.pending_len);

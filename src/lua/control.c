@@ -74,7 +74,7 @@ static void remove_stale(const char *path)
 		close(fd);
 }
 
-int lvm_lua_control_open(lua_State *L, struct lua_machine *m, const char *path)
+int lvm_lua_control_open(lua_State *L, struct lvm_lua_machine *m, const char *path)
 {
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return luaL_error(L, "machine: control = \"%s\": path too long for a unix socket", path);
@@ -104,7 +104,7 @@ static void drop_client(lua_State *L, struct control_client *cl)
 	*cl = (struct control_client){ .fd = -1, .env_ref = LUA_NOREF };
 }
 
-void lvm_lua_control_close(lua_State *L, struct lua_machine *m)
+void lvm_lua_control_close(lua_State *L, struct lvm_lua_machine *m)
 {
 	struct lvm_control *c = m->control;
 	if (!c)
@@ -118,7 +118,7 @@ void lvm_lua_control_close(lua_State *L, struct lua_machine *m)
 	m->control = NULL;
 }
 
-unsigned lvm_lua_control_pollfds(struct lua_machine *m, struct pollfd *fds, unsigned max)
+unsigned lvm_lua_control_pollfds(struct lvm_lua_machine *m, struct pollfd *fds, unsigned max)
 {
 	struct lvm_control *c = m->control;
 	if (!c || max < 1 + MAX_CLIENTS)
@@ -219,7 +219,7 @@ static int load_chunk(lua_State *L, const char *src, size_t len)
 	return luaL_loadbufferx(L, src, len, "=attach", "t");
 }
 
-static void evaluate(lua_State *L, struct lua_machine *m, int machine_index,
+static void evaluate(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 		     struct control_client *cl, const char *src, size_t len)
 {
 	int top = lua_gettop(L);
@@ -250,7 +250,7 @@ static void evaluate(lua_State *L, struct lua_machine *m, int machine_index,
 }
 
 /* Reads what arrived; evaluates each whole request. */
-static void serve_client(lua_State *L, struct lua_machine *m, int machine_index,
+static void serve_client(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			 struct control_client *cl)
 {
 	if (cl->cap - cl->len < 4096) {
@@ -284,7 +284,7 @@ static void serve_client(lua_State *L, struct lua_machine *m, int machine_index,
 	}
 }
 
-void lvm_lua_control_serve(lua_State *L, struct lua_machine *m, int machine_index,
+void lvm_lua_control_serve(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			   const struct pollfd *fds, unsigned n)
 {
 	struct lvm_control *c = m->control;

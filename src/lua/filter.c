@@ -1,12 +1,12 @@
 /*
- * Device policies written in Lua: vm.disks.NAME:on_request(fn) and
- * vm.nets.NAME:on_packet(fn) (core/policy.h).  The device's I/O thread
+ * Device request filters written in Lua: vm.disks.NAME:on_request(fn) and
+ * vm.nets.NAME:on_packet(fn) (devices/request_filter.h).  The device's I/O thread
  * hands each request to the control thread through the hook queue
- * (core/hookq) and waits for the verdict; fn runs like any other hook
+ * (kvm/hookq) and waits for the verdict; fn runs like any other hook
  * (protected, instruction-limited, errors reported as hook errors).  With
- * no policy set the device never leaves C.
+ * no filter set the device never leaves C.
  *
- * Each device gets one policy object, made on first use and kept until
+ * Each device gets one filter object, made on first use and kept until
  * the machine goes (the device may still hold its pointer); setting a new
  * function only swaps the registry reference, which only this thread reads.
  */
@@ -16,18 +16,18 @@
 #include "devices/request_filter.h"
 #include "lua/binding.h"
 
-struct lua_policy {
-	struct lvm_filter policy; /* what the device holds */
+struct filter_object {
+	struct lvm_filter filter; /* what the device holds */
 	struct lvm_hookq *q;
 	int fn_ref;               /* LUA_NOREF: none (the device holds NULL then) */
 	bool net;
 	char what[64];            /* "on_request (disk root)" */
 };
 
-static void policy_check(void *opaque, const struct lvm_filter_request *req,
+static void filter_check(void *opaque, const struct lvm_filter_request *req,
 			 struct lvm_filter_result *result)
 {
-	struct lua_policy *p = opaque;
+	struct filter_object *p = opaque;
 	struct lvm_hook_call call = { .owner = p, .request = req, .result = result };
 	lvm_hookq_call(p->q, &call); /* unanswered (the VM stopped): allow */
 }
@@ -39,7 +39,7 @@ static const char *const op_names[] = {
 	[LVM_FILTER_GET_ID] = "get_id",
 };
 
-static void push_request(lua_State *L, const struct lua_policy *p,
+static void push_request(lua_State *L, const struct filter_object *p,
 			 const struct lvm_filter_request *req)
 {
 	lua_createtable(L, 0, 4);
@@ -106,9 +106,9 @@ static int net_verdict(lua_State *L)
 	return 2;
 }
 
-void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_call *call)
+void lvm_lua_serve_call(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_call *call)
 {
-	struct lua_policy *p = call->owner;
+	struct filter_object *p = call->owner;
 	struct lvm_filter_result *result = call->result;
 	if (p->fn_ref != LUA_NOREF && !lvm_vm_stopped(m->vm)) {
 		lua_pushstring(L, p->what);
@@ -124,28 +124,27 @@ void lvm_lua_serve_call(lua_State *L, struct lua_machine *m, struct lvm_hook_cal
 	lvm_hookq_answer_call(&m->vm->hooks, call);
 }
 
-/* The device's policy object, made on first use (in the machine's state table). */
-static struct lua_policy *device_policy(lua_State *L, int machine_index, const char *kind,
-					const char *name)
+/* The device's filter object, made on first use (in the machine's state table). */
+static struct filter_object *device_filter(lua_State *L, int machine_index, const char *method,
+					   const char *object, const char *name, bool net)
 {
-	lvm_lua_push_state(L, machine_index, "policies");
-	lua_pushfstring(L, "%s:%s", kind, name);
+	lvm_lua_push_state(L, machine_index, "filters");
+	lua_pushfstring(L, "%s:%s", object, name);
 	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
-		struct lua_policy *p = lua_touserdata(L, -1);
+		struct filter_object *p = lua_touserdata(L, -1);
 		lua_pop(L, 2);
 		return p;
 	}
 	lua_pop(L, 1);
-	struct lua_machine *m = lvm_lua_check_machine(L, machine_index);
-	struct lua_policy *p = lua_newuserdatauv(L, sizeof(*p), 0);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, machine_index);
+	struct filter_object *p = lua_newuserdatauv(L, sizeof(*p), 0);
 	memset(p, 0, sizeof(*p));
-	p->policy = (struct lvm_filter){ .check = policy_check, .opaque = p };
+	p->filter = (struct lvm_filter){ .check = filter_check, .opaque = p };
 	p->q = &m->vm->hooks;
 	p->fn_ref = LUA_NOREF;
-	p->net = strcmp(kind, "net") == 0;
-	snprintf(p->what, sizeof(p->what), "%s (%s %s)", p->net ? "on_packet" : "on_request",
-		 kind, name);
-	lua_pushfstring(L, "%s:%s", kind, name);
+	p->net = net;
+	snprintf(p->what, sizeof(p->what), "%s (%s %s)", method, object, name);
+	lua_pushfstring(L, "%s:%s", object, name);
 	lua_insert(L, -2);
 	lua_rawset(L, -3);
 	lua_pop(L, 1);
@@ -154,7 +153,7 @@ static struct lua_policy *device_policy(lua_State *L, int machine_index, const c
 
 /* Sets p's function from the value at `fn` (nil clears); returns the pointer
  * the device should hold. */
-static const struct lvm_filter *set_function(lua_State *L, struct lua_policy *p, int fn)
+static const struct lvm_filter *set_function(lua_State *L, struct filter_object *p, int fn)
 {
 	if (p->fn_ref != LUA_NOREF)
 		luaL_unref(L, LUA_REGISTRYINDEX, p->fn_ref);
@@ -163,26 +162,28 @@ static const struct lvm_filter *set_function(lua_State *L, struct lua_policy *p,
 		return NULL;
 	lua_pushvalue(L, fn);
 	p->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	return &p->policy;
+	return &p->filter;
 }
 
-/* dev:on_request / dev:on_packet with fn (or nil) at 2: returns what the
- * device should hold (NULL: no policy). */
-const struct lvm_filter *lvm_lua_set_policy(lua_State *L, int machine_index, const char *kind,
-					    const char *name)
+const struct lvm_filter *lvm_lua_set_filter(lua_State *L, int machine_index, int fn_index,
+					    const char *method, const char *object,
+					    const char *name, bool net)
 {
-	if (!lua_isnil(L, 2))
-		luaL_checktype(L, 2, LUA_TFUNCTION);
-	return set_function(L, device_policy(L, machine_index, kind, name), 2);
+	machine_index = lua_absindex(L, machine_index);
+	fn_index = lua_absindex(L, fn_index);
+	if (!lua_isnil(L, fn_index))
+		luaL_checktype(L, fn_index, LUA_TFUNCTION);
+	struct filter_object *p = device_filter(L, machine_index, method, object, name, net);
+	return set_function(L, p, fn_index);
 }
 
-/* Drops the policies' function references (the machine is going). */
-void lvm_lua_policies_release(lua_State *L, int machine_index)
+/* Drops the filters' function references (the machine is going). */
+void lvm_lua_filters_release(lua_State *L, int machine_index)
 {
-	lvm_lua_push_state(L, machine_index, "policies");
+	lvm_lua_push_state(L, machine_index, "filters");
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
-		struct lua_policy *p = lua_touserdata(L, -1);
+		struct filter_object *p = lua_touserdata(L, -1);
 		if (p && p->fn_ref != LUA_NOREF) {
 			luaL_unref(L, LUA_REGISTRYINDEX, p->fn_ref);
 			p->fn_ref = LUA_NOREF;

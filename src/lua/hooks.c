@@ -24,7 +24,7 @@ struct lua_hook_handle {
 	struct lvm_vm *vm;
 };
 
-void lvm_lua_hooks_init(struct lua_machine *m)
+void lvm_lua_hooks_init(struct lvm_lua_machine *m)
 {
 	m->hook_limit = DEFAULT_HOOK_LIMIT;
 	m->hook_error_ref = LUA_NOREF;
@@ -57,7 +57,7 @@ void lvm_lua_push_state(lua_State *L, int machine_index, const char *key)
 _Thread_local int lvm_lua_hook_depth;
 _Thread_local int lvm_lua_pump_depth;
 
-void lvm_lua_check_not_in_hook(lua_State *L, struct lua_machine *m, const char *what)
+void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const char *what)
 {
 	if (m->in_hook || lvm_lua_hook_depth > 0)
 		luaL_error(L, "%s: cannot wait inside a hook (hooks must return promptly; use vm:after for later work)",
@@ -81,7 +81,7 @@ static void over_limit(lua_State *L, lua_Debug *ar)
 }
 
 /* The first line of the error message, for the stop detail. */
-static void report_hook_error(lua_State *L, struct lua_machine *m, const char *what)
+static void report_hook_error(lua_State *L, struct lvm_lua_machine *m, const char *what)
 {
 	const char *msg = lua_tostring(L, -1);
 	fprintf(stderr, "luavmm: error in %s hook: %s\n", what, msg ? msg : "?");
@@ -96,7 +96,7 @@ static void report_hook_error(lua_State *L, struct lua_machine *m, const char *w
 	lvm_vm_stop(m->vm, LVM_STOP_HOOK_ERROR, 1, "%s hook: %.*s", what, (int)len, msg ? msg : "");
 }
 
-int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nresults)
+int lvm_lua_pcall_limited(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults)
 {
 	int fn = lua_gettop(L) - nargs;
 	lua_pushcfunction(L, traceback_handler);
@@ -115,7 +115,7 @@ int lvm_lua_pcall_limited(lua_State *L, struct lua_machine *m, int nargs, int nr
 	return status;
 }
 
-bool lvm_lua_call_hook(lua_State *L, struct lua_machine *m, int nargs, int nresults,
+bool lvm_lua_call_hook(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults,
 		       const char *what)
 {
 	if (lvm_lua_pcall_limited(L, m, nargs, nresults) == LUA_OK)
@@ -148,7 +148,7 @@ static void push_io(lua_State *L, const struct lvm_hook_req *req)
 	}
 }
 
-static void serve_one(lua_State *L, struct lua_machine *m, struct lvm_hook_req *req)
+static void serve_one(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_req *req)
 {
 	uint8_t answer[8];
 	memset(answer, 0xff, sizeof(answer));
@@ -167,7 +167,7 @@ static void serve_one(lua_State *L, struct lua_machine *m, struct lvm_hook_req *
 	lvm_hookq_answer(&m->vm->hooks, req, answer);
 }
 
-void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index)
+void lvm_lua_serve_hooks(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	(void)machine_index;
 	struct lvm_hook_req reqs[64];
@@ -183,7 +183,7 @@ void lvm_lua_serve_hooks(lua_State *L, struct lua_machine *m, int machine_index)
 
 static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Integer base = luaL_checkinteger(L, 2);
 	lua_Integer len = luaL_checkinteger(L, 3);
 	luaL_checktype(L, 4, LUA_TFUNCTION);
@@ -226,7 +226,7 @@ static int hook_remove(lua_State *L)
 {
 	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
 	lua_getiuservalue(L, 1, 1);
-	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	if (h->hook && m && m->vm == h->vm) {
 		lvm_hookq_remove(&m->vm->hooks, h->hook);
 		luaL_unref(L, LUA_REGISTRYINDEX, h->hook->id);
@@ -242,7 +242,7 @@ static int hook_accesses(lua_State *L)
 {
 	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
 	lua_getiuservalue(L, 1, 1);
-	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	bool alive = h->hook && m && m->vm && m->vm == h->vm;
 	lua_pushinteger(L, alive ? (lua_Integer)__atomic_load_n(&h->hook->accesses,
 								  __ATOMIC_RELAXED) : 0);
@@ -273,7 +273,7 @@ static int machine_on(lua_State *L)
 	return 1;
 }
 
-void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
+void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			const char *event, int nargs)
 {
 	machine_index = lua_absindex(L, machine_index);
@@ -294,7 +294,7 @@ void lvm_lua_fire_event(lua_State *L, struct lua_machine *m, int machine_index,
 	lua_pop(L, nargs);
 }
 
-void lvm_lua_deliver_line(lua_State *L, struct lua_machine *m, int machine_index,
+void lvm_lua_deliver_line(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			  const char *line, size_t len)
 {
 	lvm_lua_push_state(L, machine_index, "lines");
@@ -328,7 +328,7 @@ void lvm_lua_register_hooks(lua_State *L)
 }
 
 /* Drops the registry references of the machine's hooks (before it is destroyed). */
-void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m)
+void lvm_lua_hooks_release(lua_State *L, struct lvm_lua_machine *m)
 {
 	struct lvm_hookq *q = &m->vm->hooks;
 	for (unsigned i = 0; i < q->nhooks; i++) {
@@ -343,7 +343,7 @@ void lvm_lua_hooks_release(lua_State *L, struct lua_machine *m)
 	}
 }
 
-void lvm_lua_push_hook_stats(lua_State *L, struct lua_machine *m)
+void lvm_lua_push_hook_stats(lua_State *L, struct lvm_lua_machine *m)
 {
 	struct lvm_hookq *q = &m->vm->hooks;
 	lua_createtable(L, (int)q->nhooks, 0);

@@ -6,28 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch/x86/board.h"
+#include "machine/machine.h"
 #include "util/error.h"
 #include "lua/binding.h"
 
-struct lua_machine *lvm_lua_check_machine(lua_State *L, int index)
+struct lvm_lua_machine *lvm_lua_check_machine(lua_State *L, int index)
 {
-	struct lua_machine *m = luaL_checkudata(L, index, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_checkudata(L, index, LVM_MACHINE_MT);
 	if (!m->vm)
 		luaL_error(L, "machine: already closed");
 	return m;
 }
 
-static void machine_release(lua_State *L, struct lua_machine *m, int machine_index)
+static void machine_release(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	lvm_lua_tty_drop(m);
 	if (m->vm) {
 		lvm_lua_control_close(L, m);
 		lvm_lua_hooks_release(L, m);
 		lvm_lua_timers_free(L, m);
-		lvm_vm_destroy(m->vm);
+		lvm_machine_destroy(m->machine);
+		m->machine = NULL;
 		m->vm = NULL;
-		lvm_lua_policies_release(L, machine_index); /* devices are gone */
+		lvm_lua_filters_release(L, machine_index); /* devices are gone */
 	}
 	if (m->sink_ref != LUA_NOREF) {
 		luaL_unref(L, LUA_REGISTRYINDEX, m->sink_ref);
@@ -39,12 +40,13 @@ static void machine_release(lua_State *L, struct lua_machine *m, int machine_ind
 int lvm_lua_machine_new(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
-	struct lua_machine *m = lua_newuserdatauv(L, sizeof(*m), LVM_MACHINE_STATE);
+	struct lvm_lua_machine *m = lua_newuserdatauv(L, sizeof(*m), LVM_MACHINE_STATE);
 	memset(m, 0, sizeof(*m));
 	m->sink_ref = LUA_NOREF;
 	lvm_lua_hooks_init(m);
 	luaL_setmetatable(L, LVM_MACHINE_MT);
-	m->vm = lvm_lua_create_machine(L, 1, m);
+	m->machine = lvm_lua_create_machine(L, 1, m);
+	m->vm = lvm_machine_vm(m->machine);
 	lvm_lua_push_console(L, -1);
 	lua_setiuservalue(L, -2, 1);
 	lvm_lua_register_live(L, -1);
@@ -58,8 +60,8 @@ int lvm_lua_machine_new(lua_State *L)
 
 static int machine_start(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
-	if (lvm_vm_start(m->vm) < 0)
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
+	if (lvm_machine_start(m->machine) < 0)
 		return luaL_error(L, "start: %s", lvm_error());
 	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
 	lua_settop(L, 1);
@@ -68,7 +70,7 @@ static int machine_start(lua_State *L)
 }
 
 /* {reason=, code=, detail=, value= (for "exit")}. */
-static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
+static void push_result(lua_State *L, struct lvm_lua_machine *m, bool timed_out)
 {
 	struct lvm_vm *vm = m->vm;
 	lua_createtable(L, 0, 4);
@@ -90,7 +92,7 @@ static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
 	lua_pushstring(L, vm->detail);
 	lua_setfield(L, -2, "detail");
 	if (vm->reason == LVM_STOP_EXIT) {
-		lua_pushinteger(L, lvm_pc_of(vm)->exit_value);
+		lua_pushinteger(L, lvm_machine_exit_value(m->machine));
 		lua_setfield(L, -2, "value");
 	}
 	if (vm->reason == LVM_STOP_HOOK_ERROR && m->hook_error_ref != LUA_NOREF) {
@@ -102,7 +104,7 @@ static void push_result(lua_State *L, struct lua_machine *m, bool timed_out)
 /* vm:wait([timeout_s]): runs until the guest stops or the timeout passes. */
 static int machine_wait(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Number timeout = luaL_optnumber(L, 2, -1);
 	if (!m->vm->started)
 		return luaL_error(L, "wait: the machine has not been started (call vm:start() first)");
@@ -122,7 +124,7 @@ static int machine_wait(lua_State *L)
  * timers and the control socket are served meanwhile). */
 static int machine_run(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_settop(L, 2);
 	if (!m->vm->started) {
 		lua_pushcfunction(L, machine_start);
@@ -136,7 +138,7 @@ static int machine_run(lua_State *L)
  * because the wait in progress may be serving this very machine. */
 static int machine_close(lua_State *L)
 {
-	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
 	if (m->vm && (m->in_hook || lvm_lua_hook_depth > 0 || lvm_lua_pump_depth > 0))
 		return luaL_error(L, "close: cannot close a machine from inside a hook or console callback (use vm:stop(); close it after the wait returns)");
 	machine_release(L, m, 1);
@@ -188,7 +190,7 @@ static void push_device_counts(lua_State *L, struct lvm_vm *vm)
  * unclaimed accesses, hooks, uptime. */
 static int machine_stats(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	struct lvm_vm *vm = m->vm;
 	struct lvm_vcpu_stats exits = lvm_vm_exit_stats(vm);
 	lua_createtable(L, 0, 6);
@@ -239,10 +241,8 @@ static int machine_index(lua_State *L)
 		lua_getiuservalue(L, 1, 1);
 		return 1;
 	}
-	if (strcmp(key, "disks") == 0)
-		return lvm_lua_push_disks(L, 1);
-	if (strcmp(key, "nets") == 0)
-		return lvm_lua_push_nets(L, 1);
+	if (lvm_lua_push_devices(L, 1, key))
+		return 1;
 	lua_getmetatable(L, 1);
 	lua_getfield(L, -1, "methods");
 	lua_getfield(L, -1, key);
@@ -251,12 +251,12 @@ static int machine_index(lua_State *L)
 
 static int machine_tostring(lua_State *L)
 {
-	struct lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
 	if (!m->vm)
 		lua_pushliteral(L, "luavmm.machine (closed)");
 	else
-		lua_pushfstring(L, "luavmm.machine (%d cpus, %d MiB)", (int)m->vm->ncpus,
-				(int)(m->vm->mem.size >> 20));
+		lua_pushfstring(L, "luavmm.machine%s%s (%d cpus, %d MiB)", m->name[0] ? " " : "",
+				m->name, (int)m->vm->ncpus, (int)(m->vm->mem.size >> 20));
 	return 1;
 }
 

@@ -1,43 +1,40 @@
 /*
- * luavmm.machine{...}: validating the recipe's table.  Every key is known
- * and typed; anything else is an error that names the key.
+ * luavmm.machine{...}: the recipe's table.  The keys about how Lua runs
+ * the machine (console, stdin, hooks, control) and its size and kernel are
+ * read here; the keys the machine owns (cpuid and every device key of its
+ * device table) are handed down as a util/value.h tree and validated
+ * there.  Any other key is an error that names it.
  */
-#include <errno.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/cpu/cpuid.h"
-#include "arch/x86/board.h"
+#include "lua/binding.h"
+#include "machine/machine.h"
 #include "util/error.h"
 #include "util/size.h"
-#include "lua/binding.h"
 
 struct key_spec {
 	const char *name;
-	int type;       /* LUA_T* expected, or -1 for "validated below" */
+	int type; /* LUA_T* expected, or -1 for "validated below" */
 };
 
-static const struct key_spec machine_keys[] = {
-	{ "cpuid", LUA_TTABLE },
+static const struct key_spec lua_keys[] = {
 	{ "name", LUA_TSTRING },   { "cpus", LUA_TNUMBER },    { "memory", -1 },
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
-	{ "stdin", LUA_TBOOLEAN },
-	{ "hook_limit", -1 },      { "on_hook_error", LUA_TSTRING }, { "control", LUA_TSTRING },
-	{ "disks", LUA_TTABLE },   { "nets", LUA_TTABLE },     { "rng", LUA_TBOOLEAN },
-	{ "virtio_console", LUA_TBOOLEAN },
-	{ "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
+	{ "stdin", LUA_TBOOLEAN }, { "hook_limit", -1 },       { "on_hook_error", LUA_TSTRING },
+	{ "control", LUA_TSTRING }, { "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
 };
 
 static const struct key_spec *find_key(const char *name)
 {
-	for (size_t i = 0; i < sizeof(machine_keys) / sizeof(machine_keys[0]); i++)
-		if (strcmp(machine_keys[i].name, name) == 0)
-			return &machine_keys[i];
+	for (size_t i = 0; i < sizeof(lua_keys) / sizeof(lua_keys[0]); i++)
+		if (strcmp(lua_keys[i].name, name) == 0)
+			return &lua_keys[i];
 	return NULL;
 }
 
-/* Rejects unknown keys and wrongly typed known ones. */
+/* Rejects unknown keys and wrongly typed keys of ours. */
 static void check_keys(lua_State *L, int t)
 {
 	lua_pushnil(L);
@@ -47,39 +44,44 @@ static void check_keys(lua_State *L, int t)
 				   luaL_typename(L, -2));
 		const char *key = lua_tostring(L, -2);
 		const struct key_spec *spec = find_key(key);
-		if (!spec)
+		if (!spec && !lvm_machine_owns_key(key))
 			luaL_error(L, "machine: unknown key '%s'", key);
-		if (spec->type >= 0 && lua_type(L, -1) != spec->type)
+		if (spec && spec->type >= 0 && lua_type(L, -1) != spec->type)
 			luaL_error(L, "machine: %s must be a %s, not a %s", key,
 				   lua_typename(L, spec->type), luaL_typename(L, -1));
 		lua_pop(L, 1);
 	}
 }
 
+/* memory = a number of MiB (as qemu -m) or a string with a unit: "256M",
+ * "1G", "4096K".  A string without a unit is refused: it would be read as
+ * bytes by some tools and MiB by others. */
 static uint64_t memory_field(lua_State *L, int t)
 {
-	uint64_t bytes = 0;
+	uint64_t bytes = 128ull << 20;
 	int type = lua_getfield(L, t, "memory");
-	if (type == LUA_TNIL) {
-		bytes = 128ull << 20;
-	} else if (type == LUA_TSTRING) {
+	if (type == LUA_TSTRING) {
 		const char *text = lua_tostring(L, -1);
+		size_t len = strlen(text);
 		if (lvm_parse_size(text, &bytes) < 0)
 			luaL_error(L, "machine: memory = \"%s\" is not a size (write e.g. \"256M\" or \"1G\")",
 				   text);
+		if (len > 0 && text[len - 1] >= '0' && text[len - 1] <= '9')
+			luaL_error(L, "machine: memory = \"%s\" has no unit (write \"%sM\" for MiB, or the number %s)",
+				   text, text, text);
 	} else if (type == LUA_TNUMBER && lua_isinteger(L, -1)) {
-		lua_Integer mib = lua_tointeger(L, -1); /* a bare number means MiB, as in qemu -m */
+		lua_Integer mib = lua_tointeger(L, -1);
 		if (mib <= 0 || mib > (lua_Integer)(1ll << 40))
 			luaL_error(L, "machine: memory = %I MiB is out of range", (LUAI_UACINT)mib);
 		bytes = (uint64_t)mib << 20;
-	} else {
-		luaL_error(L, "machine: memory must be a size string like \"256M\" or a number of MiB, not a %s",
-			   luaL_typename(L, -1));
+	} else if (type != LUA_TNIL) {
+		luaL_error(L, "machine: memory must be a size string like \"256M\" or a whole number of MiB, not %s",
+			   luaL_tolstring(L, -1, NULL));
 	}
 	lua_pop(L, 1);
 	if (bytes < LVM_MEMORY_MIN || bytes % 4096)
-		luaL_error(L, "machine: memory must be a multiple of 4K and at least 4M (got %llu bytes)",
-			   (unsigned long long)bytes);
+		luaL_error(L, "machine: memory must be a multiple of 4K and at least 4M (got %I bytes)",
+			   (LUAI_UACINT)bytes);
 	return bytes;
 }
 
@@ -105,73 +107,19 @@ static const char *string_field(lua_State *L, int t, const char *key)
 	return s;
 }
 
-/* cpuid.hide / cpuid.force: a list of feature names (cpuid_features.c). */
-static void cpuid_feature_list(lua_State *L, int t, const char *key, uint64_t *set)
-{
-	int type = lua_getfield(L, t, key);
-	if (type != LUA_TNIL && type != LUA_TTABLE)
-		luaL_error(L, "machine: cpuid.%s must be a list of feature names, not a %s", key,
-			   luaL_typename(L, -1));
-	lua_Integer n = type == LUA_TTABLE ? (lua_Integer)luaL_len(L, -1) : 0;
-	for (lua_Integer i = 1; i <= n; i++) {
-		if (lua_geti(L, -1, i) != LUA_TSTRING)
-			luaL_error(L, "machine: cpuid.%s[%I] must be a feature name (a string), not a %s",
-				   key, (LUAI_UACINT)i, luaL_typename(L, -1));
-		const char *name = lua_tostring(L, -1);
-		int feature = lvm_cpuid_feature_find(name);
-		if (feature < 0)
-			luaL_error(L, "machine: cpuid.%s: unknown feature '%s'", key, name);
-		lvm_cpuid_overrides_add(set, (unsigned)feature);
-		lua_pop(L, 1);
-	}
-	lua_pop(L, 1);
-}
-
-/* cpuid = { hide = {"cx16", ...}, force = {...} } (policy in arch/x86/cpuid.h). */
-static const struct lvm_cpuid_overrides *cpuid_field(lua_State *L, int t,
-						    struct lvm_cpuid_overrides *policy)
-{
-	if (lua_getfield(L, t, "cpuid") == LUA_TNIL) {
-		lua_pop(L, 1);
-		return NULL;
-	}
-	int c = lua_gettop(L);
-	lua_pushnil(L);
-	while (lua_next(L, c)) {
-		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-		if (!key || (strcmp(key, "hide") != 0 && strcmp(key, "force") != 0))
-			luaL_error(L, "machine: cpuid: unknown key '%s' (expected hide or force)",
-				   key ? key : luaL_typename(L, -2));
-		lua_pop(L, 1);
-	}
-	cpuid_feature_list(L, c, "hide", policy->hide);
-	cpuid_feature_list(L, c, "force", policy->force);
-	for (unsigned i = 0; i < lvm_cpuid_feature_count; i++)
-		if (lvm_cpuid_overrides_has(policy->hide, i) && lvm_cpuid_overrides_has(policy->force, i))
-			luaL_error(L, "machine: cpuid: '%s' is both hidden and forced",
-				   lvm_cpuid_features[i].name);
-	lua_pop(L, 1);
-	return policy;
-}
-
-/* console = "stdout" (default) | a file path | false | function(chunk). */
-static void console_field(lua_State *L, int t, struct lua_machine *m,
+/* console = "stdout" (default) | "stderr" | a file path | false | function(chunk). */
+static void console_field(lua_State *L, int t, struct lvm_lua_machine *m,
 			  struct lvm_machine_config *config)
 {
 	config->console_fd = -1;
-	config->console_owns_fd = 0;
 	int type = lua_getfield(L, t, "console");
-	if (type == LUA_TNIL || (type == LUA_TSTRING && strcmp(lua_tostring(L, -1), "stdout") == 0)) {
+	const char *s = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	if (type == LUA_TNIL || (s && strcmp(s, "stdout") == 0)) {
 		config->console_fd = STDOUT_FILENO;
-	} else if (type == LUA_TSTRING && strcmp(lua_tostring(L, -1), "stderr") == 0) {
+	} else if (s && strcmp(s, "stderr") == 0) {
 		config->console_fd = STDERR_FILENO;
-	} else if (type == LUA_TSTRING) {
-		const char *path = lua_tostring(L, -1);
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0)
-			luaL_error(L, "machine: console file %s: %s", path, strerror(errno));
-		config->console_fd = fd;
-		config->console_owns_fd = 1;
+	} else if (s) {
+		config->console_path = s; /* opened by the machine once all else succeeded */
 	} else if (type == LUA_TFUNCTION) {
 		lua_pushvalue(L, -1);
 		m->sink_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -183,7 +131,7 @@ static void console_field(lua_State *L, int t, struct lua_machine *m,
 }
 
 /* hook_limit = Lua instructions a hook call may run (default 100 million). */
-static void hook_limit_field(lua_State *L, int t, struct lua_machine *m)
+static void hook_limit_field(lua_State *L, int t, struct lvm_lua_machine *m)
 {
 	if (lua_getfield(L, t, "hook_limit") != LUA_TNIL) {
 		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
@@ -196,7 +144,7 @@ static void hook_limit_field(lua_State *L, int t, struct lua_machine *m)
 }
 
 /* on_hook_error = "stop" (default) | "continue". */
-static void on_hook_error_field(lua_State *L, int t, struct lua_machine *m)
+static void on_hook_error_field(lua_State *L, int t, struct lvm_lua_machine *m)
 {
 	const char *how = string_field(L, t, "on_hook_error");
 	if (!how || strcmp(how, "stop") == 0)
@@ -207,12 +155,11 @@ static void on_hook_error_field(lua_State *L, int t, struct lua_machine *m)
 		luaL_error(L, "machine: on_hook_error must be \"stop\" or \"continue\", not \"%s\"", how);
 }
 
-struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m)
+struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_machine *m)
 {
 	t = lua_absindex(L, t);
 	luaL_checktype(L, t, LUA_TTABLE);
 	check_keys(L, t);
-	struct lvm_cpuid_overrides cpuid = { { 0 }, { 0 } };
 	struct lvm_machine_config config = {
 		.mem_size = memory_field(L, t),
 		.ncpus = cpus_field(L, t),
@@ -223,22 +170,18 @@ struct lvm_vm *lvm_lua_create_machine(lua_State *L, int t, struct lua_machine *m
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
-	config.cpuid = cpuid_field(L, t, &cpuid);
+	const char *name = string_field(L, t, "name");
+	snprintf(m->name, sizeof(m->name), "%s", name ? name : "");
 	lua_getfield(L, t, "stdin");
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	hook_limit_field(L, t, m);
 	on_hook_error_field(L, t, m);
-	lvm_lua_disks_field(L, t, &config);
-	lvm_lua_nets_field(L, t, &config);
-	lua_getfield(L, t, "rng");
-	config.rng = lua_toboolean(L, -1);
-	lua_getfield(L, t, "virtio_console");
-	config.virtio_console = lua_toboolean(L, -1);
-	lua_pop(L, 2);
-	console_field(L, t, m, &config); /* last: it may open a file */
-	struct lvm_vm *vm = lvm_pc_create(&config);
-	if (!vm)
+	console_field(L, t, m, &config); /* a path is only recorded here */
+	config.recipe = lvm_lua_to_value(L, t);
+	struct lvm_machine *machine = lvm_machine_create(&config);
+	if (!machine)
 		luaL_error(L, "machine: %s", lvm_error());
-	return vm;
+	lua_pop(L, 1); /* the value tree's anchor */
+	return machine;
 }

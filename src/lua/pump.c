@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86/board.h"
+#include "machine/machine.h"
 #include "lua/binding.h"
 
 #define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */
@@ -74,7 +74,7 @@ static void append_pending(struct lvm_output *out, const char *p, size_t n)
 }
 
 /* Splits output into lines for console:on_line hooks. */
-static void feed_lines(lua_State *L, struct lua_machine *m, int machine_index,
+static void feed_lines(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 		       const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -97,7 +97,7 @@ static bool has_line_hooks(lua_State *L, int machine_index)
 }
 
 /* Takes everything the console captured; calls the Lua sink and line hooks. */
-void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index)
+void lvm_lua_drain(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	machine_index = lua_absindex(L, machine_index);
 	char chunk[4096];
@@ -117,19 +117,21 @@ void lvm_lua_drain(lua_State *L, struct lua_machine *m, int machine_index)
 	}
 }
 
-static void forward_stdin(struct lua_machine *m)
+static void forward_stdin(struct lvm_lua_machine *m)
 {
 	char buf[4096], keys[sizeof(buf) + 1];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 	if (n > 0) {
 		size_t len = lvm_lua_tty_filter(m, buf, (size_t)n, keys); /* tty.c: Ctrl-A escapes */
-		lvm_serial_receive(lvm_pc_of(m->vm)->serial, keys, len);
+		const char *full;
+		size_t accepted; /* a guest that does not read loses keys, as on a real UART */
+		lvm_machine_input(m->machine, keys, len, &full, &accepted);
 	} else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 		m->stdin_eof = true;
 }
 
 /* Delivers the stop event (on("exit"), on("reset"), ...) once. */
-static void fire_stop(lua_State *L, struct lua_machine *m, int machine_index)
+static void fire_stop(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	if (m->stop_fired || !lvm_vm_stopped(m->vm))
 		return;
@@ -169,7 +171,7 @@ void lvm_lua_register_live(lua_State *L, int index)
 }
 
 struct served {
-	struct lua_machine *m;
+	struct lvm_lua_machine *m;
 	int index; /* the machine's userdata on the Lua stack */
 };
 
@@ -188,7 +190,7 @@ static int push_served(lua_State *L, int self_index, struct served *out)
 	lua_pushnil(L);
 	while (n < MAX_SERVED && lua_next(L, live)) {
 		lua_pop(L, 1); /* the value */
-		struct lua_machine *other = luaL_testudata(L, -1, LVM_MACHINE_MT);
+		struct lvm_lua_machine *other = luaL_testudata(L, -1, LVM_MACHINE_MT);
 		if (other && other != out[0].m && other->vm && other->vm->started) {
 			lua_pushvalue(L, -1);
 			lua_insert(L, live); /* keep it below the iteration state */
@@ -321,7 +323,7 @@ static bool serve_once(lua_State *L, const struct served *s, int n, int timeout)
 	return hooks;
 }
 
-bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double deadline,
+bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, double deadline,
 		  bool until_output)
 {
 	machine_index = lua_absindex(L, machine_index);
@@ -350,7 +352,7 @@ bool lvm_lua_pump(lua_State *L, struct lua_machine *m, int machine_index, double
 	return got_output;
 }
 
-void lvm_lua_push_tail(lua_State *L, const struct lua_machine *m)
+void lvm_lua_push_tail(lua_State *L, const struct lvm_lua_machine *m)
 {
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);

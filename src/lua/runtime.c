@@ -16,7 +16,7 @@
 
 static int machine_pause(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	if (!m->vm->started)
 		return luaL_error(L, "pause: the machine has not been started");
 	bool was = lvm_vm_paused(m->vm);
@@ -29,7 +29,7 @@ static int machine_pause(lua_State *L)
 
 static int machine_resume(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	bool was = lvm_vm_paused(m->vm);
 	lvm_vm_resume(m->vm);
 	lua_settop(L, 1);
@@ -40,12 +40,12 @@ static int machine_resume(lua_State *L)
 
 static int machine_paused(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_pushboolean(L, lvm_vm_paused(m->vm));
 	return 1;
 }
 
-static void *guest_range(lua_State *L, struct lua_machine *m, const char *what,
+static void *guest_range(lua_State *L, struct lvm_lua_machine *m, const char *what,
 			 lua_Integer addr, lua_Integer len)
 {
 	void *p = NULL;
@@ -62,7 +62,7 @@ static void *guest_range(lua_State *L, struct lua_machine *m, const char *what,
 /* vm:read(addr, len) -> string of guest RAM. */
 static int machine_read(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Integer addr = luaL_checkinteger(L, 2), len = luaL_checkinteger(L, 3);
 	const void *p = guest_range(L, m, "read", addr, len);
 	lua_pushlstring(L, p, (size_t)len);
@@ -72,7 +72,7 @@ static int machine_read(lua_State *L)
 /* vm:write(addr, bytes) */
 static int machine_write(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Integer addr = luaL_checkinteger(L, 2);
 	size_t len;
 	const char *bytes = luaL_checklstring(L, 3, &len);
@@ -82,7 +82,7 @@ static int machine_write(lua_State *L)
 	return 1;
 }
 
-static struct lvm_vcpu *paused_vcpu(lua_State *L, struct lua_machine *m, const char *what)
+static struct lvm_vcpu *paused_vcpu(lua_State *L, struct lvm_lua_machine *m, const char *what)
 {
 	lua_Integer cpu = luaL_optinteger(L, 2, 0);
 	if (cpu < 0 || cpu >= (lua_Integer)m->vm->ncpus)
@@ -100,7 +100,7 @@ static struct lvm_vcpu *paused_vcpu(lua_State *L, struct lua_machine *m, const c
 /* vm:regs([cpu = 0]) -> {rax=, ..., rip=, rflags=, cr0=, cr3=, cr4=, efer=, cs=} */
 static int machine_regs(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	struct lvm_vcpu *vcpu = paused_vcpu(L, m, "regs");
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
@@ -126,7 +126,7 @@ static int machine_regs(lua_State *L)
 /* vm:set_regs(cpu, {rip=..., rax=...}): general registers only; others kept. */
 static int machine_set_regs(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	struct lvm_vcpu *vcpu = paused_vcpu(L, m, "set_regs");
 	luaL_checktype(L, 3, LUA_TTABLE);
 	struct kvm_regs regs;
@@ -155,7 +155,7 @@ static int machine_set_regs(lua_State *L)
 /* vm:irq(line [, level]): with a level, drives the line; without, pulses it. */
 static int machine_irq(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Integer line = luaL_checkinteger(L, 2);
 	if (line < 0 || line > 23)
 		return luaL_error(L, "irq: line %I is out of range (0 to 23)", (LUAI_UACINT)line);
@@ -173,7 +173,7 @@ static int machine_irq(lua_State *L)
 /* vm:stop([detail]): stops the machine; wait() then reports reason "killed". */
 static int machine_stop(lua_State *L)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	const char *detail = luaL_optstring(L, 2, "stopped by the recipe");
 	lvm_vm_stop(m->vm, LVM_STOP_HOST, 1, "%s", detail);
 	lua_settop(L, 1);

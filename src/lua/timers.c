@@ -12,11 +12,11 @@
 #define LVM_TIMER_MT "luavmm.timer"
 
 struct lua_timer_handle {
-	struct lua_machine *m; /* valid while user value 1 (the machine) is open */
+	struct lvm_lua_machine *m; /* valid while user value 1 (the machine) is open */
 	unsigned id;
 };
 
-static struct lvm_timer *find_timer(struct lua_machine *m, unsigned id)
+static struct lvm_timer *find_timer(struct lvm_lua_machine *m, unsigned id)
 {
 	for (unsigned i = 0; i < m->ntimers; i++)
 		if (m->timers[i].id == id && m->timers[i].fn_ref != LUA_NOREF)
@@ -24,7 +24,7 @@ static struct lvm_timer *find_timer(struct lua_machine *m, unsigned id)
 	return NULL;
 }
 
-static struct lvm_timer *new_slot(lua_State *L, struct lua_machine *m)
+static struct lvm_timer *new_slot(lua_State *L, struct lvm_lua_machine *m)
 {
 	for (unsigned i = 0; i < m->ntimers; i++)
 		if (m->timers[i].fn_ref == LUA_NOREF)
@@ -42,7 +42,7 @@ static struct lvm_timer *new_slot(lua_State *L, struct lua_machine *m)
 
 static int add_timer(lua_State *L, bool repeat)
 {
-	struct lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_Number ms = luaL_checknumber(L, 2);
 	luaL_checktype(L, 3, LUA_TFUNCTION);
 	if (!(ms >= 0) || (repeat && ms < 1))
@@ -84,7 +84,7 @@ static int timer_cancel(lua_State *L)
 {
 	struct lua_timer_handle *h = luaL_checkudata(L, 1, LVM_TIMER_MT);
 	lua_getiuservalue(L, 1, 1);
-	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	struct lvm_timer *t = m && m->vm ? find_timer(m, h->id) : NULL;
 	if (t)
 		release(L, t);
@@ -96,12 +96,12 @@ static int timer_pending(lua_State *L)
 {
 	struct lua_timer_handle *h = luaL_checkudata(L, 1, LVM_TIMER_MT);
 	lua_getiuservalue(L, 1, 1);
-	struct lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	lua_pushboolean(L, m && m->vm && find_timer(m, h->id) != NULL);
 	return 1;
 }
 
-double lvm_lua_next_timer(const struct lua_machine *m)
+double lvm_lua_next_timer(const struct lvm_lua_machine *m)
 {
 	double next = -1;
 	for (unsigned i = 0; i < m->ntimers; i++)
@@ -111,7 +111,7 @@ double lvm_lua_next_timer(const struct lua_machine *m)
 }
 
 /* Runs every timer that is due, each at most once per call. */
-void lvm_lua_run_timers(lua_State *L, struct lua_machine *m, int machine_index)
+void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	machine_index = lua_absindex(L, machine_index);
 	double now = lvm_lua_now();
@@ -139,7 +139,7 @@ void lvm_lua_run_timers(lua_State *L, struct lua_machine *m, int machine_index)
 	}
 }
 
-void lvm_lua_timers_free(lua_State *L, struct lua_machine *m)
+void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m)
 {
 	for (unsigned i = 0; i < m->ntimers; i++)
 		if (m->timers[i].fn_ref != LUA_NOREF)

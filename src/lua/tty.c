@@ -83,7 +83,7 @@ static bool enter_raw(void)
 	return true;
 }
 
-void lvm_lua_tty_hold(struct lua_machine *m)
+void lvm_lua_tty_hold(struct lvm_lua_machine *m)
 {
 	if (m->tty_held || !m->stdin_input)
 		return;
@@ -94,7 +94,7 @@ void lvm_lua_tty_hold(struct lua_machine *m)
 	escape_pending = false;
 }
 
-void lvm_lua_tty_drop(struct lua_machine *m)
+void lvm_lua_tty_drop(struct lvm_lua_machine *m)
 {
 	if (!m->tty_held)
 		return;
@@ -112,7 +112,7 @@ static void print_help(void)
 }
 
 /* Handles the key after Ctrl-A; returns how many bytes it left at out. */
-static size_t escaped_key(struct lua_machine *m, char key, char *out)
+static size_t escaped_key(struct lvm_lua_machine *m, char key, char *out)
 {
 	switch (key) {
 	case 'x':
@@ -134,7 +134,7 @@ static size_t escaped_key(struct lua_machine *m, char key, char *out)
 	}
 }
 
-size_t lvm_lua_tty_filter(struct lua_machine *m, const char *buf, size_t n, char *out)
+size_t lvm_lua_tty_filter(struct lvm_lua_machine *m, const char *buf, size_t n, char *out)
 {
 	if (!m->tty_held) {
 		memcpy(out, buf, n);

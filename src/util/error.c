@@ -40,3 +40,18 @@ const char *lvm_error(void)
 {
 	return last_error[0] ? last_error : "unknown error";
 }
+
+int lvm_fail_prefix(const char *fmt, ...)
+{
+	char saved[sizeof(last_error)], prefix[256];
+	snprintf(saved, sizeof(saved), "%s", lvm_error());
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	size_t n = strlen(prefix);
+	memcpy(last_error, prefix, n + 1);
+	if (n + 1 < sizeof(last_error))
+		snprintf(last_error + n, sizeof(last_error) - n, "%s", saved);
+	return -1;
+}

@@ -16,6 +16,9 @@
 int lvm_fail(const char *fmt, ...) LVM_PRINTF(1, 2);
 /* Like lvm_fail, appending ": strerror(errno)". */
 int lvm_fail_errno(const char *fmt, ...) LVM_PRINTF(1, 2);
+/* Puts the formatted text in front of the current message ("disks.root." +
+ * "path: cannot open ..."); returns -1. */
+int lvm_fail_prefix(const char *fmt, ...) LVM_PRINTF(1, 2);
 const char *lvm_error(void);
 
 #endif

@@ -57,3 +57,14 @@ uint64_t lvm_throttle_admit(struct lvm_throttle *t, uint64_t bytes)
 		__atomic_fetch_add(&t->throttled, 1, __ATOMIC_RELAXED);
 	return wait;
 }
+
+int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc)
+{
+	return lvm_throttle_set(t, rc->has_bandwidth ? &rc->bandwidth : NULL,
+				rc->has_ops ? &rc->ops : NULL);
+}
+
+uint64_t lvm_throttle_count(const struct lvm_throttle *t)
+{
+	return __atomic_load_n(&t->throttled, __ATOMIC_RELAXED);
+}

@@ -27,6 +27,10 @@ void lvm_throttle_destroy(struct lvm_throttle *t);
 /* Sets the limits (NULL buckets: unlimited; both NULL: off).  -1 + lvm_error. */
 int lvm_throttle_set(struct lvm_throttle *t, const struct lvm_bucket_config *bytes,
 		     const struct lvm_bucket_config *ops);
+/* The same from a recipe's rate_limit (no bucket: no limit). */
+int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc);
+/* Requests that had to wait so far. */
+uint64_t lvm_throttle_count(const struct lvm_throttle *t);
 /* Takes one request of `bytes` if the limits allow: returns 0.  Else takes
  * nothing and returns the nanoseconds to wait before asking again. */
 uint64_t lvm_throttle_admit(struct lvm_throttle *t, uint64_t bytes);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/board.h"
+#include "machine/machine.h"
 #include "check.h"
 #include "util/error.h"
 #include "luavmm_config.h"
@@ -75,13 +75,14 @@ static void test_run_guest_and_tear_down_100_times(void)
 			.mem_size = 16u << 20, .ncpus = 1 + i % 2, .kernel = kernel,
 			.cmdline = "7", .console_fd = -1,
 		};
-		struct lvm_vm *vm = lvm_pc_create(&config);
+		struct lvm_machine *machine = lvm_machine_create(&config);
+		struct lvm_vm *vm = machine ? lvm_machine_vm(machine) : NULL;
 		if (!vm) {
 			fprintf(stderr, "iteration %d: %s\n", i, lvm_error());
 			check_failures++;
 			return;
 		}
-		CHECK(lvm_vm_start(vm) == 0);
+		CHECK(lvm_machine_start(machine) == 0);
 		/* Half the time, tear down while the guest may still run. */
 		if (i % 2 == 0) {
 			while (!lvm_vm_stopped(vm))
@@ -89,7 +90,7 @@ static void test_run_guest_and_tear_down_100_times(void)
 			CHECK_EQ_U64(vm->reason, LVM_STOP_EXIT);
 			CHECK_EQ_U64(vm->code, (7 << 1) | 1);
 		}
-		lvm_vm_destroy(vm);
+		lvm_machine_destroy(machine);
 	}
 	CHECK_EQ_U64(count_dir("/proc/self/fd"), fds);
 	CHECK_EQ_U64(count_vm_mappings(), maps);

@@ -1,44 +1,43 @@
 #include "arch/x86/board.h"
-#include "arch/x86/pc_cpus.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "arch/x86/boot/boot64.h"
 #include "arch/x86/boot/boot_kind.h"
-#include "arch/x86/cpu/cpuid.h"
-#include "arch/x86/layout.h"
 #include "arch/x86/boot/loader_bzimage.h"
 #include "arch/x86/boot/loader_elf.h"
 #include "arch/x86/boot/loader_multiboot.h"
 #include "arch/x86/boot/loader_pvh.h"
+#include "arch/x86/cpu/cpuid_config.h"
+#include "arch/x86/cpu/msr.h"
+#include "arch/x86/fw/acpi.h"
+#include "arch/x86/fw/mptable.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/virtio_slots.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/serial8250.h"
+#include "luavmm/bootinfo.h"
 #include "util/error.h"
 #include "util/file.h"
-#include "luavmm/bootinfo.h"
 
-struct lvm_pc *lvm_pc_of(struct lvm_vm *vm)
-{
-	return vm->devices;
-}
-
-static void free_pc_devices(struct lvm_vm *vm)
-{
-	struct lvm_pc *pc = vm->devices;
-	if (!pc)
-		return;
-	lvm_serial_free(pc->serial);
-	lvm_pc_virtio_free(pc->virtio);
-	free(pc);
-	vm->devices = NULL;
-}
+struct lvm_x86_board {
+	struct lvm_vm *vm;
+	struct lvm_serial *serial;
+	struct lvm_debug_exit debug_exit;
+	struct lvm_i8042 i8042;
+	struct lvm_cpuid_overrides cpuid;
+	bool has_cpuid;
+	struct lvm_virtio_slots slots;
+	uint8_t *dtb; /* a copy of the blob placed at LVM_FDT_ADDR */
+	size_t dtb_size;
+};
 
 static void on_debug_exit(void *opaque, uint32_t value)
 {
-	struct lvm_vm *vm = opaque;
-	lvm_pc_of(vm)->exit_value = value;
 	/* isa-debug-exit convention: the exit status is (value << 1) | 1. */
-	lvm_vm_stop(vm, LVM_STOP_EXIT, ((int64_t)value << 1) | 1,
+	lvm_vm_stop(opaque, LVM_STOP_EXIT, ((int64_t)value << 1) | 1,
 		    "debug-exit port written with %u", value);
 }
 
@@ -47,31 +46,84 @@ static void on_i8042_reset(void *opaque)
 	lvm_vm_stop(opaque, LVM_STOP_RESET, 0, "reset through the i8042 controller");
 }
 
-static int attach_devices(struct lvm_vm *vm)
+static int attach_legacy_devices(struct lvm_x86_board *b)
 {
-	struct lvm_pc *pc = calloc(1, sizeof(*pc));
-	if (!pc)
-		return lvm_fail("out of memory");
-	vm->devices = pc;
-	vm->free_devices = free_pc_devices;
-	struct lvm_irq_line irq4 = { lvm_vm_set_irq, vm, LVM_PC_SERIAL_IRQ };
-	pc->serial = lvm_serial_new(irq4, &vm->console);
-	if (!pc->serial)
+	struct lvm_vm *vm = b->vm;
+	struct lvm_irq_line irq4 = { lvm_vm_set_irq, vm, LVM_BOARD_SERIAL_IRQ };
+	b->serial = lvm_serial_new(irq4, &vm->console);
+	if (!b->serial)
 		return -1;
-	pc->debug_exit = (struct lvm_debug_exit){ on_debug_exit, vm };
-	lvm_i8042_init(&pc->i8042, on_i8042_reset, vm);
-	if (lvm_bus_register(&vm->pio, LVM_PC_SERIAL_PORT, 8, lvm_serial_io, pc->serial,
+	b->debug_exit = (struct lvm_debug_exit){ on_debug_exit, vm };
+	lvm_i8042_init(&b->i8042, on_i8042_reset, vm);
+	if (lvm_bus_register(&vm->pio, LVM_BOARD_SERIAL_PORT, 8, lvm_serial_io, b->serial,
 			     "serial8250") < 0 ||
-	    lvm_bus_register(&vm->pio, LVM_PC_DEBUG_EXIT_PORT, 4, lvm_debug_exit_io,
-			     &pc->debug_exit, "debug-exit") < 0 ||
-	    lvm_bus_register(&vm->pio, 0x60, 1, lvm_i8042_data_io, &pc->i8042, "i8042") < 0 ||
-	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &pc->i8042, "i8042") < 0)
+	    lvm_bus_register(&vm->pio, LVM_BOARD_DEBUG_EXIT_PORT, 4, lvm_debug_exit_io,
+			     &b->debug_exit, "debug-exit") < 0 ||
+	    lvm_bus_register(&vm->pio, 0x60, 1, lvm_i8042_data_io, &b->i8042, "i8042") < 0 ||
+	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &b->i8042, "i8042") < 0)
 		return -1;
 	return 0;
 }
 
-static int write_bootinfo(struct lvm_vm *vm, const char *cmdline)
+/* ACPI and MP tables (before any loader, which may point at them), then each
+ * vCPU's CPUID (topology + the recipe's overrides) and MSR defaults. */
+static int set_up_cpus(struct lvm_x86_board *b)
 {
+	struct lvm_vm *vm = b->vm;
+	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], b->has_cpuid ? &b->cpuid : NULL) < 0 ||
+		    lvm_x86_setup_msrs(vm, &vm->vcpus[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int lvm_x86_board_check(const struct lvm_x86_board_config *config)
+{
+	struct lvm_cpuid_overrides cpuid;
+	return config->cpuid ? lvm_x86_cpuid_parse(config->cpuid, &cpuid) : 0;
+}
+
+struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config)
+{
+	struct lvm_x86_board *b = calloc(1, sizeof(*b));
+	if (!b) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	b->has_cpuid = config->cpuid != NULL;
+	if (b->has_cpuid && lvm_x86_cpuid_parse(config->cpuid, &b->cpuid) < 0)
+		goto fail;
+	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
+	b->vm = lvm_vm_create(&opts);
+	if (!b->vm || set_up_cpus(b) < 0 || attach_legacy_devices(b) < 0)
+		goto fail;
+	return b;
+fail:
+	lvm_x86_board_destroy(b);
+	return NULL;
+}
+
+struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board)
+{
+	return board->vm;
+}
+
+int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi)
+{
+	struct lvm_virtio_slot s;
+	if (lvm_virtio_slots_take(&board->slots, &s) < 0)
+		return -1;
+	*base = s.base;
+	*gsi = s.gsi;
+	return 0;
+}
+
+/* luavmm's own 64-bit entry: struct lvm_bootinfo (include/luavmm/bootinfo.h). */
+static int write_bootinfo(struct lvm_x86_board *b, const char *cmdline)
+{
+	struct lvm_vm *vm = b->vm;
 	size_t len = cmdline ? strlen(cmdline) : 0;
 	if (len + 1 > LVM_BOOT_CMDLINE_MAX)
 		return lvm_fail("cmdline: %zu bytes is longer than the limit of %u", len,
@@ -88,103 +140,89 @@ static int write_bootinfo(struct lvm_vm *vm, const char *cmdline)
 		.cmdline_addr = LVM_BOOT_CMDLINE_ADDR,
 		.cmdline_len = (uint32_t)len,
 		.ncpus = vm->ncpus,
+		.dtb_addr = b->dtb ? LVM_FDT_ADDR : 0,
+		.dtb_size = (uint32_t)b->dtb_size,
 	};
-	const struct lvm_pc_virtio *pv = lvm_pc_of(vm)->virtio;
-	if (pv && pv->dtb) {
-		info->dtb_addr = LVM_FDT_ADDR;
-		info->dtb_size = (uint32_t)pv->dtb_size;
-	}
 	return 0;
 }
 
-static int load_elf64(struct lvm_vm *vm, const struct lvm_machine_config *config,
-		     const uint8_t *data, size_t size)
+static int load_elf64(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
+		      const uint8_t *data, size_t size)
 {
-	if (config->initrd)
+	struct lvm_vm *vm = b->vm;
+	if (boot->initrd)
 		return lvm_fail("initrd %s: the elf64 boot protocol cannot pass an initrd (use pvh, bzimage or multiboot)",
-				config->initrd);
+				boot->initrd);
 	struct lvm_elf_image image;
-	if (lvm_elf64_load(&vm->mem, config->kernel, data, size, LVM_BOOT_LOW_LIMIT, &image) < 0)
+	if (lvm_elf64_load(&vm->mem, boot->kernel, data, size, LVM_BOOT_LOW_LIMIT, &image) < 0)
 		return -1;
-	if (write_bootinfo(vm, config->cmdline) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
+	if (write_bootinfo(b, boot->cmdline) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
 		return -1;
 	return lvm_x86_enter_long_mode(&vm->vcpus[0], image.entry, LVM_BOOT_INFO_ADDR);
 }
 
 /* Reads the kernel and hands it to the loader of its boot protocol (boot_kind.h). */
-static int load_kernel(struct lvm_vm *vm, const struct lvm_machine_config *config)
+static int load_kernel(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
+		       const char *protocol)
 {
 	size_t size;
-	uint8_t *data = lvm_read_file("kernel", config->kernel, vm->mem.size, &size);
+	uint8_t *data = lvm_read_file("kernel", boot->kernel, b->vm->mem.size, &size);
 	if (!data)
 		return -1;
 	int rc = -1;
-	switch (lvm_x86_boot_kind(config->kernel, config->boot, data, size)) {
-	case LVM_BOOT_ELF64:
-		rc = load_elf64(vm, config, data, size);
-		break;
-	case LVM_BOOT_PVH:
-		rc = lvm_pvh_load(vm, config, data, size);
-		break;
-	case LVM_BOOT_BZIMAGE:
-		rc = lvm_bzimage_load(vm, config, data, size);
-		break;
-	case LVM_BOOT_MULTIBOOT:
-		rc = lvm_multiboot_load(vm, config, data, size);
-		break;
-	default:
-		break;
+	switch (lvm_x86_boot_kind(boot->kernel, protocol, data, size)) {
+	case LVM_BOOT_ELF64: rc = load_elf64(b, boot, data, size); break;
+	case LVM_BOOT_PVH: rc = lvm_pvh_load(b->vm, boot, data, size); break;
+	case LVM_BOOT_BZIMAGE: rc = lvm_bzimage_load(b->vm, boot, data, size); break;
+	case LVM_BOOT_MULTIBOOT: rc = lvm_multiboot_load(b->vm, boot, data, size); break;
+	default: break;
 	}
 	free(data);
 	return rc;
 }
 
-const void *lvm_fdt_blob(struct lvm_vm *vm, size_t *size)
+int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config)
 {
-	const struct lvm_pc_virtio *pv = lvm_pc_of(vm) ? lvm_pc_of(vm)->virtio : NULL;
-	*size = pv ? pv->dtb_size : 0;
-	return pv ? pv->dtb : NULL;
-}
-
-/* Virtio devices, their command-line entries and the device tree, then the kernel. */
-static int attach_virtio_and_load(struct lvm_vm *vm, const struct lvm_machine_config *config)
-{
-	struct lvm_pc *pc = lvm_pc_of(vm);
-	if (lvm_pc_attach_virtio(vm, config, &pc->virtio) < 0)
-		return -1;
-	struct lvm_machine_config final = *config;
 	char *cmdline = NULL;
-	if (pc->virtio->count) {
-		cmdline = lvm_pc_virtio_cmdline(pc->virtio, config->cmdline);
+	if (board->slots.count) {
+		cmdline = lvm_virtio_slots_cmdline(&board->slots, config->cmdline);
 		if (!cmdline)
 			return -1;
-		final.cmdline = cmdline;
 	}
-	int rc = lvm_pc_write_fdt(vm, pc->virtio, final.cmdline);
-	rc = rc < 0 ? rc : load_kernel(vm, &final);
+	struct lvm_x86_boot boot = { config->kernel, cmdline ? cmdline : config->cmdline,
+				     config->initrd, NULL, 0 };
+	free(board->dtb);
+	board->dtb = lvm_virtio_slots_write_fdt(board->vm, &board->slots, boot.cmdline,
+						&board->dtb_size);
+	int rc = -1;
+	if (board->dtb) {
+		boot.dtb = board->dtb;
+		boot.dtb_size = board->dtb_size;
+		rc = load_kernel(board, &boot, config->boot);
+	}
 	free(cmdline);
-	return rc < 0 ? rc : lvm_pc_virtio_start(pc->virtio);
+	return rc;
 }
 
-struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
+size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n)
 {
-	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
-	struct lvm_vm *vm = lvm_vm_create(&opts);
-	if (!vm) {
-		if (config->console_owns_fd && config->console_fd >= 0)
-			close(config->console_fd);
-		return NULL;
-	}
-	lvm_console_set_sink(&vm->console, config->console_fd, config->console_owns_fd);
-	if (lvm_pc_write_firmware(vm) < 0)
-		goto fail;
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_pc_setup_vcpu(vm, &vm->vcpus[i], config) < 0)
-			goto fail;
-	if (attach_devices(vm) < 0 || attach_virtio_and_load(vm, config) < 0)
-		goto fail;
-	return vm;
-fail:
-	lvm_vm_destroy(vm);
-	return NULL;
+	return lvm_serial_receive(board->serial, bytes, n);
+}
+
+const void *lvm_x86_board_dtb(const struct lvm_x86_board *board, size_t *size)
+{
+	*size = board->dtb_size;
+	return board->dtb;
+}
+
+void lvm_x86_board_destroy(struct lvm_x86_board *board)
+{
+	if (!board)
+		return;
+	if (board->vm)
+		lvm_vm_halt(board->vm); /* no vCPU may touch the devices below any more */
+	lvm_serial_free(board->serial);
+	free(board->dtb);
+	lvm_vm_destroy(board->vm);
+	free(board);
 }

@@ -41,4 +41,8 @@ struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);
 const char *lvm_blk_name(const struct lvm_blk *blk);
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
 
+/* Its entry in the machine's device table (devices/device.h), in blk_type.c. */
+struct lvm_device_type;
+extern const struct lvm_device_type lvm_blk_device;
+
 #endif

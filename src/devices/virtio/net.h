@@ -31,4 +31,8 @@ struct lvm_throttle *lvm_net_throttle(struct lvm_net *net);
 struct lvm_filter;
 void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy);
 
+/* Its entry in the machine's device table (devices/device.h), in net_type.c. */
+struct lvm_device_type;
+extern const struct lvm_device_type lvm_net_device;
+
 #endif

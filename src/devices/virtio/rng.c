@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "devices/device.h"
 #include "util/error.h"
 #include "devices/virtio/transport.h"
 
@@ -87,3 +88,28 @@ uint64_t lvm_rng_bytes(const struct lvm_rng *rng)
 {
 	return __atomic_load_n(&rng->bytes, __ATOMIC_RELAXED);
 }
+
+static void *rng_create(const struct lvm_device_env *env, const void *params)
+{
+	(void)params;
+	return lvm_rng_new(env->vm, env->base, env->gsi);
+}
+
+static int rng_start(void *dev) { return lvm_rng_start(dev); }
+static void rng_free(void *dev) { lvm_rng_free(dev); }
+
+static unsigned rng_stats(void *dev, struct lvm_device_stat *out)
+{
+	out[0] = (struct lvm_device_stat){ "bytes", lvm_rng_bytes(dev) };
+	return 1;
+}
+
+/* rng = true */
+const struct lvm_device_type lvm_rng_device = {
+	.key = "rng",
+	.object = "rng",
+	.create = rng_create,
+	.start = rng_start,
+	.free = rng_free,
+	.stats = rng_stats,
+};

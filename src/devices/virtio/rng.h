@@ -13,4 +13,8 @@ int lvm_rng_start(struct lvm_rng *rng);
 void lvm_rng_free(struct lvm_rng *rng);
 uint64_t lvm_rng_bytes(const struct lvm_rng *rng);
 
+/* Its entry in the machine's device table (devices/device.h), in rng.c. */
+struct lvm_device_type;
+extern const struct lvm_device_type lvm_rng_device;
+
 #endif

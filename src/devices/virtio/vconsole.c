@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/device.h"
 #include "util/error.h"
 #include "devices/virtio/transport.h"
 
@@ -144,3 +145,26 @@ size_t lvm_vconsole_receive(struct lvm_vconsole *con, const void *bytes, size_t 
 	(void)ignored;
 	return n;
 }
+
+static void *vconsole_create(const struct lvm_device_env *env, const void *params)
+{
+	(void)params;
+	return lvm_vconsole_new(env->vm, env->base, env->gsi);
+}
+
+static int vconsole_start(void *dev) { return lvm_vconsole_start(dev); }
+static void vconsole_free(void *dev) { lvm_vconsole_free(dev); }
+static size_t vconsole_receive(void *dev, const void *bytes, size_t n)
+{
+	return lvm_vconsole_receive(dev, bytes, n);
+}
+
+/* virtio_console = true: port 0, sharing the machine's console sink. */
+const struct lvm_device_type lvm_vconsole_device = {
+	.key = "virtio_console",
+	.object = "virtio-console",
+	.create = vconsole_create,
+	.start = vconsole_start,
+	.free = vconsole_free,
+	.receive = vconsole_receive,
+};

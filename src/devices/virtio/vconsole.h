@@ -21,4 +21,8 @@ void lvm_vconsole_free(struct lvm_vconsole *c);
 /* Queues input for the guest; returns how many bytes were accepted. Any thread. */
 size_t lvm_vconsole_receive(struct lvm_vconsole *c, const void *bytes, size_t n);
 
+/* Its entry in the machine's device table (devices/device.h), in vconsole.c. */
+struct lvm_device_type;
+extern const struct lvm_device_type lvm_vconsole_device;
+
 #endif

@@ -8,7 +8,18 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "kvm/memory.h"
+
+/* What the board hands a loader: the files, the command line, the device tree. */
+struct lvm_x86_boot {
+	const char *kernel;  /* path, for messages */
+	const char *cmdline; /* the final command line, may be NULL */
+	const char *initrd;  /* path, or NULL */
+	const void *dtb;     /* the machine's device tree blob (bzImage: SETUP_DTB) */
+	size_t dtb_size;
+};
 
 struct lvm_x86_initrd {
 	uint64_t addr; /* 0 when there is none */

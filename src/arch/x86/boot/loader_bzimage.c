@@ -150,22 +150,20 @@ static void fill_boot_params(struct boot_params *bp, const struct lvm_bzimage *b
  * SETUP_DTB (boot.rst; protocol 2.09+, older kernels have no list).
  */
 static int hand_over_tables(struct lvm_vm *vm, struct boot_params *bp,
-			    const struct lvm_bzimage *bz)
+			    const struct lvm_bzimage *bz, const struct lvm_x86_boot *boot)
 {
 	bp->acpi_rsdp_addr = LVM_ACPI_RSDP_ADDR;
 	if (bz->hdr.version < LVM_SETUP_DATA_MIN_VERSION)
 		return 0;
-	size_t size;
-	const void *dtb = lvm_fdt_blob(vm, &size);
 	return lvm_x86_setup_data_add_dtb(&vm->mem, bp, LVM_LOADER_SCRATCH, LVM_LOADER_SCRATCH_END,
-					  dtb, size);
+					  boot->dtb, boot->dtb_size);
 }
 
-int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		     const uint8_t *data, size_t size)
 {
 	struct lvm_bzimage bz;
-	const char *path = config->kernel;
+	const char *path = boot->kernel;
 	if (lvm_bzimage_parse(path, data, size, &bz) < 0 || choose_load_addr(path, &vm->mem, &bz) < 0)
 		return -1;
 	uint8_t *dst = lvm_memory_ptr(&vm->mem, bz.load_addr, bz.kernel_size);
@@ -174,16 +172,16 @@ int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
 				(unsigned long long)bz.load_addr);
 	memcpy(dst, data + bz.kernel_offset, bz.kernel_size);
 	struct lvm_x86_initrd rd;
-	if (lvm_x86_write_cmdline(&vm->mem, config->cmdline, bz.cmdline_max,
+	if (lvm_x86_write_cmdline(&vm->mem, boot->cmdline, bz.cmdline_max,
 				  "the kernel's cmdline_size", NULL) < 0 ||
-	    lvm_x86_load_initrd(&vm->mem, config->initrd, bz.load_addr + bz.mem_needed,
+	    lvm_x86_load_initrd(&vm->mem, boot->initrd, bz.load_addr + bz.mem_needed,
 				bz.initrd_addr_max, "initrd_addr_max", &rd) < 0)
 		return -1;
 	struct boot_params *bp = lvm_memory_ptr(&vm->mem, LVM_ZERO_PAGE_ADDR, sizeof(*bp));
 	if (!bp)
 		return lvm_fail("memory: too small for boot_params");
 	fill_boot_params(bp, &bz, &vm->mem, &rd);
-	if (hand_over_tables(vm, bp, &bz) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
+	if (hand_over_tables(vm, bp, &bz, boot) < 0 || lvm_x86_write_long_mode_tables(vm) < 0)
 		return -1;
 	return lvm_x86_enter_long_mode(&vm->vcpus[0], bz.load_addr + ENTRY64_OFFSET,
 				       LVM_ZERO_PAGE_ADDR);

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/x86/board.h"
+#include "arch/x86/boot/boot_data.h"
+#include "kvm/vm.h"
 
 #define LVM_BZIMAGE_MIN_VERSION 0x0206u /* cmdline_size appeared in 2.06 */
 #define LVM_BZIMAGE_LOADER_ID   0xffu   /* boot.rst: "no assigned id" */
@@ -37,7 +38,7 @@ bool lvm_bzimage_detect(const uint8_t *data, size_t size);
 int lvm_bzimage_parse(const char *path, const uint8_t *data, size_t size,
 		      struct lvm_bzimage *out);
 /* Loads the kernel, initrd, command line and boot_params; sets up vCPU 0. */
-int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_bzimage_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		     const uint8_t *data, size_t size);
 
 #endif

@@ -193,15 +193,15 @@ static int write_info(struct lvm_memory *mem, const struct lvm_x86_initrd *rd)
 	return 0;
 }
 
-int lvm_multiboot_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_multiboot_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		       const uint8_t *data, size_t size)
 {
 	struct lvm_mb_image img;
 	struct lvm_x86_initrd rd;
-	if (lvm_multiboot_load_image(&vm->mem, config->kernel, data, size, &img) < 0 ||
-	    lvm_x86_write_cmdline(&vm->mem, config->cmdline, LVM_BOOT_CMDLINE_MAX - 1, "the limit",
+	if (lvm_multiboot_load_image(&vm->mem, boot->kernel, data, size, &img) < 0 ||
+	    lvm_x86_write_cmdline(&vm->mem, boot->cmdline, LVM_BOOT_CMDLINE_MAX - 1, "the limit",
 				  NULL) < 0 ||
-	    lvm_x86_load_initrd(&vm->mem, config->initrd, img.highest, UINT32_MAX,
+	    lvm_x86_load_initrd(&vm->mem, boot->initrd, img.highest, UINT32_MAX,
 				"the 4 GiB limit", &rd) < 0 ||
 	    write_info(&vm->mem, &rd) < 0)
 		return -1;

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/x86/board.h"
+#include "arch/x86/boot/boot_data.h"
+#include "kvm/vm.h"
 
 #define LVM_MB_HEADER_MAGIC     0x1badb002u
 #define LVM_MB_BOOTLOADER_MAGIC 0x2badb002u /* in EAX at entry */
@@ -94,7 +95,7 @@ struct lvm_mb_image {
 int lvm_multiboot_load_image(struct lvm_memory *mem, const char *path, const uint8_t *data,
 			     size_t size, struct lvm_mb_image *out);
 /* Loads everything and sets up vCPU 0. */
-int lvm_multiboot_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_multiboot_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		       const uint8_t *data, size_t size);
 
 #endif

@@ -65,10 +65,10 @@ static int write_start_info(struct lvm_memory *mem, const struct lvm_x86_initrd 
 	return 0;
 }
 
-int lvm_pvh_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_pvh_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		 const uint8_t *data, size_t size)
 {
-	const char *path = config->kernel;
+	const char *path = boot->kernel;
 	uint32_t entry;
 	int found = lvm_pvh_find_entry(path, data, size, &entry);
 	if (found < 0)
@@ -81,9 +81,9 @@ int lvm_pvh_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
 	if (!lvm_memory_ptr(&vm->mem, entry, 1) || entry < image.lowest || entry >= image.highest)
 		return lvm_fail("kernel %s: PVH entry 0x%x is not inside the loaded kernel", path, entry);
 	struct lvm_x86_initrd rd;
-	if (lvm_x86_write_cmdline(&vm->mem, config->cmdline, LVM_BOOT_CMDLINE_MAX - 1,
+	if (lvm_x86_write_cmdline(&vm->mem, boot->cmdline, LVM_BOOT_CMDLINE_MAX - 1,
 				  "the limit", NULL) < 0 ||
-	    lvm_x86_load_initrd(&vm->mem, config->initrd, image.highest, UINT32_MAX,
+	    lvm_x86_load_initrd(&vm->mem, boot->initrd, image.highest, UINT32_MAX,
 				"the 4 GiB limit", &rd) < 0 ||
 	    write_start_info(&vm->mem, &rd) < 0)
 		return -1;

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arch/x86/board.h"
+#include "arch/x86/boot/boot_data.h"
+#include "kvm/vm.h"
 
 /*
  * No UAPI header has these (Linux keeps them in include/xen/interface/,
@@ -59,7 +60,7 @@ _Static_assert(sizeof(struct lvm_hvm_memmap_entry) == 24, "hvm_memmap_table_entr
  */
 int lvm_pvh_find_entry(const char *path, const uint8_t *data, size_t size, uint32_t *entry);
 /* Loads the ELF, command line, initrd and start info; sets up vCPU 0. */
-int lvm_pvh_load(struct lvm_vm *vm, const struct lvm_machine_config *config,
+int lvm_pvh_load(struct lvm_vm *vm, const struct lvm_x86_boot *boot,
 		 const uint8_t *data, size_t size);
 
 #endif

@@ -1,0 +1,64 @@
+/*
+ * What a device file tells the machine about itself, once: its recipe key,
+ * how to validate its entry, how to create, start and free it, and the
+ * optional faces the Lua layer offers generically (statistics, a request
+ * filter, a rate limit, console input).  The machine keeps one table of
+ * these (machine/devices.c); a new device is its own file plus one line
+ * there, and its Lua key, objects and teardown follow from the entry.
+ */
+#ifndef LVM_DEVICES_DEVICE_H
+#define LVM_DEVICES_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm/vm.h"
+#include "util/value.h"
+
+struct lvm_filter;
+struct lvm_throttle;
+
+/* Where the board put a device: its register window and interrupt line. */
+struct lvm_device_env {
+	struct lvm_vm *vm;
+	uint64_t base;  /* MMIO window */
+	unsigned gsi;   /* interrupt line */
+	const char *name;  /* the recipe's name for it (named kinds), else the key */
+	unsigned index;    /* position among the devices of its kind (sorted by name) */
+};
+
+struct lvm_device_stat {
+	const char *name;
+	uint64_t value;
+};
+
+#define LVM_DEVICE_STATS_MAX 16u
+
+struct lvm_device_type {
+	const char *key;     /* recipe key: disks = {NAME = {...}} or rng = true */
+	const char *object;  /* what one is called in messages and Lua: "disk" */
+	bool named;          /* a table of named entries (else a boolean) */
+	/*
+	 * Validates one entry (`v`: the entry's table, or the boolean) without
+	 * side effects; `where` prefixes error messages ("disks.root").
+	 * Returns a malloc'd parameter block for create (freed by the caller
+	 * after create), or NULL + lvm_error.  NULL `parse`: no parameters.
+	 */
+	void *(*parse)(const struct lvm_value *v, const char *where, unsigned index);
+	/* NULL + lvm_error ("FIELD: why", e.g. "path: cannot open x: ...") on failure. */
+	void *(*create)(const struct lvm_device_env *env, const void *params);
+	int (*start)(void *dev);
+	void (*free)(void *dev);
+
+	/* Optional faces. */
+	unsigned (*stats)(void *dev, struct lvm_device_stat *out); /* at most LVM_DEVICE_STATS_MAX */
+	const char *filter_method;  /* the Lua method installing a filter: "on_request" */
+	bool filter_frames;         /* its filter sees network frames, not block requests */
+	void (*set_filter)(void *dev, const struct lvm_filter *filter);
+	struct lvm_throttle *(*throttle)(void *dev);
+	/* Console input for the guest; returns the bytes accepted. */
+	size_t (*receive)(void *dev, const void *bytes, size_t n);
+};
+
+#endif

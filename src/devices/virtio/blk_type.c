@@ -1,0 +1,114 @@
+/*
+ * virtio-blk as the machine sees it (devices/device.h): the recipe key
+ *   disks = { NAME = { path = "root.img", readonly = false, rate_limit = {...} } }
+ * and the faces the Lua layer offers on vm.disks.NAME.
+ */
+#include "devices/virtio/blk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/device.h"
+#include "util/error.h"
+#include "util/rate_config.h"
+#include "util/throttle.h"
+
+struct blk_params {
+	const char *path;
+	bool readonly;
+	struct lvm_rate_config rate_limit;
+};
+
+static void *blk_parse(const struct lvm_value *v, const char *where, unsigned index)
+{
+	static const char *const keys[] = { "path", "readonly", "rate_limit", NULL };
+	(void)index;
+	if (v->type != LVM_VALUE_TABLE) {
+		lvm_fail("%s must be a table, not a %s", where, lvm_value_type_name(v));
+		return NULL;
+	}
+	if (lvm_value_check_keys(v, where, keys, NULL) < 0)
+		return NULL;
+	const struct lvm_value *path = lvm_value_get(v, "path");
+	const struct lvm_value *ro = lvm_value_get(v, "readonly");
+	const struct lvm_value *rate = lvm_value_get(v, "rate_limit");
+	if (!path) {
+		lvm_fail("%s.path is required (the raw image file)", where);
+		return NULL;
+	}
+	if (path->type != LVM_VALUE_STRING) {
+		lvm_fail("%s.path must be a string, not a %s", where, lvm_value_type_name(path));
+		return NULL;
+	}
+	if (ro && ro->type != LVM_VALUE_BOOLEAN) {
+		lvm_fail("%s.readonly must be a boolean, not a %s", where, lvm_value_type_name(ro));
+		return NULL;
+	}
+	struct blk_params *p = calloc(1, sizeof(*p));
+	if (!p) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	p->path = path->str;
+	p->readonly = ro && ro->boolean;
+	char at[256];
+	snprintf(at, sizeof(at), "%s.rate_limit", where);
+	if (rate && lvm_rate_config_parse(rate, at, &p->rate_limit) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void *blk_create(const struct lvm_device_env *env, const void *params)
+{
+	const struct blk_params *p = params;
+	struct lvm_blk *blk = lvm_blk_new(env->vm, env->base, env->gsi, env->name, p->path,
+					  p->readonly);
+	if (!blk) {
+		lvm_fail_prefix("path: ");
+		return NULL;
+	}
+	if (lvm_throttle_configure(lvm_blk_throttle(blk), &p->rate_limit) < 0) {
+		lvm_fail_prefix("rate_limit: ");
+		lvm_blk_free(blk);
+		return NULL;
+	}
+	return blk;
+}
+
+static unsigned blk_stats(void *dev, struct lvm_device_stat *out)
+{
+	struct lvm_blk_stats s = lvm_blk_stats(dev);
+	unsigned n = 0;
+	out[n++] = (struct lvm_device_stat){ "reads", s.reads };
+	out[n++] = (struct lvm_device_stat){ "writes", s.writes };
+	out[n++] = (struct lvm_device_stat){ "bytes_read", s.bytes_read };
+	out[n++] = (struct lvm_device_stat){ "bytes_written", s.bytes_written };
+	out[n++] = (struct lvm_device_stat){ "bytes", s.bytes_read + s.bytes_written };
+	out[n++] = (struct lvm_device_stat){ "flushes", s.flushes };
+	out[n++] = (struct lvm_device_stat){ "discards", s.discards };
+	out[n++] = (struct lvm_device_stat){ "errors", s.errors };
+	out[n++] = (struct lvm_device_stat){ "throttled", lvm_throttle_count(lvm_blk_throttle(dev)) };
+	return n;
+}
+
+static int blk_start(void *dev) { return lvm_blk_start(dev); }
+static void blk_free(void *dev) { lvm_blk_free(dev); }
+static void blk_set_filter(void *dev, const struct lvm_filter *f) { lvm_blk_set_filter(dev, f); }
+static struct lvm_throttle *blk_throttle(void *dev) { return lvm_blk_throttle(dev); }
+
+const struct lvm_device_type lvm_blk_device = {
+	.key = "disks",
+	.object = "disk",
+	.named = true,
+	.parse = blk_parse,
+	.create = blk_create,
+	.start = blk_start,
+	.free = blk_free,
+	.stats = blk_stats,
+	.filter_method = "on_request",
+	.set_filter = blk_set_filter,
+	.throttle = blk_throttle,
+};

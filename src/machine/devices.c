@@ -1,0 +1,25 @@
+#include "machine/devices.h"
+
+#include <string.h>
+
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vconsole.h"
+
+const struct lvm_device_type *const lvm_device_types[] = {
+	&lvm_blk_device,      /* disks = { NAME = {...} } */
+	&lvm_net_device,      /* nets = { NAME = {...} } */
+	&lvm_rng_device,      /* rng = true */
+	&lvm_vconsole_device, /* virtio_console = true */
+};
+
+const unsigned lvm_device_type_count = sizeof(lvm_device_types) / sizeof(lvm_device_types[0]);
+
+const struct lvm_device_type *lvm_device_type_find(const char *key)
+{
+	for (unsigned i = 0; i < lvm_device_type_count; i++)
+		if (strcmp(lvm_device_types[i]->key, key) == 0)
+			return lvm_device_types[i];
+	return NULL;
+}
