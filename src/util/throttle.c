@@ -1,14 +1,6 @@
 #include "util/throttle.h"
 
 #include <string.h>
-#include <time.h>
-
-uint64_t lvm_monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void lvm_throttle_init(struct lvm_throttle *t)
 {

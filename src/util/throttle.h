@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/clock.h" /* its users time their waits with lvm_monotonic_ns */
 #include "util/ratelimit.h"
 
 struct lvm_throttle {
@@ -30,7 +31,5 @@ int lvm_throttle_set(struct lvm_throttle *t, const struct lvm_bucket_config *byt
 /* Takes one request of `bytes` if the limits allow: returns 0.  Else takes
  * nothing and returns the nanoseconds to wait before asking again. */
 uint64_t lvm_throttle_admit(struct lvm_throttle *t, uint64_t bytes);
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t lvm_monotonic_ns(void);
 
 #endif
