@@ -27,6 +27,12 @@ int lvm_throttle_set(struct lvm_throttle *t, const struct lvm_bucket_config *byt
 	return rc;
 }
 
+int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc)
+{
+	return lvm_throttle_set(t, rc->has_bandwidth ? &rc->bandwidth : NULL,
+				rc->has_ops ? &rc->ops : NULL);
+}
+
 /* A request bigger than the byte bucket can ever hold counts as a full bucket. */
 static uint64_t clamp(const struct lvm_bucket *b, uint64_t bytes)
 {

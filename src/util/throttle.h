@@ -28,6 +28,10 @@ void lvm_throttle_destroy(struct lvm_throttle *t);
 /* Sets the limits (NULL buckets: unlimited; both NULL: off).  -1 + lvm_error. */
 int lvm_throttle_set(struct lvm_throttle *t, const struct lvm_bucket_config *bytes,
 		     const struct lvm_bucket_config *ops);
+/* Sets the limits a recipe gave (util/ratelimit.h); a config with neither
+ * bandwidth nor ops means no limit (the throttle is switched off).
+ * -1 + lvm_error on a bad bucket (a size without a refill time). */
+int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc);
 /* Takes one request of `bytes` if the limits allow: returns 0.  Else takes
  * nothing and returns the nanoseconds to wait before asking again. */
 uint64_t lvm_throttle_admit(struct lvm_throttle *t, uint64_t bytes);
