@@ -87,6 +87,13 @@ static enum lvm_gate_status admit(struct rig *r, uint64_t *wait)
 	return s;
 }
 
+/* A new 4 KiB request enters the gate and asks to go. */
+static enum lvm_gate_status next_request(struct rig *r, uint64_t *wait)
+{
+	lvm_gate_begin(&r->gate, 4096);
+	return admit(r, wait);
+}
+
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
@@ -113,16 +120,14 @@ static void test_allow_asks_once_without_the_lock(void)
 	struct rig r;
 	rig_init(&r, LVM_FILTER_ALLOW, 0);
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_GO);
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO);
 	CHECK(r.fake.calls == 1);
 	CHECK(r.fake.lock_was_free);
 	CHECK(r.fake.seen.op == LVM_FILTER_WRITE);
 	CHECK_EQ_U64(r.fake.seen.sector, 8);
 	CHECK(admit(&r, &wait) == LVM_GATE_GO); /* same request: not asked again */
 	CHECK(r.fake.calls == 1);
-	lvm_gate_begin(&r.gate, 4096); /* the next one is */
-	CHECK(admit(&r, &wait) == LVM_GATE_GO);
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO); /* the next one is asked */
 	CHECK(r.fake.calls == 2);
 	rig_destroy(&r);
 }
@@ -135,8 +140,7 @@ static void test_refusals_complete_with_the_verdict(void)
 		struct rig r;
 		rig_init(&r, refused[i], 0);
 		uint64_t wait = 1;
-		lvm_gate_begin(&r.gate, 4096);
-		CHECK(admit(&r, &wait) == LVM_GATE_REFUSED);
+		CHECK(next_request(&r, &wait) == LVM_GATE_REFUSED);
 		CHECK(r.gate.verdict == refused[i]);
 		CHECK_EQ_U64(wait, 0);
 		rig_destroy(&r);
@@ -161,8 +165,7 @@ static void test_delay_returns_the_wait(void)
 	struct rig r;
 	rig_init(&r, LVM_FILTER_DELAY, 30);
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_WAIT);
+	CHECK(next_request(&r, &wait) == LVM_GATE_WAIT);
 	CHECK(wait > 0 && wait <= 30 * MS);
 	sleep_ns(wait + MS);
 	CHECK(admit(&r, &wait) == LVM_GATE_GO);
@@ -177,12 +180,10 @@ static void test_reset_while_the_filter_runs(void)
 	rig_init(&r, LVM_FILTER_ALLOW, 0);
 	r.fake.reset_during_check = true;
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_GONE);
+	CHECK(next_request(&r, &wait) == LVM_GATE_GONE);
 	/* the device starts over with its next request */
 	r.fake.reset_during_check = false;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_GO);
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO);
 	CHECK(r.fake.calls == 2);
 	rig_destroy(&r);
 }
@@ -200,10 +201,8 @@ static void test_throttle_wait(void)
 	rig_init(&r, LVM_FILTER_ALLOW, 0);
 	one_op_per_second(&r);
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_GO);
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_WAIT);
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO);
+	CHECK(next_request(&r, &wait) == LVM_GATE_WAIT);
 	CHECK(wait > 0 && wait <= 1000 * MS);
 	CHECK(r.fake.calls == 2);
 	CHECK(admit(&r, &wait) == LVM_GATE_WAIT); /* still waiting, not asked again */
@@ -221,11 +220,9 @@ static void test_refused_request_costs_no_tokens(void)
 	rig_init(&r, LVM_FILTER_IOERR, 0);
 	one_op_per_second(&r);
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_REFUSED);
+	CHECK(next_request(&r, &wait) == LVM_GATE_REFUSED);
 	r.fake.answer.verdict = LVM_FILTER_ALLOW;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_GO); /* the one op was still there */
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO); /* the one op was still there */
 	rig_destroy(&r);
 }
 
@@ -235,8 +232,7 @@ static void test_delay_comes_before_the_tokens(void)
 	rig_init(&r, LVM_FILTER_DELAY, 20);
 	one_op_per_second(&r);
 	uint64_t wait;
-	lvm_gate_begin(&r.gate, 4096);
-	CHECK(admit(&r, &wait) == LVM_GATE_WAIT);
+	CHECK(next_request(&r, &wait) == LVM_GATE_WAIT);
 	CHECK_EQ_U64(__atomic_load_n(&r.throttle.throttled, __ATOMIC_RELAXED), 0);
 	sleep_ns(wait + MS);
 	CHECK(admit(&r, &wait) == LVM_GATE_GO); /* takes the op only now */
