@@ -214,6 +214,20 @@ static void test_throttle_wait(void)
 	rig_destroy(&r);
 }
 
+/* virtio-net: a frame that passed but found no receive buffer asks again. */
+static void test_passed_request_pays_once(void)
+{
+	struct rig r;
+	rig_init(&r, LVM_FILTER_ALLOW, 0);
+	one_op_per_second(&r);
+	uint64_t wait;
+	CHECK(next_request(&r, &wait) == LVM_GATE_GO);
+	CHECK(admit(&r, &wait) == LVM_GATE_GO);
+	CHECK_EQ_U64(__atomic_load_n(&r.throttle.throttled, __ATOMIC_RELAXED), 0);
+	CHECK(next_request(&r, &wait) == LVM_GATE_WAIT); /* the next one pays */
+	rig_destroy(&r);
+}
+
 static void test_refused_request_costs_no_tokens(void)
 {
 	struct rig r;
@@ -260,6 +274,7 @@ int main(void)
 	RUN_TEST(test_delay_returns_the_wait);
 	RUN_TEST(test_reset_while_the_filter_runs);
 	RUN_TEST(test_throttle_wait);
+	RUN_TEST(test_passed_request_pays_once);
 	RUN_TEST(test_refused_request_costs_no_tokens);
 	RUN_TEST(test_delay_comes_before_the_tokens);
 	RUN_TEST(test_stats_snapshot);

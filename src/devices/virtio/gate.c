@@ -23,6 +23,7 @@ void lvm_gate_begin(struct lvm_gate *g, uint64_t cost)
 	g->verdict = LVM_FILTER_ALLOW;
 	g->not_before_ns = 0;
 	g->cost = cost;
+	g->passed = false;
 }
 
 /*
@@ -62,6 +63,8 @@ enum lvm_gate_status lvm_gate_admit(struct lvm_gate *g, pthread_mutex_t *transpo
 				    lvm_gate_describe_fn describe, void *arg, uint64_t *wait_ns)
 {
 	*wait_ns = 0;
+	if (g->passed)
+		return LVM_GATE_GO;
 	if (!g->asked) {
 		g->asked = true; /* once per request, even if it then waits */
 		if (!ask(g, transport_lock, describe, arg))
@@ -73,6 +76,7 @@ enum lvm_gate_status lvm_gate_admit(struct lvm_gate *g, pthread_mutex_t *transpo
 	if (!wait) /* the delay comes first: a delayed request takes tokens once it may go */
 		wait = lvm_throttle_admit(g->throttle, g->cost);
 	*wait_ns = wait;
+	g->passed = wait == 0;
 	return wait ? LVM_GATE_WAIT : LVM_GATE_GO;
 }
 

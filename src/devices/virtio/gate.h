@@ -11,7 +11,9 @@
  *     device's throttle (util/throttle.h), or waits for them.
  *
  * A request that must wait stays in the gate and the device asks again
- * later (on its transport timer) without re-asking the filter; since the
+ * later (on its transport timer) without re-asking the filter.  One that
+ * got GO but could not be served yet (virtio-net with no receive buffer)
+ * gets GO again without paying twice.  Since the
  * device serves its queue in order, a waiting request holds back those
  * behind it (without VIRTIO_F_IN_ORDER, virtio 1.2 §6, a device may use
  * buffers in any order, but the filter and the rate limit must see the
@@ -51,6 +53,7 @@ struct lvm_gate {
 	enum lvm_filter_verdict verdict; /* what it said (ALLOW without a filter) */
 	uint64_t not_before_ns;          /* DELAY: lvm_monotonic_ns() it may go at */
 	uint64_t cost;                   /* bytes it takes from the byte bucket */
+	bool passed;                     /* it got GO (and paid): it stays admitted */
 };
 
 enum lvm_gate_status {
