@@ -5,7 +5,7 @@
  * lvm_policy` (NULL callbacks = allow everything) and ask it once per
  * request, from whichever thread processes the request.  The Lua
  * implementation hands the request to the control thread through the same
- * bounded queue as on_pio reads (core/hookq) and waits for the verdict, so
+ * bounded queue as on_pio reads (kvm/hookq) and waits for the verdict, so
  * a policy costs one control-thread round trip per request; devices call
  * it only when a policy is installed (the fast path stays C-only).
  *

@@ -1,5 +1,5 @@
 /*
- * A device's rate limit (core/ratelimit) shared between its I/O thread,
+ * A device's rate limit (util/ratelimit) shared between its I/O thread,
  * which admits requests, and the control thread, which may change the
  * limits at any time: the bucket plus its own small lock (never held while
  * waiting for anything).  A request larger than a bucket's whole capacity
