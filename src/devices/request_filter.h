@@ -5,14 +5,15 @@
  * lvm_policy` (NULL callbacks = allow everything) and ask it once per
  * request, from whichever thread processes the request.  The Lua
  * implementation hands the request to the control thread through the same
- * bounded queue as on_pio reads (core/hookq) and waits for the verdict, so
+ * bounded queue as on_pio reads (kvm/hookq) and waits for the verdict, so
  * a policy costs one control-thread round trip per request; devices call
  * it only when a policy is installed (the fast path stays C-only).
  *
  * virtio-blk asks before each request (op, first sector, data bytes) and
- * virtio-net before each frame it transmits or receives.  The device calls
- * the policy without its transport lock held, so a vCPU touching the
- * device's registers never waits for Lua.
+ * virtio-net before each frame it transmits or receives, both through an
+ * admission gate (devices/virtio/gate.h) that calls the policy without the
+ * transport lock held, so a vCPU touching the device's registers never
+ * waits for Lua.
  */
 #ifndef LVM_DEVICES_REQUEST_FILTER_H
 #define LVM_DEVICES_REQUEST_FILTER_H
@@ -26,9 +27,12 @@ enum lvm_filter_op { LVM_FILTER_READ, LVM_FILTER_WRITE, LVM_FILTER_FLUSH, LVM_FI
 enum lvm_filter_verdict {
 	LVM_FILTER_ALLOW = 0, /* process the request */
 	LVM_FILTER_IOERR,     /* complete it with VIRTIO_BLK_S_IOERR (net: drop) */
-	LVM_FILTER_UNSUPP,    /* complete it with VIRTIO_BLK_S_UNSUPP */
+	LVM_FILTER_UNSUPP,    /* complete it with VIRTIO_BLK_S_UNSUPP (net: drop) */
 	LVM_FILTER_DELAY,     /* process it after `delay_ms` */
-	LVM_FILTER_DROP,      /* net: drop the frame */
+	LVM_FILTER_DROP,      /* net: drop the frame (blk: as IOERR) */
+	/* Every verdict but ALLOW and DELAY refuses the request: it costs no
+	 * rate-limit tokens.  The Lua layer gives disks ALLOW, IOERR, UNSUPP
+	 * and DELAY, and NICs ALLOW and DROP. */
 };
 
 struct lvm_filter_request {

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 
 int lvm_hookq_init(struct lvm_hookq *q)
@@ -74,13 +74,6 @@ static bool enqueue_locked(struct lvm_hookq *q, const struct lvm_hook_req *req)
 #define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 #endif
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Waits up to `ns` for ready(arg) without sleeping.  Sleeping costs a
  * cross-CPU wake-up (tens of microseconds on a nested host) on each side
@@ -89,14 +82,14 @@ static uint64_t monotonic_ns(void)
  */
 bool lvm_hookq_spin(bool (*ready)(const void *arg), const void *arg, uint64_t ns)
 {
-	uint64_t until = monotonic_ns() + ns;
+	uint64_t until = lvm_monotonic_ns() + ns;
 	do {
 		for (int i = 0; i < 64; i++) {
 			if (ready(arg))
 				return true;
 			cpu_relax();
 		}
-	} while (monotonic_ns() < until);
+	} while (lvm_monotonic_ns() < until);
 	return false;
 }
 

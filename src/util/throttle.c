@@ -1,14 +1,6 @@
 #include "util/throttle.h"
 
 #include <string.h>
-#include <time.h>
-
-uint64_t lvm_monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void lvm_throttle_init(struct lvm_throttle *t)
 {
@@ -35,6 +27,12 @@ int lvm_throttle_set(struct lvm_throttle *t, const struct lvm_bucket_config *byt
 	return rc;
 }
 
+int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc)
+{
+	return lvm_throttle_set(t, rc->has_bandwidth ? &rc->bandwidth : NULL,
+				rc->has_ops ? &rc->ops : NULL);
+}
+
 /* A request bigger than the byte bucket can ever hold counts as a full bucket. */
 static uint64_t clamp(const struct lvm_bucket *b, uint64_t bytes)
 {
@@ -56,12 +54,6 @@ uint64_t lvm_throttle_admit(struct lvm_throttle *t, uint64_t bytes)
 	if (wait)
 		__atomic_fetch_add(&t->throttled, 1, __ATOMIC_RELAXED);
 	return wait;
-}
-
-int lvm_throttle_configure(struct lvm_throttle *t, const struct lvm_rate_config *rc)
-{
-	return lvm_throttle_set(t, rc->has_bandwidth ? &rc->bandwidth : NULL,
-				rc->has_ops ? &rc->ops : NULL);
 }
 
 uint64_t lvm_throttle_count(const struct lvm_throttle *t)

@@ -17,8 +17,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
-#include "devices/request_filter.h"
-#include "util/throttle.h"
+#include "devices/virtio/gate.h"
 #include "devices/virtio/transport.h"
 
 #define SECTOR 512u
@@ -31,24 +30,15 @@ struct lvm_blk {
 	bool readonly;
 	uint64_t sectors;
 	char *name;
-	struct lvm_blk_stats stats; /* written on the I/O thread, read atomically */
-	const struct lvm_filter *policy; /* atomic; NULL: no policy, the pure C path */
-	/* The request in `chain`, popped but not completed (it may be waiting). */
+	struct lvm_blk_stats stats; /* lvm_stat_add on the I/O thread */
+	/* The request in `chain`, popped but not completed (it may be waiting
+	 * in the gate, which holds its verdict). */
 	bool pending;
-	bool asked;                /* its policy has been consulted */
-	enum lvm_filter_verdict verdict;
-	uint64_t not_before_ns;    /* a delayed request runs from then on */
-	uint64_t generation;       /* bumped by a device reset */
-	uint64_t data_bytes;       /* what the pending request costs the byte bucket */
+	struct lvm_gate gate;
 	struct lvm_throttle throttle;
 	struct lvm_vq_chain chain;
 	struct iovec data[LVM_VQ_MAX_SEGS];
 };
-
-static void count(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
 
 static void blk_read_config(void *dev, uint8_t *config)
 {
@@ -107,8 +97,8 @@ static uint8_t do_read(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t sec
 		return VIRTIO_BLK_S_IOERR;
 	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, false))
 		return VIRTIO_BLK_S_IOERR;
-	count(&blk->stats.reads, 1);
-	count(&blk->stats.bytes_read, len);
+	lvm_stat_add(&blk->stats.reads, 1);
+	lvm_stat_add(&blk->stats.bytes_read, len);
 	*written = (uint32_t)len;
 	return VIRTIO_BLK_S_OK;
 }
@@ -124,8 +114,8 @@ static uint8_t do_write(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t se
 		return VIRTIO_BLK_S_IOERR;
 	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, true))
 		return VIRTIO_BLK_S_IOERR;
-	count(&blk->stats.writes, 1);
-	count(&blk->stats.bytes_written, len);
+	lvm_stat_add(&blk->stats.writes, 1);
+	lvm_stat_add(&blk->stats.bytes_written, len);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -134,7 +124,7 @@ static uint8_t do_flush(struct lvm_blk *blk)
 	/* §5.2.6.1: completion means the data is on stable storage. */
 	if (!blk->readonly && fdatasync(blk->fd) < 0)
 		return VIRTIO_BLK_S_IOERR;
-	count(&blk->stats.flushes, 1);
+	lvm_stat_add(&blk->stats.flushes, 1);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -194,7 +184,7 @@ static uint8_t do_discard(struct lvm_blk *blk, struct lvm_vq_chain *c, uint32_t 
 		if (!discard_one(blk, &r, type))
 			return VIRTIO_BLK_S_IOERR;
 	}
-	count(&blk->stats.discards, 1);
+	lvm_stat_add(&blk->stats.discards, 1);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -217,19 +207,19 @@ static uint32_t blk_request(struct lvm_blk *blk, struct lvm_vq_chain *c)
 {
 	struct virtio_blk_outhdr h;
 	if (c->nin == 0 || c->in_len > UINT32_MAX) {
-		count(&blk->stats.errors, 1); /* no status byte to answer in */
+		lvm_stat_add(&blk->stats.errors, 1); /* no status byte to answer in */
 		return 0;
 	}
 	uint32_t written = 0;
 	uint8_t status = VIRTIO_BLK_S_IOERR;
-	if (blk->verdict == LVM_FILTER_UNSUPP)
+	if (blk->gate.verdict == LVM_FILTER_UNSUPP)
 		status = VIRTIO_BLK_S_UNSUPP;
-	else if (blk->verdict == LVM_FILTER_IOERR)
-		status = VIRTIO_BLK_S_IOERR;
+	else if (blk->gate.verdict != LVM_FILTER_ALLOW && blk->gate.verdict != LVM_FILTER_DELAY)
+		status = VIRTIO_BLK_S_IOERR; /* refused: IOERR (or DROP, meant for frames) */
 	else if (lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) == sizeof(h))
 		status = dispatch(blk, c, &h, &written);
 	if (status != VIRTIO_BLK_S_OK)
-		count(&blk->stats.errors, 1);
+		lvm_stat_add(&blk->stats.errors, 1);
 	lvm_iov_write(c->in, c->nin, c->in_len - 1, &status, 1);
 	return written + 1;
 }
@@ -249,9 +239,10 @@ static uint64_t ranges_bytes(struct lvm_vq_chain *c, uint64_t *first)
 	return total;
 }
 
-/* What the policy sees of the request in `c`; false for a malformed or unknown one. */
-static bool describe(struct lvm_vq_chain *c, struct lvm_filter_request *req)
+/* What the filter sees of the pending request; false for a malformed or unknown one. */
+static bool describe(void *arg, struct lvm_filter_request *req)
 {
+	struct lvm_vq_chain *c = &((struct lvm_blk *)arg)->chain;
 	struct virtio_blk_outhdr h;
 	if (c->nin == 0 || lvm_iov_read(c->out, c->nout, 0, &h, sizeof(h)) != sizeof(h))
 		return false;
@@ -271,49 +262,6 @@ static bool describe(struct lvm_vq_chain *c, struct lvm_filter_request *req)
 	}
 	req->length = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 	return true;
-}
-
-/*
- * Asks the policy about the pending request, with the transport lock
- * released (the policy may wait for the control thread).  False if the
- * driver reset the device meanwhile: the request is gone.
- */
-static bool ask_policy(struct lvm_blk *blk, struct lvm_virtio_transport *t, const struct lvm_filter *p)
-{
-	struct lvm_filter_request req;
-	if (!describe(&blk->chain, &req))
-		return true;
-	uint64_t generation = blk->generation;
-	pthread_mutex_unlock(&t->lock);
-	struct lvm_filter_result r = lvm_filter_check(p, &req);
-	pthread_mutex_lock(&t->lock);
-	if (generation != blk->generation || !blk->pending)
-		return false;
-	blk->verdict = r.verdict;
-	if (r.verdict == LVM_FILTER_DELAY)
-		blk->not_before_ns = lvm_monotonic_ns() + (uint64_t)r.delay_ms * 1000000u;
-	return true;
-}
-
-#define GONE UINT64_MAX
-
-/* Nanoseconds the pending request must still wait (0: go now; GONE: dropped). */
-static uint64_t admit(struct lvm_blk *blk, struct lvm_virtio_transport *t)
-{
-	if (!blk->asked) {
-		blk->asked = true;
-		const struct lvm_filter *p = __atomic_load_n(&blk->policy, __ATOMIC_ACQUIRE);
-		if (p && !ask_policy(blk, t, p))
-			return GONE;
-	}
-	if (blk->verdict == LVM_FILTER_DELAY) {
-		uint64_t now = lvm_monotonic_ns();
-		if (now < blk->not_before_ns)
-			return blk->not_before_ns - now;
-	}
-	if (blk->verdict != LVM_FILTER_ALLOW && blk->verdict != LVM_FILTER_DELAY)
-		return 0; /* failed by the policy: costs nothing */
-	return lvm_throttle_admit(&blk->throttle, blk->data_bytes);
 }
 
 /* Data bytes of a read or write (the rate limit's byte cost), else 0. */
@@ -337,9 +285,7 @@ static bool next_request(struct lvm_blk *blk, struct lvm_virtio_transport *t)
 	do {
 		if (lvm_virtio_pop(t, 0, &blk->chain)) {
 			blk->pending = true;
-			blk->asked = false;
-			blk->verdict = LVM_FILTER_ALLOW;
-			blk->data_bytes = data_bytes(&blk->chain);
+			lvm_gate_begin(&blk->gate, data_bytes(&blk->chain));
 			return true;
 		}
 		/* §2.7.10: chains added while we worked need no new notify. */
@@ -352,13 +298,15 @@ static void blk_run(struct lvm_blk *blk, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	while (next_request(blk, t)) {
-		uint64_t wait = admit(blk, t);
-		if (wait == GONE)
+		uint64_t wait;
+		enum lvm_gate_status s = lvm_gate_admit(&blk->gate, &t->lock, describe, blk, &wait);
+		if (s == LVM_GATE_GONE)
 			break;
-		if (wait > 0) {
+		if (s == LVM_GATE_WAIT) {
 			lvm_virtio_arm_timer(t, wait);
 			break;
 		}
+		/* GO, or REFUSED: blk_request completes it with the verdict. */
 		lvm_vq_push(&t->vq[0], blk->chain.head, blk_request(blk, &blk->chain));
 		blk->pending = false;
 		any = true;
@@ -382,7 +330,7 @@ static void blk_reset(void *dev)
 {
 	struct lvm_blk *blk = dev;
 	blk->pending = false;
-	blk->generation++;
+	lvm_gate_reset(&blk->gate);
 	lvm_virtio_arm_timer(blk->transport, 0);
 }
 
@@ -438,6 +386,7 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 	blk->fd = -1;
 	blk->readonly = readonly;
 	lvm_throttle_init(&blk->throttle);
+	lvm_gate_init(&blk->gate, &blk->throttle);
 	blk->name = strdup(name);
 	if (!blk->name || open_image(blk, path) < 0)
 		goto fail;
@@ -469,7 +418,7 @@ void lvm_blk_free(struct lvm_blk *blk)
 
 void lvm_blk_set_filter(struct lvm_blk *blk, const struct lvm_filter *policy)
 {
-	__atomic_store_n(&blk->policy, policy, __ATOMIC_RELEASE);
+	lvm_gate_set_filter(&blk->gate, policy);
 }
 
 struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk)
@@ -485,9 +434,6 @@ const char *lvm_blk_name(const struct lvm_blk *blk)
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk)
 {
 	struct lvm_blk_stats s;
-	const uint64_t *src = (const uint64_t *)&blk->stats;
-	uint64_t *dst = (uint64_t *)&s;
-	for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	lvm_stats_snapshot(&s, &blk->stats, sizeof(s));
 	return s;
 }

@@ -29,13 +29,13 @@ struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 int lvm_blk_start(struct lvm_blk *blk);
 void lvm_blk_free(struct lvm_blk *blk);
 /*
- * Installs (or with NULL removes) the per-request policy (core/policy.h);
+ * Installs (or with NULL removes) the per-request policy (devices/request_filter.h);
  * `policy` must stay valid while the disk lives.  Requests then run in
  * order: a delayed one holds back those behind it, on a timer.
  */
 struct lvm_filter;
 void lvm_blk_set_filter(struct lvm_blk *blk, const struct lvm_filter *policy);
-/* The disk's rate limit (core/throttle.h): bytes are read/write data, every
+/* The disk's rate limit (util/throttle.h): bytes are read/write data, every
  * request is one op; a throttled request waits on the I/O thread's timer. */
 struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);
 const char *lvm_blk_name(const struct lvm_blk *blk);

@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
-#include "devices/request_filter.h"
-#include "util/throttle.h"
+#include "devices/virtio/gate.h"
 #include "devices/virtio/transport.h"
 
 #define RXQ 0
@@ -33,79 +32,53 @@ struct lvm_net {
 	int tap_fd;
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
-	const struct lvm_filter *policy; /* atomic; NULL: frames never leave C */
-	struct lvm_throttle throttle;    /* both directions share it */
-	uint64_t generation;             /* bumped by a device reset */
-	size_t pending_len; /* a received frame waiting in bounce */
-	bool rx_admitted;   /* ... that the policy and the rate limit let through */
+	struct lvm_throttle throttle; /* both directions share it */
+	/* One gate per direction, both with the NIC's filter and throttle. */
+	struct lvm_gate rx_gate, tx_gate;
+	size_t pending_len; /* a received frame waiting in bounce (and in rx_gate) */
 	uint8_t bounce[FRAME_MAX];
 	struct lvm_vq_chain chain;
-	/* The transmit chain being worked on (it may wait for the rate limit). */
-	bool tx_pending, tx_asked;
-	enum lvm_filter_verdict tx_verdict;
+	/* The transmit chain being worked on (it may wait in tx_gate). */
+	bool tx_pending;
 	struct lvm_vq_chain tx;
-	uint8_t tx_frame[FRAME_MAX]; /* a flat copy for the policy (slow path) */
+	uint8_t tx_frame[FRAME_MAX]; /* a flat copy for the filter (slow path) */
 };
 
-#define GONE UINT64_MAX
-
-static void count(uint64_t *counter, uint64_t n)
+/* Whether a transmit chain holds a frame we can send (header + 1..65550 bytes). */
+static bool sendable(const struct lvm_vq_chain *c)
 {
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+	return c->out_len > HDR_LEN && c->out_len <= FRAME_MAX;
 }
 
-/*
- * Asks the policy about a frame with the transport lock released (it may
- * wait for the control thread).  GONE if the driver reset the device
- * meanwhile, else the verdict.
- */
-static uint64_t ask_policy(struct lvm_net *net, struct lvm_virtio_transport *t,
-			   enum lvm_filter_op dir, const void *frame, size_t len)
+/* What the filter sees of the pending transmit frame: a flat copy of it. */
+static bool describe_tx(void *arg, struct lvm_filter_request *req)
 {
-	const struct lvm_filter *p = __atomic_load_n(&net->policy, __ATOMIC_ACQUIRE);
-	if (!p)
-		return LVM_FILTER_ALLOW;
-	struct lvm_filter_request req = { .op = dir, .length = (uint32_t)len, .frame = frame };
-	uint64_t generation = net->generation;
-	pthread_mutex_unlock(&t->lock);
-	struct lvm_filter_result r = lvm_filter_check(p, &req);
-	pthread_mutex_lock(&t->lock);
-	if (generation != net->generation)
-		return GONE;
-	if (r.verdict == LVM_FILTER_DROP)
-		count(&net->stats.policy_dropped, 1);
-	return r.verdict;
-}
-
-/* 0: send the pending transmit chain now; GONE: it went with a reset; else ns to wait. */
-static uint64_t tx_admit(struct lvm_net *net, struct lvm_virtio_transport *t)
-{
+	struct lvm_net *net = arg;
 	struct lvm_vq_chain *c = &net->tx;
-	bool sendable = c->out_len > HDR_LEN && c->out_len <= FRAME_MAX;
-	if (!net->tx_asked && sendable) {
-		net->tx_asked = true;
-		if (__atomic_load_n(&net->policy, __ATOMIC_ACQUIRE)) {
-			size_t len = lvm_iov_read(c->out, c->nout, HDR_LEN, net->tx_frame,
-						  c->out_len - HDR_LEN);
-			uint64_t v = ask_policy(net, t, LVM_FILTER_TX, net->tx_frame, len);
-			if (v == GONE || !net->tx_pending)
-				return GONE;
-			net->tx_verdict = (enum lvm_filter_verdict)v;
-		}
-	}
-	if (!sendable || net->tx_verdict == LVM_FILTER_DROP)
-		return 0;
-	return lvm_throttle_admit(&net->throttle, c->out_len - HDR_LEN);
+	size_t len = lvm_iov_read(c->out, c->nout, HDR_LEN, net->tx_frame, c->out_len - HDR_LEN);
+	*req = (struct lvm_filter_request){ .op = LVM_FILTER_TX, .length = (uint32_t)len,
+					    .frame = net->tx_frame };
+	return true;
+}
+
+/* What the filter sees of the received frame in bounce. */
+static bool describe_rx(void *arg, struct lvm_filter_request *req)
+{
+	struct lvm_net *net = arg;
+	*req = (struct lvm_filter_request){ .op = LVM_FILTER_RX,
+					    .length = (uint32_t)(net->pending_len - HDR_LEN),
+					    .frame = net->bounce + HDR_LEN };
+	return true;
 }
 
 static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 {
-	if (c->out_len <= HDR_LEN || c->out_len > FRAME_MAX || net->tx_verdict == LVM_FILTER_DROP)
-		return; /* nothing to send, more than a frame, or refused: dropped */
+	if (!sendable(c))
+		return; /* nothing to send or more than a frame: dropped */
 	ssize_t n = writev(net->tap_fd, c->out, (int)c->nout);
 	if (n > 0) {
-		count(&net->stats.tx_packets, 1);
-		count(&net->stats.tx_bytes, (uint64_t)n - HDR_LEN);
+		lvm_stat_add(&net->stats.tx_packets, 1);
+		lvm_stat_add(&net->stats.tx_bytes, (uint64_t)n - HDR_LEN);
 	}
 }
 
@@ -116,8 +89,8 @@ static bool tx_next(struct lvm_net *net, struct lvm_virtio_transport *t)
 	do {
 		if (lvm_virtio_pop(t, TXQ, &net->tx)) {
 			net->tx_pending = true;
-			net->tx_asked = false;
-			net->tx_verdict = LVM_FILTER_ALLOW;
+			lvm_gate_begin(&net->tx_gate,
+				       sendable(&net->tx) ? net->tx.out_len - HDR_LEN : 0);
 			return true;
 		}
 	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[TXQ]));
@@ -129,14 +102,21 @@ static void tx_run(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	while (tx_next(net, t)) {
-		uint64_t wait = tx_admit(net, t);
-		if (wait == GONE)
+		uint64_t wait = 0;
+		/* A chain that holds no frame is dropped without asking anyone. */
+		enum lvm_gate_status s = sendable(&net->tx)
+			? lvm_gate_admit(&net->tx_gate, &t->lock, describe_tx, net, &wait)
+			: LVM_GATE_GO;
+		if (s == LVM_GATE_GONE)
 			break;
-		if (wait) {
+		if (s == LVM_GATE_WAIT) {
 			lvm_virtio_arm_timer(t, wait);
 			break;
 		}
-		transmit(net, &net->tx);
+		if (s == LVM_GATE_REFUSED)
+			lvm_stat_add(&net->stats.policy_dropped, 1);
+		else
+			transmit(net, &net->tx);
 		lvm_vq_push(&t->vq[TXQ], net->tx.head, 0);
 		net->tx_pending = false;
 		any = true;
@@ -149,24 +129,22 @@ static void tx_run(struct lvm_net *net, struct lvm_virtio_transport *t)
  * (timer armed), was dropped, or went with a reset (pending_len tells). */
 static bool rx_admit(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
-	if (!net->rx_admitted) {
-		uint64_t v = ask_policy(net, t, LVM_FILTER_RX, net->bounce + HDR_LEN,
-					net->pending_len - HDR_LEN);
-		if (v == GONE || !net->pending_len)
-			return false;
-		if (v == LVM_FILTER_DROP) {
-			net->pending_len = 0;
-			return false;
-		}
-		net->rx_admitted = true;
-	}
-	uint64_t wait = lvm_throttle_admit(&net->throttle, net->pending_len - HDR_LEN);
-	if (wait) {
+	uint64_t wait;
+	switch (lvm_gate_admit(&net->rx_gate, &t->lock, describe_rx, net, &wait)) {
+	case LVM_GATE_GO:
+		return true;
+	case LVM_GATE_WAIT:
 		t->device_fd_paused = true; /* the timer resumes us */
 		lvm_virtio_arm_timer(t, wait);
 		return false;
+	case LVM_GATE_REFUSED:
+		lvm_stat_add(&net->stats.policy_dropped, 1);
+		net->pending_len = 0;
+		return false;
+	case LVM_GATE_GONE: /* net_reset emptied bounce */
+		return false;
 	}
-	return true;
+	return false;
 }
 
 /* Moves frames from the tap into receive buffers while both exist. */
@@ -179,7 +157,7 @@ static void receive(struct lvm_net *net, struct lvm_virtio_transport *t)
 			if (n <= (ssize_t)HDR_LEN)
 				break; /* EAGAIN (or a runt): nothing more now */
 			net->pending_len = (size_t)n;
-			net->rx_admitted = false;
+			lvm_gate_begin(&net->rx_gate, (uint64_t)n - HDR_LEN);
 		}
 		if (!rx_admit(net, t)) {
 			if (net->pending_len)
@@ -196,9 +174,9 @@ static void receive(struct lvm_net *net, struct lvm_virtio_transport *t)
 		size_t done = lvm_iov_write(net->chain.in, net->chain.nin, 0, net->bounce,
 					    net->pending_len);
 		if (done < net->pending_len)
-			count(&net->stats.rx_dropped, 1); /* buffer too small: truncated */
-		count(&net->stats.rx_packets, 1);
-		count(&net->stats.rx_bytes, net->pending_len - HDR_LEN);
+			lvm_stat_add(&net->stats.rx_dropped, 1); /* buffer too small: truncated */
+		lvm_stat_add(&net->stats.rx_packets, 1);
+		lvm_stat_add(&net->stats.rx_bytes, net->pending_len - HDR_LEN);
 		lvm_vq_push(&t->vq[RXQ], net->chain.head, (uint32_t)done);
 		net->pending_len = 0;
 		any = true;
@@ -241,7 +219,8 @@ static void net_reset(void *dev)
 	struct lvm_net *net = dev;
 	net->pending_len = 0;
 	net->tx_pending = false;
-	net->generation++;
+	lvm_gate_reset(&net->rx_gate);
+	lvm_gate_reset(&net->tx_gate);
 	lvm_virtio_arm_timer(net->transport, 0);
 	net->transport->device_fd_paused = true;
 }
@@ -296,6 +275,8 @@ struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 	}
 	memcpy(net->mac, mac, 6);
 	lvm_throttle_init(&net->throttle);
+	lvm_gate_init(&net->rx_gate, &net->throttle);
+	lvm_gate_init(&net->tx_gate, &net->throttle);
 	net->tap_fd = open_tap(tap);
 	if (net->tap_fd < 0) {
 		lvm_throttle_destroy(&net->throttle);
@@ -334,15 +315,13 @@ struct lvm_throttle *lvm_net_throttle(struct lvm_net *net)
 
 void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy)
 {
-	__atomic_store_n(&net->policy, policy, __ATOMIC_RELEASE);
+	lvm_gate_set_filter(&net->rx_gate, policy);
+	lvm_gate_set_filter(&net->tx_gate, policy);
 }
 
 struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)
 {
 	struct lvm_net_stats s;
-	const uint64_t *src = (const uint64_t *)&net->stats;
-	uint64_t *dst = (uint64_t *)&s;
-	for (size_t i = 0; i < sizeof(s) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	lvm_stats_snapshot(&s, &net->stats, sizeof(s));
 	return s;
 }

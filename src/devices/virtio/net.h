@@ -23,10 +23,10 @@ struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 int lvm_net_start(struct lvm_net *net);
 void lvm_net_free(struct lvm_net *net);
 struct lvm_net_stats lvm_net_stats(const struct lvm_net *net);
-/* The NIC's rate limit (core/throttle.h), shared by both directions: a
+/* The NIC's rate limit (util/throttle.h), shared by both directions: a
  * frame costs its bytes and one op; a throttled frame waits on a timer. */
 struct lvm_throttle *lvm_net_throttle(struct lvm_net *net);
-/* Installs (NULL: removes) the per-frame policy (core/policy.h); it must
+/* Installs (NULL: removes) the per-frame policy (devices/request_filter.h); it must
  * stay valid while the NIC lives.  The slow path: each frame is copied. */
 struct lvm_filter;
 void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy);
