@@ -12,7 +12,7 @@
 -- wait.
 --
 -- On a host with hardware virtualization this takes seconds.  On a nested
--- host whose KVM emulates kernel-mode code (see DESIGN.md §1) the bzImage
+-- host whose KVM emulates kernel-mode code (see docs/HOST.md) the bzImage
 -- must decompress itself, emulated, and Linux stops at its first
 -- unemulatable instruction: expect a timeout or an "error" result there.
 -- Exits 0 when the shell answered.

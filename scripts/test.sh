@@ -1,11 +1,14 @@
 #!/bin/sh
-# The whole test suite: the C unit tests under AddressSanitizer + UBSan,
+# The whole test suite: the layer check, the C unit tests under AddressSanitizer + UBSan,
 # the virtqueue parser under libFuzzer for a bounded time, then every C
 # unit test and busted spec (ctest) in the normal build, whose summary is
 # the last thing printed.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS="$(nproc)"
+
+# The one-way include rule between the layers of src/ (docs/ARCHITECTURE.md).
+scripts/check-layers.sh
 
 cmake -S . -B build-asan -DLUAVMM_SANITIZE=ON -DCMAKE_C_COMPILER=clang \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null

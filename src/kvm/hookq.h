@@ -44,8 +44,8 @@ struct lvm_hook_wait {
 };
 
 /*
- * A device request (core/policy.h) waiting on a device I/O thread for the
- * control thread's verdict.  `owner` is the control side's policy object.
+ * A device request (util/request_filter.h) waiting on a device I/O thread for the
+ * control thread's verdict.  `owner` is the control side's filter object.
  * Once the control thread has taken a call it must answer it, and the
  * caller waits for that answer even if the queue closes meanwhile, so the
  * control thread may read `request` and write `result` until it answers.

@@ -1,6 +1,14 @@
 /*
  * Shared declarations of the Lua binding files (the only place in luavmm
- * that includes Lua headers).
+ * that includes Lua headers).  The bindings reach the rest of luavmm only
+ * through machine/ (the machine facade), kvm/ and util/.
+ *
+ * Stack contracts are written as in the Lua manual (§4.6): [-o, +p, x]
+ * pops o values, pushes p, and x is "e" when the function may raise an
+ * error, "-" when it never does.  A `machine_index` argument is the stack
+ * index (absolute or relative) of the machine's userdata, and the `m`
+ * passed beside it is that userdata's struct; functions convert relative
+ * indices themselves before pushing anything.
  */
 #ifndef LVM_LUA_BINDING_H
 #define LVM_LUA_BINDING_H
@@ -12,6 +20,7 @@
 #include <stddef.h>
 
 #include "kvm/vm.h"
+#include "util/clock.h"
 #include "util/value.h"
 
 struct lvm_machine;
@@ -35,7 +44,7 @@ struct lvm_timer {
 	unsigned id;
 };
 
-struct lvm_control; /* control.c: the control socket */
+struct lvm_control; /* control.c: the control socket; serve answers clients' chunks [-0, +0, e]. */
 
 /* The machine object's userdata (machine.c). */
 struct lvm_lua_machine {
@@ -95,26 +104,28 @@ const struct lvm_filter *lvm_lua_set_filter(lua_State *L, int machine_index, int
 void lvm_lua_serve_call(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_call *call);
 void lvm_lua_filters_release(lua_State *L, int machine_index);
 
-/* machine.c */
+/* machine.c: luavmm.machine{} [-0, +1, e]; the machine at `index`, raising
+ * "machine: already closed" for a closed one [-0, +0, e]. */
 int lvm_lua_machine_new(lua_State *L);
 void lvm_lua_register_machine(lua_State *L);
 struct lvm_lua_machine *lvm_lua_check_machine(lua_State *L, int index);
 
-/* console.c */
+/* console.c: pushes a new vm.console object for the machine [-0, +1, e]. */
 void lvm_lua_register_console(lua_State *L);
 void lvm_lua_push_console(lua_State *L, int machine_index);
 
-/* pump.c: moves guest output to Lua and stdin to the guest until the
- * machine stops or `deadline` (CLOCK_MONOTONIC seconds; < 0 = none)
- * passes; with `until_output`, returns as soon as new output arrived.
- * Returns true if new output arrived. */
-/* Remembers the machine at `index` (weakly) so every wait() serves its hooks. */
+/* pump.c.  register_live [-0, +0, e]: remembers the machine at `index`
+ * (weakly) so every wait serves its hooks.  pump [-0, +0, e]: moves guest
+ * output to Lua and stdin to the guest until the machine stops or
+ * `deadline` (CLOCK_MONOTONIC seconds; < 0 = none) passes; with
+ * `until_output`, returns as soon as new output arrived; returns true if
+ * new output arrived.  drain [-0, +0, e]: takes the output already
+ * captured.  push_tail [-0, +1, e]: the newest output as one printable
+ * line (control characters escaped). */
 void lvm_lua_register_live(lua_State *L, int index);
 bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, double deadline,
 		  bool until_output);
 void lvm_lua_drain(lua_State *L, struct lvm_lua_machine *m, int machine_index);
-double lvm_lua_now(void);
-/* The output tail as one printable line (control characters escaped). */
 void lvm_lua_push_tail(lua_State *L, const struct lvm_lua_machine *m);
 void lvm_lua_output_free(struct lvm_output *out);
 
@@ -131,17 +142,22 @@ size_t lvm_lua_tty_filter(struct lvm_lua_machine *m, const char *buf, size_t n, 
 #define LVM_MACHINE_STATE 2 /* user value: a table of the machine's Lua hooks */
 void lvm_lua_register_hooks(lua_State *L);
 void lvm_lua_hooks_init(struct lvm_lua_machine *m);
-/* Pushes the machine's state table field `key` (a table, created on demand). */
+/* Pushes the machine's state table field `key` (a table, created on demand)
+ * [-0, +1, e]. */
 void lvm_lua_push_state(lua_State *L, int machine_index, const char *key);
 /* Calls the function below `nargs` arguments on the stack as a hook:
  * protected, instruction-limited; an error is reported and (unless the
  * recipe asked to continue) stops the VM with "hook_error".  Leaves
- * `nresults` values on success; returns false (nothing left) on error. */
+ * `nresults` values on success; returns false (nothing left) on error
+ * [-(nargs+1), +(nresults|0), -]. */
 bool lvm_lua_call_hook(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults,
 		       const char *what);
 /* The same protection without the reporting: returns the lua_pcall status,
- * leaving the error message (with traceback) on the stack. */
+ * leaving the error message (with traceback) on the stack
+ * [-(nargs+1), +(nresults|1), -]. */
 int lvm_lua_pcall_limited(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults);
+/* serve_hooks, fire_event (pops its `nargs` event arguments), deliver_line:
+ * run the machine's hooks [-0 (fire_event: -nargs), +0, e]. */
 void lvm_lua_serve_hooks(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_index,
 			const char *event, int nargs);
@@ -155,7 +171,7 @@ void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const ch
 extern _Thread_local int lvm_lua_hook_depth;
 extern _Thread_local int lvm_lua_pump_depth;
 
-/* timers.c */
+/* timers.c: run_timers calls the due ones as hooks [-0, +0, e]. */
 void lvm_lua_register_timers(lua_State *L);
 double lvm_lua_next_timer(const struct lvm_lua_machine *m); /* < 0: none */
 void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index);
@@ -164,7 +180,7 @@ void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m);
 /* runtime.c: pause/resume/read/write/regs/set_regs/irq */
 void lvm_lua_register_runtime(lua_State *L);
 
-/* control.c: the control socket */
+/* control.c: the control socket; serve answers clients' chunks [-0, +0, e]. */
 int lvm_lua_control_open(lua_State *L, struct lvm_lua_machine *m, const char *path);
 /* pollfds the control socket needs; returns how many were added (at most max). */
 unsigned lvm_lua_control_pollfds(struct lvm_lua_machine *m, struct pollfd *fds, unsigned max);

@@ -79,7 +79,7 @@ static int console_expect(lua_State *L)
 	if (timeout < 0)
 		return luaL_argerror(L, 3, "timeout must not be negative");
 	lvm_lua_check_not_in_hook(L, m, "expect");
-	double deadline = lvm_lua_now() + timeout;
+	double deadline = lvm_monotonic_seconds() + timeout;
 	lua_getiuservalue(L, 1, 1);
 	int mi = lua_gettop(L);
 	lvm_lua_drain(L, m, mi);
@@ -87,7 +87,7 @@ static int console_expect(lua_State *L)
 		int n = try_match(L, m, 2);
 		if (n >= 0)
 			return n;
-		if (lvm_vm_stopped(m->vm) || lvm_lua_now() >= deadline ||
+		if (lvm_vm_stopped(m->vm) || lvm_monotonic_seconds() >= deadline ||
 		    !m->vm->started)
 			break;
 		if (!lvm_lua_pump(L, m, mi, deadline, true) && !lvm_vm_stopped(m->vm))

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "devices/request_filter.h"
+#include "util/request_filter.h"
 #include "lua/binding.h"
 #include "machine/devices.h"
 #include "machine/machine.h"

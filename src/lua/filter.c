@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "devices/request_filter.h"
+#include "util/request_filter.h"
 #include "lua/binding.h"
 
 struct filter_object {

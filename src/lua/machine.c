@@ -109,7 +109,7 @@ static int machine_wait(lua_State *L)
 	if (!m->vm->started)
 		return luaL_error(L, "wait: the machine has not been started (call vm:start() first)");
 	lvm_lua_check_not_in_hook(L, m, "wait");
-	double deadline = timeout < 0 ? -1 : lvm_lua_now() + timeout;
+	double deadline = timeout < 0 ? -1 : lvm_monotonic_seconds() + timeout;
 	lvm_lua_pump(L, m, 1, deadline, false);
 	bool stopped = lvm_vm_stopped(m->vm);
 	if (stopped) {

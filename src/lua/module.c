@@ -29,7 +29,7 @@ static int module_guest(lua_State *L)
 /* luavmm.now(): CLOCK_MONOTONIC seconds (for timers and watchdogs). */
 static int module_now(lua_State *L)
 {
-	lua_pushnumber(L, lvm_lua_now());
+	lua_pushnumber(L, lvm_monotonic_seconds());
 	return 1;
 }
 

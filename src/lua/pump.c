@@ -1,7 +1,10 @@
 /*
- * The control thread's wait: poll the machine's stop eventfd, the console's
- * output notification and (if the recipe asked) stdin, then move output to
- * the Lua side and input to the UART.  Only this thread ever runs Lua.
+ * The control thread's wait.  Whichever machine a recipe waits on, every
+ * live machine is served (their stop eventfds, console output, hook queues,
+ * timers, control sockets and, if asked for, stdin): output goes to the
+ * Lua side (expect, console functions, on_line), stdin to the guest's
+ * console input (machine/machine.h: UART and virtio console).  Only this
+ * thread ever runs Lua.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,13 +18,6 @@
 #include "lua/binding.h"
 
 #define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */
-
-double lvm_lua_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void lvm_lua_output_free(struct lvm_output *out)
 {
@@ -224,7 +220,7 @@ static int served_timeout_ms(const struct served *s, int n, double deadline)
 	}
 	if (deadline < 0)
 		return -1;
-	double left = deadline - lvm_lua_now();
+	double left = deadline - lvm_monotonic_seconds();
 	if (left <= 0)
 		return 0;
 	return left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
@@ -341,7 +337,7 @@ bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, do
 		if (!m->vm || (until_output && got_output) || lvm_vm_stopped(m->vm))
 			break;
 		int timeout = served_timeout_ms(served, n, deadline);
-		if (timeout == 0 && deadline >= 0 && lvm_lua_now() >= deadline)
+		if (timeout == 0 && deadline >= 0 && lvm_monotonic_seconds() >= deadline)
 			break;
 		if (hooks_active && serve_spinning(L, served, n))
 			continue;

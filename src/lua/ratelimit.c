@@ -20,7 +20,7 @@
 
 static uint64_t now_ns(void)
 {
-	return (uint64_t)(lvm_lua_now() * 1e9);
+	return (uint64_t)(lvm_monotonic_seconds() * 1e9);
 }
 
 static int configure(lua_State *L, struct lvm_ratelimit *rl, bool init)

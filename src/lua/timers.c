@@ -53,7 +53,7 @@ static int add_timer(lua_State *L, bool repeat)
 	t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	t->id = ++m->next_timer_id;
 	t->interval = repeat ? ms / 1000 : 0;
-	t->due = lvm_lua_now() + ms / 1000;
+	t->due = lvm_monotonic_seconds() + ms / 1000;
 	struct lua_timer_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	h->m = m;
 	h->id = t->id;
@@ -114,7 +114,7 @@ double lvm_lua_next_timer(const struct lvm_lua_machine *m)
 void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
 	machine_index = lua_absindex(L, machine_index);
-	double now = lvm_lua_now();
+	double now = lvm_monotonic_seconds();
 	unsigned n = m->ntimers; /* timers added by a timer wait for the next round */
 	for (unsigned i = 0; i < n && m->vm && !lvm_vm_stopped(m->vm); i++) {
 		struct lvm_timer *t = &m->timers[i];

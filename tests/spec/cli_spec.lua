@@ -62,7 +62,7 @@ return vm:wait(30)
 
   it("builds recipes/linux.lua's machine (bzImage + initramfs) and fails in one line where Linux cannot boot", function()
     -- Here the bzImage would have to decompress itself in emulated kernel
-    -- mode (DESIGN.md 1): a short timeout proves the recipe runs up to its
+    -- mode (docs/HOST.md): a short timeout proves the recipe runs up to its
     -- first wait and reports it as one line; a hardware-virt host runs the
     -- full recipe through `ctest -L hwvirt`.
     local r = t.exec({ "run", "recipes/linux.lua" }, { LUAVMM_LINUX_TIMEOUT = "3" })
@@ -147,6 +147,14 @@ describe("bad input gives one clear line and a non-zero exit", function()
     assert_one_line_error(t.exec_recipe(boot_recipe(hello, ', memory = "0"')), 'memory = "0" is not a size')
     assert_one_line_error(t.exec_recipe(boot_recipe(hello, ', memory = "abc"')), 'memory = "abc" is not a size')
     assert_one_line_error(t.exec_recipe(boot_recipe(hello, ', memory = "900T"')), "more than this host's")
+  end)
+
+  it("when memory is a string without a unit, or not whole 4K pages of at least 4M", function()
+    local function err(value) return t.exec_recipe(boot_recipe(hello, ", memory = " .. value)) end
+    assert_one_line_error(err('"4096"'), '.lua:2: machine: memory = "4096" has no unit')
+    assert_one_line_error(err('"3M"'), "at least 4M (got 3145728 bytes)")
+    assert_one_line_error(err('"4097K"'), "a multiple of 4K and at least 4M (got 4195328 bytes)")
+    assert_one_line_error(err("2.5"), "a whole number of MiB, not 2.5")
   end)
 
   it("when cpus is 0 or above the KVM limit", function()

@@ -4,7 +4,7 @@
 -- luavmm appends for its virtio-rng), exactly the e820 map luavmm gave it,
 -- then find luavmm's MP table and ACPI tables (RSDP at 0xe0000, handed over
 -- in hvm_start_info.rsdp_paddr) and list them. On this host kernel-mode
--- code is emulated, so that is as far as the spec goes (DESIGN.md §1):
+-- code is emulated, so that is as far as the spec goes (docs/HOST.md):
 -- those lines come within ~2 s of the banner, the next milestone ("Kernel
 -- command line:", printed once the virtio-mmio devices are parsed) ~20 s
 -- later; it stops the machine after the ACPI table list.

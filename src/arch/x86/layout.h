@@ -55,7 +55,6 @@
 #define LVM_LAPIC_ADDR         0xfee00000u
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
-#define LVM_VIRTIO_MMIO_SIZE   0x1000ull
 #define LVM_VIRTIO_FIRST_GSI   5u
 
 #endif

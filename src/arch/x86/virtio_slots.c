@@ -6,6 +6,7 @@
 
 #include "arch/x86/fw/fdt.h"
 #include "arch/x86/layout.h"
+#include "devices/virtio/transport.h"
 #include "util/error.h"
 
 int lvm_virtio_slots_take(struct lvm_virtio_slots *s, struct lvm_virtio_slot *out)

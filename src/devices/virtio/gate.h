@@ -41,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/request_filter.h"
+#include "util/request_filter.h"
 #include "util/throttle.h"
 
 struct lvm_gate {

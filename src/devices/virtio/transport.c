@@ -16,7 +16,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
 #include "util/error.h"
 #include "util/throttle.h"
 

@@ -16,6 +16,9 @@
 #include "kvm/vm.h"
 #include "devices/virtio/queue.h"
 
+/* A device's register window: a page, so each window can be given (or
+ * mapped away) on its own; the registers and config space need 0x200. */
+#define LVM_VIRTIO_MMIO_SIZE 0x1000ull
 #define LVM_VIRTIO_MAX_QUEUES 4u
 #define LVM_VIRTIO_CONFIG_MAX 256u
 

@@ -15,8 +15,8 @@
  * transport lock held, so a vCPU touching the device's registers never
  * waits for Lua.
  */
-#ifndef LVM_DEVICES_REQUEST_FILTER_H
-#define LVM_DEVICES_REQUEST_FILTER_H
+#ifndef LVM_UTIL_REQUEST_FILTER_H
+#define LVM_UTIL_REQUEST_FILTER_H
 
 #include <stdint.h>
 
