@@ -30,14 +30,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kvm/irq.h"
+
 #define LVM_IOAPIC_NR_PINS 24
 #define LVM_IOAPIC_MMIO_SIZE 0x20
 #define LVM_MSI_ADDR_BASE 0xfee00000u
-
-struct lvm_msi {
-	uint64_t address;
-	uint32_t data;
-};
 
 struct lvm_ioapic_ops {
 	/* Send one interrupt message. */
