@@ -8,6 +8,7 @@
 #include "arch/x86/boot/boot64.h"
 #include "arch/x86/boot/boot_kind.h"
 #include "arch/x86/cpu/cpuid.h"
+#include "arch/x86/interrupts.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/boot/loader_bzimage.h"
 #include "arch/x86/boot/loader_elf.h"
@@ -168,7 +169,7 @@ static int attach_virtio_and_load(struct lvm_vm *vm, const struct lvm_machine_co
 
 struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 {
-	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
+	struct lvm_vm_options opts = { .mem_size = config->mem_size, .ncpus = config->ncpus };
 	struct lvm_vm *vm = lvm_vm_create(&opts);
 	if (!vm) {
 		if (config->console_owns_fd && config->console_fd >= 0)
@@ -181,7 +182,8 @@ struct lvm_vm *lvm_pc_create(const struct lvm_machine_config *config)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (lvm_pc_setup_vcpu(vm, &vm->vcpus[i], config) < 0)
 			goto fail;
-	if (attach_devices(vm) < 0 || attach_virtio_and_load(vm, config) < 0)
+	if (lvm_x86_interrupts_attach(vm) < 0 || attach_devices(vm) < 0 ||
+	    attach_virtio_and_load(vm, config) < 0)
 		goto fail;
 	return vm;
 fail:
