@@ -94,6 +94,27 @@ static void report_internal_error(struct lvm_vcpu *vcpu)
 		    vcpu->run->internal.suberror, rip);
 }
 
+/*
+ * Split irqchip: the PIC's INT reaches the boot CPU's LINT0 (ExtINT) only
+ * through KVM_INTERRUPT, which KVM takes when kvm_run says
+ * ready_for_interrupt_injection (the guest has IF set, its LAPIC accepts
+ * PIC interrupts and no earlier vector is pending); until then KVM is asked
+ * to exit when that window opens (api.rst "request_interrupt_window").  A
+ * halted vCPU 0 is kicked out of KVM_RUN when INT rises (interrupts.c).
+ */
+static void offer_extint(struct lvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	const struct lvm_irqchip *chip = &vcpu->vm->irqchip;
+	bool pending = chip->extint_pending(chip->ctx);
+	if (pending && run->ready_for_interrupt_injection) {
+		struct kvm_interrupt irq = { .irq = chip->extint_ack(chip->ctx) };
+		ioctl(vcpu->fd, KVM_INTERRUPT, &irq);
+		pending = chip->extint_pending(chip->ctx);
+	}
+	run->request_interrupt_window = pending;
+}
+
 /* Returns false when the loop must end. */
 static bool handle_exit(struct lvm_vcpu *vcpu)
 {
@@ -106,13 +127,18 @@ static bool handle_exit(struct lvm_vcpu *vcpu)
 		handle_mmio(vcpu);
 		return true;
 	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN: /* offer_extint runs before the next KVM_RUN */
+		return true;
+	case KVM_EXIT_IOAPIC_EOI:
+		if (vcpu->vm->irqchip.eoi)
+			vcpu->vm->irqchip.eoi(vcpu->vm->irqchip.ctx, run->eoi.vector);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		lvm_vm_stop(vcpu->vm, LVM_STOP_SHUTDOWN, 0,
 			    "vcpu %u entered shutdown (triple fault)", vcpu->index);
 		return false;
 	case KVM_EXIT_HLT:
-		/* Only without an in-kernel irqchip; halting forever means off. */
+		/* Only without an in-kernel LAPIC (never here); halting forever means off. */
 		lvm_vm_stop(vcpu->vm, LVM_STOP_SHUTDOWN, 0, "vcpu %u halted", vcpu->index);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -151,6 +177,8 @@ static void *vcpu_thread(void *arg)
 			lvm_vm_park(vcpu->vm);
 			continue;
 		}
+		if (vcpu->index == 0 && vcpu->vm->irqchip.extint_pending)
+			offer_extint(vcpu);
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu->run->immediate_exit = 0;

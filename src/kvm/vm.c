@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "kvm/arch.h"
 #include "kvm/kvm.h"
 #include "kvm/vcpu.h"
 
@@ -43,23 +44,6 @@ static int check_options(int kvm_fd, const struct lvm_vm_options *opts)
 		return lvm_fail("memory: %llu MiB is more than this host's %llu MiB of RAM",
 				(unsigned long long)(opts->mem_size >> 20),
 				(unsigned long long)(host_limit >> 20));
-	return 0;
-}
-
-/* In-kernel PIC/IOAPIC/LAPIC and PIT (api.rst KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2). */
-static int create_irqchip(struct lvm_vm *vm)
-{
-	/* Intel requires a 3-page TSS region below 4 GiB that RAM does not cover. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
-		return lvm_fail_errno("KVM_SET_TSS_ADDR");
-	uint64_t identity_map = 0xfffbc000ull;
-	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
-		return lvm_fail_errno("KVM_SET_IDENTITY_MAP_ADDR");
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return lvm_fail_errno("KVM_CREATE_IRQCHIP");
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return lvm_fail_errno("KVM_CREATE_PIT2");
 	return 0;
 }
 
@@ -104,7 +88,7 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts)
 	if (lvm_console_init(&vm->console) < 0)
 		goto fail;
 	vm->console.stopping = &vm->stopping; /* a stalled sink must not block a stop */
-	if (lvm_hookq_init(&vm->hooks) < 0 || create_irqchip(vm) < 0 ||
+	if (lvm_hookq_init(&vm->hooks) < 0 || lvm_arch_vm_init(vm, opts) < 0 ||
 	    lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
 	    create_vcpus(vm, opts->ncpus) < 0)
 		goto fail;
@@ -190,6 +174,19 @@ void lvm_vm_join(struct lvm_vm *vm)
 	vm->joined = true;
 }
 
+/*
+ * The userspace interrupt controllers go first: their timer thread kicks
+ * vCPU 0, so they must be gone before the vCPUs are.  GSIs set later (by
+ * devices being freed) are dropped.
+ */
+static void free_irqchip(struct lvm_vm *vm)
+{
+	struct lvm_irqchip chip = vm->irqchip;
+	vm->irqchip = (struct lvm_irqchip){ 0 };
+	if (chip.free)
+		chip.free(chip.ctx);
+}
+
 void lvm_vm_halt(struct lvm_vm *vm)
 {
 	if (vm->started) {
@@ -203,9 +200,15 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	if (!vm)
 		return;
 	lvm_vm_halt(vm);
+	free_irqchip(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		lvm_vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
+	/* The VM fd before guest RAM: unmapping RAM that KVM still maps makes
+	 * the kernel walk its reverse map through the MMU notifier (ms per GiB),
+	 * while a closed VM has nothing left to unmap. */
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
 	lvm_memory_destroy(&vm->mem);
 	lvm_console_destroy(&vm->console);
 	lvm_hookq_destroy(&vm->hooks);
@@ -213,8 +216,6 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	lvm_bus_destroy(&vm->mmio);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	pthread_cond_destroy(&vm->park_cond);
@@ -239,8 +240,12 @@ const char *lvm_stop_reason_name(enum lvm_stop_reason reason)
 void lvm_vm_set_irq(void *opaque, unsigned gsi, int level)
 {
 	struct lvm_vm *vm = opaque;
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
-	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+	if (vm->irqchip.set_irq) {
+		vm->irqchip.set_irq(vm->irqchip.ctx, gsi, level);
+	} else if (vm->irqchip_mode == LVM_IRQCHIP_KERNEL) {
+		struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+		ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+	}
 }
 
 struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm)

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "kvm/irq.h"
+
 #include "kvm/bus.h"
 #include "kvm/console_buffer.h"
 #include "kvm/hookq.h"
@@ -30,6 +32,28 @@ enum lvm_stop_reason {
 };
 
 struct lvm_vm;
+
+/* Where the interrupt controllers live (api.rst KVM_CREATE_IRQCHIP, KVM_CAP_SPLIT_IRQCHIP). */
+enum lvm_irqchip_mode {
+	LVM_IRQCHIP_SPLIT = 0, /* LAPICs in KVM; PIC, IOAPIC (and PIT) in userspace */
+	LVM_IRQCHIP_KERNEL,    /* PIC, IOAPIC and LAPICs (and PIT) in KVM */
+};
+
+/*
+ * The userspace side of a split irqchip (arch/x86/interrupts.c fills it
+ * in).  set_irq drives a GSI; eoi is the LAPIC's EOI broadcast for a
+ * level-triggered vector (KVM_EXIT_IOAPIC_EOI); extint_pending/extint_ack
+ * are the PIC's INT line and INTA cycle, which vCPU 0 offers to KVM
+ * (KVM_INTERRUPT); free runs once the vCPU threads are gone.
+ */
+struct lvm_irqchip {
+	void *ctx;
+	void (*set_irq)(void *ctx, unsigned gsi, int level);
+	void (*eoi)(void *ctx, uint8_t vector);
+	bool (*extint_pending)(void *ctx);
+	uint8_t (*extint_ack)(void *ctx);
+	void (*free)(void *ctx);
+};
 
 struct lvm_vcpu_stats {
 	uint64_t io;
@@ -75,12 +99,19 @@ struct lvm_vm {
 
 	/* Accesses to ranges the control thread (Lua) serves. */
 	struct lvm_hookq hooks;
+
+	enum lvm_irqchip_mode irqchip_mode;
+	bool pit;
+	struct lvm_irqchip irqchip; /* split mode only, once attached */
 };
 
 struct lvm_vm_options {
 	uint64_t mem_size;
 	unsigned ncpus;
+	enum lvm_irqchip_mode irqchip; /* zero: split */
+	bool pit;                      /* an 8254 PIT (in KVM or userspace, per irqchip) */
 };
+
 
 /* Returns NULL (see lvm_error) and leaves nothing behind on failure. */
 struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts);
@@ -99,7 +130,11 @@ bool lvm_vm_stopped(struct lvm_vm *vm);
 /* Joins the vCPU threads once the VM has stopped (idempotent). */
 void lvm_vm_join(struct lvm_vm *vm);
 const char *lvm_stop_reason_name(enum lvm_stop_reason reason);
-/* Drives GSI `gsi` of the in-kernel irqchip (an lvm_irq_line setter). */
+/*
+ * Drives GSI `gsi` (an lvm_irq_line setter): KVM_IRQ_LINE with the kernel
+ * irqchip, the userspace PIC and IOAPIC with the split one (a no-op until
+ * they are attached).
+ */
 void lvm_vm_set_irq(void *vm, unsigned gsi, int level);
 /*
  * Pause: every vCPU leaves KVM_RUN and waits; returns once all of them

@@ -30,7 +30,7 @@ struct lvm_machine {
 	unsigned nwanted;
 };
 
-static const char *const machine_keys[] = { "cpuid" };
+static const char *const machine_keys[] = { "cpuid", "irqchip", "pit" };
 
 bool lvm_machine_owns_key(const char *key)
 {
@@ -178,6 +178,8 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		.mem_size = c->mem_size, .ncpus = c->ncpus, .kernel = c->kernel,
 		.cmdline = c->cmdline, .initrd = c->initrd, .boot = c->boot,
 		.cpuid = lvm_value_get(c->recipe, "cpuid"),
+		.irqchip = lvm_value_get(c->recipe, "irqchip"),
+		.pit = lvm_value_get(c->recipe, "pit"),
 	};
 	struct lvm_machine *m = calloc(1, sizeof(*m));
 	int rc = m ? 0 : lvm_fail("out of memory");

@@ -13,6 +13,7 @@
 #include "arch/x86/cpu/msr.h"
 #include "arch/x86/fw/acpi.h"
 #include "arch/x86/fw/mptable.h"
+#include "arch/x86/interrupts.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/virtio_slots.h"
 #include "devices/debug_exit.h"
@@ -79,10 +80,31 @@ static int set_up_cpus(struct lvm_x86_board *b)
 	return 0;
 }
 
+/* irqchip = "split" (default: LAPICs in KVM, PIC and IOAPIC here) | "kernel"
+ * (all of them in KVM); pit = true adds an 8254 (in KVM or here, to match). */
+static int interrupt_options(const struct lvm_x86_board_config *config,
+			     struct lvm_vm_options *opts)
+{
+	const struct lvm_value *chip = config->irqchip, *pit = config->pit;
+	opts->irqchip = LVM_IRQCHIP_SPLIT;
+	if (chip && chip->type == LVM_VALUE_STRING && strcmp(chip->str, "kernel") == 0)
+		opts->irqchip = LVM_IRQCHIP_KERNEL;
+	else if (chip && !(chip->type == LVM_VALUE_STRING && strcmp(chip->str, "split") == 0))
+		return lvm_fail("irqchip must be \"split\" or \"kernel\", not %s",
+				lvm_value_show(chip, (char[64]){ 0 }, 64));
+	if (pit && pit->type != LVM_VALUE_BOOLEAN)
+		return lvm_fail("pit must be a boolean, not a %s", lvm_value_type_name(pit));
+	opts->pit = pit && pit->boolean;
+	return 0;
+}
+
 int lvm_x86_board_check(const struct lvm_x86_board_config *config)
 {
 	struct lvm_cpuid_overrides cpuid;
-	return config->cpuid ? lvm_x86_cpuid_parse(config->cpuid, &cpuid) : 0;
+	struct lvm_vm_options opts;
+	if (config->cpuid && lvm_x86_cpuid_parse(config->cpuid, &cpuid) < 0)
+		return -1;
+	return interrupt_options(config, &opts);
 }
 
 struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config)
@@ -93,11 +115,14 @@ struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *co
 		return NULL;
 	}
 	b->has_cpuid = config->cpuid != NULL;
-	if (b->has_cpuid && lvm_x86_cpuid_parse(config->cpuid, &b->cpuid) < 0)
+	struct lvm_vm_options opts = { .mem_size = config->mem_size, .ncpus = config->ncpus };
+	if ((b->has_cpuid && lvm_x86_cpuid_parse(config->cpuid, &b->cpuid) < 0) ||
+	    interrupt_options(config, &opts) < 0)
 		goto fail;
-	struct lvm_vm_options opts = { config->mem_size, config->ncpus };
 	b->vm = lvm_vm_create(&opts);
-	if (!b->vm || set_up_cpus(b) < 0 || attach_legacy_devices(b) < 0)
+	/* The interrupt controllers first: the devices after them drive their lines. */
+	if (!b->vm || lvm_x86_interrupts_attach(b->vm) < 0 || set_up_cpus(b) < 0 ||
+	    attach_legacy_devices(b) < 0)
 		goto fail;
 	return b;
 fail:

@@ -1,5 +1,7 @@
 /*
- * The x86 board luavmm builds: RAM, the interrupt controllers, a 16550
+ * The x86 board luavmm builds: RAM, the interrupt controllers (a split
+ * irqchip by default: LAPICs in KVM, the 8259A pair and the IOAPIC in
+ * userspace, see interrupts.h; an 8254 PIT on request), a 16550
  * UART at 0x3f8 (IRQ 4), isa-debug-exit at 0xf4, the i8042's reset line,
  * ACPI and MP tables, the vCPUs with their CPUID and MSRs, virtio-mmio
  * windows handed out in order (virtio_slots.h), and the kernel loaded by
@@ -30,7 +32,9 @@ struct lvm_x86_board_config {
 	const char *cmdline; /* may be NULL */
 	const char *initrd;  /* path, or NULL */
 	const char *boot;    /* "auto" (NULL), "elf64", "pvh", "bzimage", "multiboot" */
-	const struct lvm_value *cpuid; /* the recipe's cpuid table, or NULL */
+	const struct lvm_value *cpuid;   /* the recipe's cpuid table, or NULL */
+	const struct lvm_value *irqchip; /* "split" (NULL: the default) or "kernel" */
+	const struct lvm_value *pit;     /* true: an 8254 PIT (NULL: none) */
 };
 
 struct lvm_x86_board;

@@ -1,0 +1,39 @@
+/*
+ * The PC's interrupt controllers for the VM's irqchip mode, as one call
+ * for the board.
+ *
+ * Kernel mode: KVM has them all (and its PIT if asked); nothing to attach.
+ *
+ * Split mode (the default): KVM keeps the LAPICs; this attaches the 8259A
+ * pair (0x20, 0xa0, ELCR 0x4d0), the IOAPIC (LVM_IOAPIC_ADDR), and, with
+ * the `pit` option, the 8254 (0x40-0x43, 0x61) with its timer thread.  GSI
+ * n < 16 drives PIC input n and IOAPIC pin n; n < 24 the IOAPIC pin (the
+ * MADT/MP table wire ISA IRQ n to pin n, no overrides).
+ *   - IOAPIC interrupts reach the LAPICs as KVM_SIGNAL_MSI.
+ *   - The PIC's INT goes to vCPU 0's LINT0 as ExtINT (KVM_INTERRUPT from the
+ *     vCPU loop, kvm/vcpu.c); INT rising kicks vCPU 0 out of a halt.  APs
+ *     never see the PIC (their LINT0 is masked after reset anyway).
+ *   - irqfds (virtio): KVM routes GSI n as the MSI of IOAPIC pin n's
+ *     redirection entry, kept in step by KVM_SET_GSI_ROUTING whenever the
+ *     guest reprograms the pin (routed while unmasked or awaiting EOI), so
+ *     irqfd interrupts never leave the kernel.  Consequences: irqfds reach
+ *     IOAPIC guests only, not a PIC-only guest; a level-triggered entry
+ *     receives irqfd interrupts as edge messages with the level bit, whose
+ *     EOI then finds no remote IRR to clear (harmless).
+ *   - ExtINT delivery mode in a redirection entry (virtual wire through the
+ *     IOAPIC) is dropped by KVM; guests use LINT0 for that.
+ */
+#ifndef LVM_ARCH_X86_INTERRUPTS_H
+#define LVM_ARCH_X86_INTERRUPTS_H
+
+#include "kvm/vm.h"
+
+/*
+ * Creates and registers the userspace controllers the VM's mode needs and
+ * hooks them into lvm_vm_set_irq; they are freed with the VM.  Call once,
+ * after lvm_vm_create and before lvm_vm_start.  -1 + lvm_error on failure
+ * (the VM still owns what was created).
+ */
+int lvm_x86_interrupts_attach(struct lvm_vm *vm);
+
+#endif
