@@ -7,7 +7,10 @@
  * loop (so only while the recipe is in vm:wait, expect or vm:run), in an
  * environment where `vm` is the machine and other names fall back to the
  * globals.  A chunk runs like a hook (instruction limit, no waiting) but
- * its errors go back to the client and never stop the machine.
+ * its errors go back to the client and never stop the machine.  Sockets
+ * are non-blocking: replies wait in a bounded queue per client, and a
+ * client that lets it overflow, vanishes or breaks the framing is dropped,
+ * never the control thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,7 @@ struct lvm_control {
 	char path[108];
 	struct control_client clients[MAX_CLIENTS];
 };
+
 const char *lvm_lua_default_control;
 
 static int bind_socket(const char *path)
