@@ -22,6 +22,12 @@ cmake --build build-fuzz -j"$JOBS" --target fuzz_virtqueue
 mkdir -p build-fuzz/corpus
 build-fuzz/fuzz_virtqueue -max_total_time="$FUZZ_SECONDS" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus
+# The control socket's frame parser is small: 10 s unless LUAVMM_FUZZ_SECONDS says.
+CONTROL_FUZZ_SECONDS="${LUAVMM_FUZZ_SECONDS:-10}"
+cmake --build build-fuzz -j"$JOBS" --target fuzz_control_proto
+mkdir -p build-fuzz/corpus-control
+build-fuzz/fuzz_control_proto -max_total_time="$CONTROL_FUZZ_SECONDS" -max_len=8192 \
+  -print_final_stats=1 build-fuzz/corpus-control
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"

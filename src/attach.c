@@ -47,10 +47,21 @@ static int roundtrip(int fd, const char *chunk)
 {
 	char *answer = NULL;
 	long n;
+	size_t len = strlen(chunk);
+	if (len > LVM_CONTROL_MAX_MESSAGE) {
+		fprintf(stderr, "luavmm: attach: the chunk (%zu bytes) is over the control socket's frame limit of %u bytes\n",
+			len, LVM_CONTROL_MAX_MESSAGE);
+		return 1;
+	}
 	/* A refusal may already be waiting: read the answer even if sending failed. */
-	(void)lvm_control_send(fd, chunk, strlen(chunk));
+	(void)lvm_control_send(fd, chunk, len);
 	if ((n = lvm_control_recv(fd, &answer)) < 1) {
-		fprintf(stderr, "luavmm: attach: the VM closed the connection (it stopped, or refused us)\n");
+		if (n < 0 && errno == EMSGSIZE)
+			fprintf(stderr, "luavmm: attach: the VM's reply is over the control socket's frame limit of %u bytes\n",
+				LVM_CONTROL_MAX_MESSAGE);
+		else
+			fprintf(stderr, "luavmm: attach: the VM closed the connection (it stopped, or refused us)\n");
+		free(answer);
 		return -1;
 	}
 	bool ok = answer[0] == '0';

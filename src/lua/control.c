@@ -7,10 +7,14 @@
  * loop (so only while the recipe is in vm:wait, expect or vm:run), in an
  * environment where `vm` is the machine and other names fall back to the
  * globals.  A chunk runs like a hook (instruction limit, no waiting) but
- * its errors go back to the client and never stop the machine.
+ * its errors go back to the client and never stop the machine.  Sockets
+ * are non-blocking: replies wait in a bounded queue per client, and a
+ * client that lets it overflow, vanishes or breaks the framing is dropped,
+ * never the control thread.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +27,24 @@
 #include "lua/binding.h"
 
 #define MAX_CLIENTS 8
+/* Replies queued for a client that does not read: past this it is dropped. */
+#define OUTPUT_BOUND (2u * LVM_CONTROL_MAX_MESSAGE + 64)
+/* Seconds the listening socket rests when no fd is left to accept with. */
+#define ACCEPT_BACKOFF 0.1
 
 struct control_client {
 	int fd;
 	int env_ref; /* registry: this session's environment (globals persist) */
-	char *buf;
-	size_t len, cap;
+	struct lvm_control_reader in;
+	struct lvm_control_writer out;
+	bool eof;  /* the client sent all it will: answer, then close */
+	bool dead; /* gone, too slow or broken: dropped once served */
 };
 
 struct lvm_control {
 	int listen_fd;
+	int spare_fd;        /* /dev/null, closed to accept-and-refuse on EMFILE */
+	double paused_until; /* lvm_monotonic_seconds() until which accept() rests; 0: never */
 	char path[108];
 	struct control_client clients[MAX_CLIENTS];
 };
@@ -89,6 +101,7 @@ int lvm_lua_control_open(lua_State *L, struct lvm_lua_machine *m, const char *pa
 		return luaL_error(L, "machine: control: out of memory");
 	}
 	c->listen_fd = fd;
+	c->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		c->clients[i] = (struct control_client){ .fd = -1, .env_ref = LUA_NOREF };
@@ -99,7 +112,8 @@ int lvm_lua_control_open(lua_State *L, struct lvm_lua_machine *m, const char *pa
 static void drop_client(lua_State *L, struct control_client *cl)
 {
 	close(cl->fd);
-	free(cl->buf);
+	lvm_control_reader_free(&cl->in);
+	lvm_control_writer_free(&cl->out);
 	luaL_unref(L, LUA_REGISTRYINDEX, cl->env_ref);
 	*cl = (struct control_client){ .fd = -1, .env_ref = LUA_NOREF };
 }
@@ -113,9 +127,19 @@ void lvm_lua_control_close(lua_State *L, struct lvm_lua_machine *m)
 		if (c->clients[i].fd >= 0)
 			drop_client(L, &c->clients[i]);
 	close(c->listen_fd);
+	if (c->spare_fd >= 0)
+		close(c->spare_fd);
 	unlink(c->path);
 	free(c);
 	m->control = NULL;
+}
+
+static bool listening(struct lvm_control *c)
+{
+	if (c->paused_until > 0 && lvm_monotonic_seconds() < c->paused_until)
+		return false;
+	c->paused_until = 0;
+	return true;
 }
 
 unsigned lvm_lua_control_pollfds(struct lvm_lua_machine *m, struct pollfd *fds, unsigned max)
@@ -123,49 +147,102 @@ unsigned lvm_lua_control_pollfds(struct lvm_lua_machine *m, struct pollfd *fds, 
 	struct lvm_control *c = m->control;
 	if (!c || max < 1 + MAX_CLIENTS)
 		return 0;
-	fds[0] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		fds[1 + i] = (struct pollfd){ .fd = c->clients[i].fd, .events = POLLIN };
+	fds[0] = (struct pollfd){ .fd = listening(c) ? c->listen_fd : -1, .events = POLLIN };
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		const struct control_client *cl = &c->clients[i];
+		short events = (short)((cl->eof ? 0 : POLLIN) |
+				       (lvm_control_writer_pending(&cl->out) ? POLLOUT : 0));
+		fds[1 + i] = (struct pollfd){ .fd = cl->fd, .events = events };
+	}
 	return 1 + MAX_CLIENTS;
 }
 
-static void reply(int fd, bool ok, const char *text, size_t len)
+/* Queues a reply and sends what the socket takes; never blocks.  A client
+ * whose unread replies pass OUTPUT_BOUND, or that is gone, is marked dead. */
+static void reply(struct control_client *cl, bool ok, const char *text, size_t len)
 {
-	char *msg = malloc(len + 1);
-	if (!msg)
-		return;
-	msg[0] = ok ? '0' : '1';
-	memcpy(msg + 1, text, len);
-	lvm_control_send(fd, msg, len + 1);
-	free(msg);
+	char why[160];
+	if (len + 1 > LVM_CONTROL_MAX_MESSAGE) {
+		int n = snprintf(why, sizeof(why),
+				 "the reply (%zu bytes) is over the control socket's frame limit of %u bytes",
+				 len + 1, LVM_CONTROL_MAX_MESSAGE);
+		ok = false;
+		text = why;
+		len = (size_t)n;
+	}
+	if (!lvm_control_writer_add(&cl->out, ok ? '0' : '1', text, len, OUTPUT_BOUND) ||
+	    lvm_control_writer_flush(&cl->out, cl->fd) < 0)
+		cl->dead = true;
+}
+
+/* One error frame to a connection we do not keep: best effort, never blocks. */
+static void refuse(int fd, const char *why)
+{
+	struct lvm_control_writer w = { 0 };
+	if (lvm_control_writer_add(&w, '1', why, strlen(why), OUTPUT_BOUND))
+		(void)lvm_control_writer_flush(&w, fd);
+	lvm_control_writer_free(&w);
+	close(fd);
+}
+
+/*
+ * accept() fails with EMFILE while the connection stays queued, so the
+ * listening socket stays readable: without care the poll loop spins.  Give
+ * up the spare fd to accept and refuse that connection; if even that fails
+ * (another thread took the fd), stop listening for ACCEPT_BACKOFF.
+ */
+static void out_of_fds(struct lvm_control *c, int err)
+{
+	int fd = -1;
+	if (c->spare_fd >= 0) {
+		close(c->spare_fd);
+		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "luavmm: control: cannot take the connection: %s",
+				 strerror(err));
+			refuse(fd, why);
+		}
+		c->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		c->paused_until = lvm_monotonic_seconds() + ACCEPT_BACKOFF;
+}
+
+static bool peer_is_owner(int fd, unsigned *uid)
+{
+	struct ucred cred = { .uid = (uid_t)-1 };
+	socklen_t len = sizeof(cred);
+	bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == getuid();
+	*uid = (unsigned)cred.uid;
+	return ok;
 }
 
 static void accept_client(struct lvm_control *c)
 {
-	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (c->spare_fd < 0)
+		c->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			out_of_fds(c, errno);
 		return;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid()) {
+	}
+	unsigned uid;
+	if (!peer_is_owner(fd, &uid)) {
 		char why[128];
-		int n = snprintf(why, sizeof(why), "permission denied: uid %u is not the owner of this VM",
-				 (unsigned)cred.uid);
-		reply(fd, false, why, (size_t)n);
-		close(fd);
+		snprintf(why, sizeof(why), "permission denied: uid %u is not the owner of this VM", uid);
+		refuse(fd, why);
 		return;
 	}
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		if (c->clients[i].fd < 0) {
-			c->clients[i].fd = fd;
-			c->clients[i].env_ref = LUA_NOREF;
+			c->clients[i] = (struct control_client){ .fd = fd, .env_ref = LUA_NOREF };
 			return;
 		}
 	}
-	reply(fd, false, "too many clients", 16);
-	close(fd);
+	refuse(fd, "too many clients");
 }
-
 /* print() inside a control chunk: collected for the reply. */
 static int collect_print(lua_State *L)
 {
@@ -219,69 +296,137 @@ static int load_chunk(lua_State *L, const char *src, size_t len)
 	return luaL_loadbufferx(L, src, len, "=attach", "t");
 }
 
-static void evaluate(lua_State *L, struct lvm_lua_machine *m, int machine_index,
-		     struct control_client *cl, const char *src, size_t len)
+/* format(lines, results...): the printed lines, then the results on one line. */
+static int format_reply(lua_State *L)
 {
-	int top = lua_gettop(L);
-	lua_newtable(L); /* printed lines */
-	int out = lua_gettop(L);
-	int status = load_chunk(L, src, len);
-	if (status == LUA_OK) {
-		push_env(L, cl, machine_index, out);
-		lua_setupvalue(L, -2, 1);
-		status = lvm_lua_pcall_limited(L, m, 0, LUA_MULTRET);
-	}
-	int nres = lua_gettop(L) - out; /* results, or the error message */
+	int nres = lua_gettop(L) - 1;
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	for (lua_Integer i = 1; lua_rawgeti(L, out, i) == LUA_TSTRING; i++)
+	for (lua_Integer i = 1; lua_rawgeti(L, 1, i) == LUA_TSTRING; i++)
 		luaL_addvalue(&b);
 	lua_pop(L, 1);
 	for (int i = 1; i <= nres; i++) {
-		luaL_tolstring(L, out + i, NULL);
+		luaL_tolstring(L, 1 + i, NULL); /* may run a __tostring */
 		luaL_addvalue(&b);
 		luaL_addchar(&b, i < nres ? '\t' : '\n');
 	}
 	luaL_pushresult(&b);
-	size_t n;
-	const char *text = lua_tolstring(L, -1, &n);
-	reply(cl->fd, status == LUA_OK, text, n);
+	return 1;
+}
+
+struct request {
+	struct lvm_lua_machine *m;
+	struct control_client *cl;
+	const char *src;
+	size_t len;
+	bool ok; /* the chunk ran and its results became text */
+};
+
+/*
+ * run_request(machine, request): the reply text.  Loading, running and
+ * converting the results (a __tostring is recipe code too) all happen in
+ * here, under lua_pcall, so nothing a chunk does can unwind past the
+ * control thread's waits and the counters they keep.
+ */
+static int run_request(lua_State *L)
+{
+	struct request *rq = lua_touserdata(L, 2);
+	lua_settop(L, 1);                   /* 1: the machine */
+	lua_newtable(L);                    /* 2: printed lines */
+	lua_pushcfunction(L, format_reply); /* 3 */
+	lua_pushvalue(L, 2);                /* 4: format's first argument */
+	int status = load_chunk(L, rq->src, rq->len);
+	if (status == LUA_OK) {
+		push_env(L, rq->cl, 1, 2);
+		lua_setupvalue(L, -2, 1);
+		status = lvm_lua_pcall_limited(L, rq->m, 0, LUA_MULTRET);
+	}
+	rq->ok = status == LUA_OK;
+	if (lvm_lua_pcall_limited(L, rq->m, lua_gettop(L) - 3, 1) != LUA_OK) {
+		rq->ok = false;
+		lua_pushliteral(L, "cannot convert the results to text: ");
+		lua_insert(L, -2);
+		lua_concat(L, 2);
+	}
+	return 1;
+}
+
+static void evaluate(lua_State *L, struct lvm_lua_machine *m, int machine_index,
+		     struct control_client *cl, const char *src, size_t len)
+{
+	int top = lua_gettop(L);
+	struct request rq = { m, cl, src, len, false };
+	lua_pushcfunction(L, run_request);
+	lua_pushvalue(L, machine_index);
+	lua_pushlightuserdata(L, &rq);
+	int status = lua_pcall(L, 2, 1, 0);
+	if (status == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+		size_t n;
+		const char *text = lua_tolstring(L, -1, &n);
+		reply(cl, rq.ok, text, n);
+	} else {
+		reply(cl, false, "luavmm: control: out of memory", 30);
+	}
 	lua_settop(L, top);
 }
 
-/* Reads what arrived; evaluates each whole request. */
-static void serve_client(lua_State *L, struct lvm_lua_machine *m, int machine_index,
-			 struct control_client *cl)
+/* Evaluates every whole request received so far, in order. */
+static void answer_requests(lua_State *L, struct lvm_lua_machine *m, int machine_index,
+			    struct control_client *cl)
 {
-	if (cl->cap - cl->len < 4096) {
-		size_t cap = cl->cap ? cl->cap * 2 : 8192;
-		char *buf = cap <= 2 * LVM_CONTROL_MAX_MESSAGE ? realloc(cl->buf, cap) : NULL;
-		if (!buf) {
-			drop_client(L, cl);
+	const char *body;
+	size_t len;
+	int rc;
+	while (!cl->dead && (rc = lvm_control_reader_next(&cl->in, &body, &len)) != 0) {
+		if (rc < 0) {
+			char why[128];
+			int n = snprintf(why, sizeof(why),
+					 "a request of %zu bytes is over the control socket's frame limit of %u bytes",
+					 len, LVM_CONTROL_MAX_MESSAGE);
+			reply(cl, false, why, (size_t)n);
+			cl->eof = true; /* the stream has lost its framing: read no more */
 			return;
 		}
-		cl->buf = buf;
-		cl->cap = cap;
-	}
-	ssize_t got = read(cl->fd, cl->buf + cl->len, cl->cap - cl->len);
-	if (got <= 0) {
-		if (got == 0 || (errno != EINTR && errno != EAGAIN))
-			drop_client(L, cl);
-		return;
-	}
-	cl->len += (size_t)got;
-	long size;
-	while (cl->fd >= 0 && (size = lvm_control_frame_size(cl->buf, cl->len)) != 0) {
-		if (size < 0) {
-			drop_client(L, cl);
-			return;
-		}
-		evaluate(L, m, machine_index, cl, cl->buf + 4, (size_t)size - 4);
-		memmove(cl->buf, cl->buf + size, cl->len - (size_t)size);
-		cl->len -= (size_t)size;
+		evaluate(L, m, machine_index, cl, body, len);
 		if (!m->vm || lvm_vm_stopped(m->vm))
 			return;
 	}
+}
+
+static void read_requests(lua_State *L, struct lvm_lua_machine *m, int machine_index,
+			  struct control_client *cl)
+{
+	size_t room;
+	char *space = lvm_control_reader_space(&cl->in, &room);
+	if (!space) {
+		cl->dead = true;
+		return;
+	}
+	ssize_t got = read(cl->fd, space, room);
+	if (got < 0) {
+		cl->dead = errno != EINTR && errno != EAGAIN;
+		return;
+	}
+	if (got == 0) {
+		cl->eof = true;
+		return;
+	}
+	lvm_control_reader_commit(&cl->in, (size_t)got);
+	answer_requests(L, m, machine_index, cl);
+}
+
+/* Reads what arrived, sends what fits; drops the client once it is done. */
+static void serve_client(lua_State *L, struct lvm_lua_machine *m, int machine_index,
+			 struct control_client *cl, short revents)
+{
+	if ((revents & POLLOUT) && lvm_control_writer_flush(&cl->out, cl->fd) < 0)
+		cl->dead = true;
+	if (!cl->dead && !cl->eof && (revents & (POLLIN | POLLHUP | POLLERR)))
+		read_requests(L, m, machine_index, cl);
+	if ((revents & POLLERR) || (cl->eof && !lvm_control_writer_pending(&cl->out)))
+		cl->dead = true;
+	if (cl->dead)
+		drop_client(L, cl);
 }
 
 void lvm_lua_control_serve(lua_State *L, struct lvm_lua_machine *m, int machine_index,
@@ -292,7 +437,7 @@ void lvm_lua_control_serve(lua_State *L, struct lvm_lua_machine *m, int machine_
 		return;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (fds[1 + i].fd >= 0 && fds[1 + i].revents && c->clients[i].fd == fds[1 + i].fd)
-			serve_client(L, m, machine_index, &c->clients[i]);
+			serve_client(L, m, machine_index, &c->clients[i], fds[1 + i].revents);
 	if (fds[0].revents & POLLIN)
 		accept_client(c);
 }

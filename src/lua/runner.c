@@ -94,7 +94,8 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 	set_arg_table(L, path, argc, argv);
 	int status = 1;
 	lua_pushcfunction(L, message_handler);
-	if (luaL_loadfile(L, path) != LUA_OK) {
+	/* a sandboxed recipe is source text: bytecode could crash the VM */
+	if (luaL_loadfilex(L, path, sandbox ? "t" : NULL) != LUA_OK) {
 		fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
 	} else {
 		for (int i = 0; i < argc; i++)

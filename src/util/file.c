@@ -33,20 +33,49 @@ static uint8_t *read_all(int fd, const char *what, const char *path, size_t size
 	return buf;
 }
 
+static const char *kind_of(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+ * forever.  Regular files ignore the flag; it is cleared all the same.
+ */
+int lvm_open_regular(const char *what, const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return lvm_fail_errno("%s %s: cannot open", what, path);
+	if (fstat(fd, st) < 0) {
+		lvm_fail_errno("%s %s: stat", what, path);
+	} else if (!S_ISREG(st->st_mode)) {
+		lvm_fail("%s %s: not a regular file (%s)", what, path, kind_of(st->st_mode));
+	} else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		lvm_fail_errno("%s %s: fcntl", what, path);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
 uint8_t *lvm_read_file(const char *what, const char *path, uint64_t max_size, size_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		lvm_fail_errno("%s %s: cannot open", what, path);
-		return NULL;
-	}
 	struct stat st;
+	int fd = lvm_open_regular(what, path, &st);
+	if (fd < 0)
+		return NULL;
 	uint8_t *buf = NULL;
-	if (fstat(fd, &st) < 0) {
-		lvm_fail_errno("%s %s: stat", what, path);
-	} else if (!S_ISREG(st.st_mode)) {
-		lvm_fail("%s %s: not a regular file", what, path);
-	} else if ((uint64_t)st.st_size > max_size) {
+	if ((uint64_t)st.st_size > max_size) {
 		lvm_fail("%s %s: %llu bytes is larger than guest RAM (%llu bytes)", what, path,
 			 (unsigned long long)st.st_size, (unsigned long long)max_size);
 	} else {

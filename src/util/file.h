@@ -4,6 +4,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+
+/*
+ * Opens `path` for reading if it is a regular file, without blocking on a
+ * FIFO; fills *st.  Otherwise -1 with a one-line error naming `what` and
+ * the path ("kernel /x: not a regular file (a FIFO)").
+ */
+int lvm_open_regular(const char *what, const char *path, struct stat *st);
 
 /*
  * Reads `path` into a malloc'd buffer.  `what` names the file's role in

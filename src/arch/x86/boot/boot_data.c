@@ -8,6 +8,7 @@
 
 #include "arch/x86/layout.h"
 #include "util/error.h"
+#include "util/file.h"
 
 int lvm_x86_write_cmdline(struct lvm_memory *mem, const char *cmdline, uint64_t max_len,
 			  const char *limit_name, uint64_t *len)
@@ -56,15 +57,11 @@ static int read_into(int fd, uint8_t *dst, uint64_t size, const char *path)
 	return 0;
 }
 
-static int load_fd(struct lvm_memory *mem, int fd, const char *path, uint64_t lowest,
-		   uint64_t addr_max, const char *limit_name, struct lvm_x86_initrd *out)
+static int load_fd(struct lvm_memory *mem, int fd, const struct stat *st, const char *path,
+		   uint64_t lowest, uint64_t addr_max, const char *limit_name,
+		   struct lvm_x86_initrd *out)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return lvm_fail_errno("initrd %s: stat", path);
-	if (!S_ISREG(st.st_mode))
-		return lvm_fail("initrd %s: not a regular file", path);
-	uint64_t size = (uint64_t)st.st_size, addr;
+	uint64_t size = (uint64_t)st->st_size, addr;
 	if (lvm_x86_initrd_place(mem, size, lowest, addr_max, &addr) < 0)
 		return lvm_fail("initrd %s: %llu MiB (%llu bytes) does not fit between the kernel's end 0x%llx and %s 0x%llx in %llu MiB of RAM",
 				path, (unsigned long long)((size + (1 << 20) - 1) >> 20),
@@ -86,10 +83,11 @@ int lvm_x86_load_initrd(struct lvm_memory *mem, const char *path, uint64_t lowes
 	*out = (struct lvm_x86_initrd){ 0, 0 };
 	if (!path)
 		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = lvm_open_regular("initrd", path, &st); /* a FIFO is refused, not waited on */
 	if (fd < 0)
-		return lvm_fail_errno("initrd %s: cannot open", path);
-	int rc = load_fd(mem, fd, path, lowest, addr_max, limit_name, out);
+		return -1;
+	int rc = load_fd(mem, fd, &st, path, lowest, addr_max, limit_name, out);
 	close(fd);
 	return rc;
 }
