@@ -1,6 +1,7 @@
 #include "arch/x86/cpu/msr.h"
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -34,7 +35,7 @@ static bool listed(const struct kvm_msr_list *list, uint32_t index)
 }
 
 /* KVM_GET_MSR_INDEX_LIST (api.rst): ask for the count, then the list; NULL if unavailable. */
-static struct kvm_msr_list *msr_index_list(int kvm_fd)
+static struct kvm_msr_list *fetch_index_list(int kvm_fd)
 {
 	struct kvm_msr_list probe = { .nmsrs = 0 };
 	ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe); /* fails with E2BIG, sets nmsrs */
@@ -46,6 +47,21 @@ static struct kvm_msr_list *msr_index_list(int kvm_fd)
 		free(list);
 		return NULL;
 	}
+	return list;
+}
+
+/* The list is the host's: asked once per process (twice per vCPU before). */
+static const struct kvm_msr_list *msr_index_list(int kvm_fd)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct kvm_msr_list *list; /* process lifetime */
+	static bool asked;
+	pthread_mutex_lock(&lock);
+	if (!asked) {
+		list = fetch_index_list(kvm_fd);
+		asked = true;
+	}
+	pthread_mutex_unlock(&lock);
 	return list;
 }
 
@@ -61,13 +77,12 @@ static int set_msr(int vcpu_fd, uint32_t index, uint64_t value)
 
 int lvm_x86_setup_msrs(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
 {
-	struct kvm_msr_list *list = msr_index_list(vm->kvm_fd);
+	const struct kvm_msr_list *list = msr_index_list(vm->kvm_fd);
 	int rc = 0;
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]) && rc == 0; i++)
 		if (set_msr(vcpu->fd, defaults[i].index, defaults[i].value) != 1 &&
 		    listed(list, defaults[i].index))
 			rc = lvm_fail("vcpu %u: KVM_SET_MSRS refused %s = 0x%llx", vcpu->index,
 				      defaults[i].name, (unsigned long long)defaults[i].value);
-	free(list);
 	return rc;
 }
