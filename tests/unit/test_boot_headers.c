@@ -50,6 +50,12 @@ static void test_bzimage_valid(void)
 	CHECK_EQ_U64(bz.kernel_offset, 5 * 512);
 	CHECK_EQ_U64(bz.kernel_size, 4096);
 	CHECK_EQ_U64(bz.load_addr, 0x100000);
+	/* syssize rounds up to whole paragraphs: a file up to 15 bytes shorter loads. */
+	struct lvm_bzimage short_bz;
+	CHECK(lvm_bzimage_parse("k", b, n - 15, &short_bz) == 0);
+	CHECK_EQ_U64(short_bz.kernel_size, 4096 - 15);
+	CHECK(lvm_bzimage_parse("k", b, n - 16, &short_bz) < 0);
+	CHECK(strstr(lvm_error(), "truncated bzImage") != NULL);
 	CHECK_EQ_U64(bz.mem_needed, 0x10000);
 	CHECK_EQ_U64(bz.cmdline_max, 2047);
 	CHECK_EQ_U64(bz.hdr_len, 0x268 - 0x1f1);

@@ -67,8 +67,11 @@ static int check_layout(const char *path, size_t size, struct lvm_bzimage *out)
 	const struct setup_header *h = &out->hdr;
 	uint64_t sects = h->setup_sects ? h->setup_sects : 4; /* boot.rst: 0 means 4 */
 	out->kernel_offset = (sects + 1) * 512;
-	uint64_t syssize = (uint64_t)h->syssize * 16; /* in 16-byte paragraphs */
-	if (out->kernel_offset >= size || syssize > size - out->kernel_offset)
+	/* syssize counts 16-byte paragraphs, rounded up: the last one may end up
+	 * to 15 bytes past the file, which GRUB and QEMU accept (they load what
+	 * the file has), so luavmm does too. */
+	uint64_t syssize = (uint64_t)h->syssize * 16;
+	if (out->kernel_offset >= size || syssize > size - out->kernel_offset + 15)
 		return lvm_fail("kernel %s: truncated bzImage (setup %llu + kernel %llu bytes, file has %zu)",
 				path, (unsigned long long)out->kernel_offset,
 				(unsigned long long)syssize, size);
