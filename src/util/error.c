@@ -55,3 +55,13 @@ int lvm_fail_prefix(const char *fmt, ...)
 		snprintf(last_error + n, sizeof(last_error) - n, "%s", saved);
 	return -1;
 }
+
+void lvm_warn(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "luavmm: warning: %s\n", line);
+}

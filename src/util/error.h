@@ -20,5 +20,7 @@ int lvm_fail_errno(const char *fmt, ...) LVM_PRINTF(1, 2);
  * "path: cannot open ..."); returns -1. */
 int lvm_fail_prefix(const char *fmt, ...) LVM_PRINTF(1, 2);
 const char *lvm_error(void);
+/* One line on stderr: "luavmm: warning: ..." (something worked, but not as asked). */
+void lvm_warn(const char *fmt, ...) LVM_PRINTF(1, 2);
 
 #endif

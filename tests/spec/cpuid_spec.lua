@@ -1,4 +1,4 @@
--- The CPUID policy (src/arch/x86/cpuid.h) and MSR defaults, as the cpuid
+-- The CPUID policy (src/arch/x86/cpu/cpuid.h) and MSR defaults, as the cpuid
 -- guest sees them, plus the recipe errors of the `cpuid` key.
 local luavmm = require "luavmm"
 local t = require "luavmm.test"
@@ -48,6 +48,25 @@ describe("the CPUID policy", function()
   it("forces a bit by name (mwaitx: leaf 0x80000001 ECX bit 29)", function()
     assert.are.equal(1, bit(report({ cpuid = { force = { "mwaitx" } } }).leaf["80000001"].ecx, 29))
     assert.are.equal(0, bit(report({ cpuid = { hide = { "mwaitx" } } }).leaf["80000001"].ecx, 29))
+  end)
+
+  it("warns, once per machine, when a forced bit is one KVM neither supports nor emulates", function()
+    local function stderr_of(cpuid)
+      local r = t.exec_recipe(([[
+local luavmm = require "luavmm"
+local vm <close> = luavmm.machine { kernel = luavmm.guest("hello"), cpus = 2, console = false,
+                                    cpuid = %s }
+vm:start()
+return vm:wait(30).value]]):format(cpuid))
+      assert.are.equal(0, r.status, r.stderr)
+      return r.stderr
+    end
+    assert.are.equal("", stderr_of('{ force = { "nx" } }')) -- offered by every x86-64 KVM
+    if bit(report().leaf["80000001"].ecx, 29) == 0 then -- no mwaitx here (an Intel host)
+      local err = stderr_of('{ force = { "mwaitx" } }')
+      local _, n = err:gsub("luavmm: warning: cpuid.force: 'mwaitx' is neither supported nor emulated", "")
+      assert.are.equal(1, n, err)
+    end
   end)
 
   it("advertises a hypervisor: leaf 1 ECX bit 31 and KVM's leaf 0x40000000", function()

@@ -73,6 +73,8 @@ static int set_up_cpus(struct lvm_x86_board *b)
 	struct lvm_vm *vm = b->vm;
 	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
 		return -1;
+	if (b->has_cpuid)
+		lvm_x86_cpuid_warn_unsupported(vm, &b->cpuid);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], b->has_cpuid ? &b->cpuid : NULL) < 0 ||
 		    lvm_x86_setup_msrs(vm, &vm->vcpus[i]) < 0)

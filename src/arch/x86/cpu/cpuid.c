@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -153,6 +154,39 @@ int lvm_x86_cpuid_apply_overrides(struct kvm_cpuid2 *cpuid, const struct lvm_cpu
 			*reg |= 1u << f->bit;
 	}
 	return 0;
+}
+
+/* KVM_GET_EMULATED_CPUID: bits KVM emulates though the host CPU lacks them. */
+static struct kvm_cpuid2 *emulated_cpuid(int kvm_fd)
+{
+	struct kvm_cpuid2 *cpuid = calloc(1, CPUID_SIZE);
+	if (cpuid) {
+		cpuid->nent = CPUID_MAX_ENTRIES;
+		if (ioctl(kvm_fd, KVM_GET_EMULATED_CPUID, cpuid) < 0)
+			cpuid->nent = 0;
+	}
+	return cpuid;
+}
+
+static bool offers(struct kvm_cpuid2 *cpuid, const struct lvm_cpuid_feature *f)
+{
+	struct kvm_cpuid_entry2 *e = cpuid ? find_entry(cpuid, f->leaf, f->subleaf) : NULL;
+	return e && (*reg_of(e, f->reg) >> f->bit & 1);
+}
+
+void lvm_x86_cpuid_warn_unsupported(struct lvm_vm *vm, const struct lvm_cpuid_overrides *o)
+{
+	struct kvm_cpuid2 *supported_copy = supported_cpuid(vm->kvm_fd);
+	struct kvm_cpuid2 *emulated = emulated_cpuid(vm->kvm_fd);
+	for (unsigned i = 0; supported_copy && i < lvm_cpuid_feature_count; i++) {
+		const struct lvm_cpuid_feature *f = &lvm_cpuid_features[i];
+		if (lvm_cpuid_overrides_has(o->force, i) && !offers(supported_copy, f) &&
+		    !offers(emulated, f))
+			lvm_warn("cpuid.force: '%s' is neither supported nor emulated by this host's KVM; "
+				 "it is set as asked, and the guest may fault when it uses it", f->name);
+	}
+	free(supported_copy);
+	free(emulated);
 }
 
 int lvm_x86_setup_cpuid(struct lvm_vm *vm, struct lvm_vcpu *vcpu,

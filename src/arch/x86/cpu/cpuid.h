@@ -10,9 +10,12 @@
  *      steal time, PV unhalt) are implemented by KVM in the kernel, so the
  *      guest must recognise KVM to use them; a luavmm signature would hide
  *      them from Linux and gain nothing;
- *   4. the recipe's `hide` bits are cleared, then its `force` bits set
- *      (forcing a bit KVM cannot run is the recipe's risk: the guest may
- *      fault when it uses the feature).
+ *   4. the recipe's `hide` bits are cleared, then its `force` bits set.
+ *      Forcing a bit KVM neither supports nor emulates is the recipe's
+ *      risk (the guest may fault when it uses the feature): it is set as
+ *      asked, with a warning on stderr once per machine (QEMU drops such
+ *      bits; a recipe that forces one wants it, e.g. to test a guest's
+ *      fallback).
  */
 #ifndef LVM_ARCH_X86_CPU_CPUID_H
 #define LVM_ARCH_X86_CPU_CPUID_H
@@ -41,6 +44,8 @@ static inline bool lvm_cpuid_overrides_has(const uint64_t *set, unsigned feature
 	return (set[feature / 64] >> (feature % 64)) & 1;
 }
 
+/* Warns (lvm_warn) of each forced bit KVM neither supports nor emulates. */
+void lvm_x86_cpuid_warn_unsupported(struct lvm_vm *vm, const struct lvm_cpuid_overrides *o);
 int lvm_x86_setup_cpuid(struct lvm_vm *vm, struct lvm_vcpu *vcpu,
 			const struct lvm_cpuid_overrides *policy);
 /* The steps on a table, exposed for the unit tests. */
