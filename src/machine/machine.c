@@ -30,7 +30,7 @@ struct lvm_machine {
 	unsigned nwanted;
 };
 
-static const char *const machine_keys[] = { "cpuid", "irqchip", "pit" };
+static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg" };
 
 bool lvm_machine_owns_key(const char *key)
 {
@@ -180,6 +180,7 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		.cpuid = lvm_value_get(c->recipe, "cpuid"),
 		.irqchip = lvm_value_get(c->recipe, "irqchip"),
 		.pit = lvm_value_get(c->recipe, "pit"),
+		.fw_cfg = lvm_value_get(c->recipe, "fw_cfg"),
 	};
 	struct lvm_machine *m = calloc(1, sizeof(*m));
 	int rc = m ? 0 : lvm_fail("out of memory");

@@ -17,6 +17,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/virtio_slots.h"
 #include "devices/debug_exit.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/serial8250.h"
 #include "luavmm/bootinfo.h"
@@ -28,6 +29,7 @@ struct lvm_x86_board {
 	struct lvm_serial *serial;
 	struct lvm_debug_exit debug_exit;
 	struct lvm_i8042 i8042;
+	struct lvm_fw_cfg *fw_cfg; /* NULL unless the recipe asked for it */
 	struct lvm_cpuid_overrides cpuid;
 	bool has_cpuid;
 	struct lvm_virtio_slots slots;
@@ -64,6 +66,65 @@ static int attach_legacy_devices(struct lvm_x86_board *b)
 	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &b->i8042, "i8042") < 0)
 		return -1;
 	return 0;
+}
+
+/* fw_cfg = true, or a table of files: { ["opt/name"] = "contents", ... }. */
+static int check_fw_cfg(const struct lvm_value *v)
+{
+	if (!v || v->type == LVM_VALUE_BOOLEAN)
+		return 0;
+	if (v->type != LVM_VALUE_TABLE)
+		return lvm_fail("fw_cfg must be true or a table of files {[\"opt/name\"] = \"contents\"}, not a %s",
+				lvm_value_type_name(v));
+	for (unsigned i = 0; i < v->nfields; i++) {
+		const struct lvm_field *file = &v->fields[i];
+		if (!file->key)
+			return lvm_fail("fw_cfg: file names must be strings");
+		if (file->value.type != LVM_VALUE_STRING)
+			return lvm_fail("fw_cfg[\"%s\"] must be a string (the file's contents), not a %s",
+					file->key, lvm_value_type_name(&file->value));
+		if (strlen(file->key) == 0 || strlen(file->key) > LVM_FW_CFG_NAME_MAX)
+			return lvm_fail("fw_cfg: file name '%s' must be 1 to %d bytes", file->key,
+					LVM_FW_CFG_NAME_MAX);
+	}
+	return 0;
+}
+
+static int compare_field_keys(const void *a, const void *b)
+{
+	return strcmp((*(const struct lvm_field *const *)a)->key,
+		      (*(const struct lvm_field *const *)b)->key);
+}
+
+/* QEMU's fw_cfg at 0x510 (devices/fw_cfg.h), when the recipe asks for it:
+ * off by default because recipes commonly serve port 0x510 from Lua. */
+static int attach_fw_cfg(struct lvm_x86_board *b, const struct lvm_value *v)
+{
+	if (!v || (v->type == LVM_VALUE_BOOLEAN && !v->boolean))
+		return 0;
+	struct lvm_vm *vm = b->vm;
+	uint64_t top = vm->mem.size <= LVM_MMIO_HOLE_START
+			       ? vm->mem.size
+			       : LVM_HIGH_RAM_START + (vm->mem.size - LVM_MMIO_HOLE_START);
+	struct lvm_fw_cfg_info info = { vm->mem.size, top, vm->ncpus };
+	b->fw_cfg = lvm_fw_cfg_new(&info);
+	if (!b->fw_cfg)
+		return -1;
+	/* The directory in name order, as QEMU lists it, whatever the table's order. */
+	const struct lvm_field *files[LVM_FW_CFG_FILES_MAX];
+	unsigned n = 0;
+	for (unsigned i = 0; v->type == LVM_VALUE_TABLE && i < v->nfields; i++) {
+		if (n == LVM_FW_CFG_FILES_MAX)
+			return lvm_fail("fw_cfg: more than %d files", LVM_FW_CFG_FILES_MAX);
+		files[n++] = &v->fields[i];
+	}
+	qsort(files, n, sizeof(files[0]), compare_field_keys);
+	for (unsigned i = 0; i < n; i++)
+		if (lvm_fw_cfg_add_file(b->fw_cfg, files[i]->key, files[i]->value.str,
+					files[i]->value.len) < 0)
+			return -1;
+	return lvm_bus_register(&vm->pio, LVM_FW_CFG_PORT, LVM_FW_CFG_PORTS, lvm_fw_cfg_io,
+				b->fw_cfg, "fw_cfg");
 }
 
 /* ACPI and MP tables (before any loader, which may point at them), then each
@@ -106,7 +167,7 @@ int lvm_x86_board_check(const struct lvm_x86_board_config *config)
 	struct lvm_vm_options opts;
 	if (config->cpuid && lvm_x86_cpuid_parse(config->cpuid, &cpuid) < 0)
 		return -1;
-	return interrupt_options(config, &opts);
+	return interrupt_options(config, &opts) < 0 ? -1 : check_fw_cfg(config->fw_cfg);
 }
 
 struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config)
@@ -124,7 +185,7 @@ struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *co
 	b->vm = lvm_vm_create(&opts);
 	/* The interrupt controllers first: the devices after them drive their lines. */
 	if (!b->vm || lvm_x86_interrupts_attach(b->vm) < 0 || set_up_cpus(b) < 0 ||
-	    attach_legacy_devices(b) < 0)
+	    attach_legacy_devices(b) < 0 || attach_fw_cfg(b, config->fw_cfg) < 0)
 		goto fail;
 	return b;
 fail:
@@ -249,6 +310,7 @@ void lvm_x86_board_destroy(struct lvm_x86_board *board)
 	if (board->vm)
 		lvm_vm_halt(board->vm); /* no vCPU may touch the devices below any more */
 	lvm_serial_free(board->serial);
+	lvm_fw_cfg_free(board->fw_cfg);
 	free(board->dtb);
 	lvm_vm_destroy(board->vm);
 	free(board);

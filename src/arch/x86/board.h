@@ -35,6 +35,7 @@ struct lvm_x86_board_config {
 	const struct lvm_value *cpuid;   /* the recipe's cpuid table, or NULL */
 	const struct lvm_value *irqchip; /* "split" (NULL: the default) or "kernel" */
 	const struct lvm_value *pit;     /* true: an 8254 PIT (NULL: none) */
+	const struct lvm_value *fw_cfg;  /* true or { [name] = contents } (NULL: none) */
 };
 
 struct lvm_x86_board;
