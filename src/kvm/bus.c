@@ -9,12 +9,14 @@ void lvm_bus_init(struct lvm_bus *bus)
 {
 	memset(bus, 0, sizeof(*bus));
 	pthread_rwlock_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->unclaimed_lock, NULL);
 }
 
 void lvm_bus_destroy(struct lvm_bus *bus)
 {
 	free(bus->ranges);
 	pthread_rwlock_destroy(&bus->lock);
+	pthread_mutex_destroy(&bus->unclaimed_lock);
 	bus->ranges = NULL;
 	bus->count = bus->capacity = 0;
 }
@@ -55,9 +57,10 @@ int lvm_bus_register(struct lvm_bus *bus, uint64_t base, uint64_t len,
 	unsigned i = first_range_ending_after(bus, base);
 	int rc = 0;
 	if (i < bus->count && bus->ranges[i].base <= base + len - 1) {
-		rc = lvm_fail("%s: range 0x%llx+0x%llx overlaps %s", name,
+		rc = lvm_fail("0x%llx+0x%llx overlaps %s at 0x%llx+0x%llx",
 			      (unsigned long long)base, (unsigned long long)len,
-			      bus->ranges[i].name);
+			      bus->ranges[i].name, (unsigned long long)bus->ranges[i].base,
+			      (unsigned long long)bus->ranges[i].len);
 	} else if (bus->count == bus->capacity && grow(bus) < 0) {
 		rc = -1;
 	} else {
@@ -85,6 +88,30 @@ int lvm_bus_unregister(struct lvm_bus *bus, uint64_t base)
 	return rc;
 }
 
+static void count_unclaimed(struct lvm_bus *bus, uint64_t addr, bool is_write)
+{
+	__atomic_fetch_add(is_write ? &bus->unclaimed_writes : &bus->unclaimed_reads, 1,
+			   __ATOMIC_RELAXED);
+	pthread_mutex_lock(&bus->unclaimed_lock);
+	struct lvm_unclaimed_addr *e = NULL, *least = NULL;
+	for (unsigned i = 0; i < bus->nunclaimed && !e; i++) {
+		struct lvm_unclaimed_addr *u = &bus->unclaimed[i];
+		if (u->addr == addr)
+			e = u;
+		else if (!least || u->reads + u->writes < least->reads + least->writes)
+			least = u;
+	}
+	if (!e) {
+		e = bus->nunclaimed < LVM_BUS_UNCLAIMED_TOP ? &bus->unclaimed[bus->nunclaimed++] : least;
+		*e = (struct lvm_unclaimed_addr){ .addr = addr };
+	}
+	if (is_write)
+		e->writes++;
+	else
+		e->reads++;
+	pthread_mutex_unlock(&bus->unclaimed_lock);
+}
+
 bool lvm_bus_dispatch(struct lvm_bus *bus, uint64_t addr, uint8_t *data,
 		      uint32_t size, bool is_write)
 {
@@ -109,9 +136,29 @@ bool lvm_bus_dispatch(struct lvm_bus *bus, uint64_t addr, uint8_t *data,
 	if (claimed)
 		r.fn(r.opaque, addr - r.base, data, size, is_write);
 	else
-		__atomic_fetch_add(is_write ? &bus->unclaimed_writes : &bus->unclaimed_reads,
-				   1, __ATOMIC_RELAXED);
+		count_unclaimed(bus, addr, is_write);
 	return claimed;
+}
+
+unsigned lvm_bus_unclaimed_top(struct lvm_bus *bus, struct lvm_unclaimed_addr *out, unsigned max)
+{
+	pthread_mutex_lock(&bus->unclaimed_lock);
+	unsigned n = bus->nunclaimed < max ? bus->nunclaimed : max;
+	struct lvm_unclaimed_addr all[LVM_BUS_UNCLAIMED_TOP];
+	memcpy(all, bus->unclaimed, bus->nunclaimed * sizeof(all[0]));
+	unsigned total = bus->nunclaimed;
+	pthread_mutex_unlock(&bus->unclaimed_lock);
+	for (unsigned k = 0; k < n; k++) { /* selection sort: eight entries at most */
+		unsigned best = k;
+		for (unsigned j = k + 1; j < total; j++)
+			if (all[j].reads + all[j].writes > all[best].reads + all[best].writes)
+				best = j;
+		struct lvm_unclaimed_addr tmp = all[k];
+		all[k] = all[best];
+		all[best] = tmp;
+		out[k] = all[k];
+	}
+	return n;
 }
 
 void lvm_bus_visit(struct lvm_bus *bus, void (*fn)(void *ctx, const struct lvm_bus_range *r),

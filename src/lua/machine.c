@@ -186,6 +186,23 @@ static void push_device_counts(lua_State *L, struct lvm_vm *vm)
 	lvm_bus_visit(&vm->mmio, add_device_counts, L);
 }
 
+/* unclaimed.pio / unclaimed.mmio: {{addr=, reads=, writes=}, ...}, the most
+ * used first (kvm/bus.h keeps the top LVM_BUS_UNCLAIMED_TOP). */
+static void push_unclaimed_top(lua_State *L, struct lvm_bus *bus, const char *key)
+{
+	struct lvm_unclaimed_addr top[LVM_BUS_UNCLAIMED_TOP];
+	unsigned n = lvm_bus_unclaimed_top(bus, top, LVM_BUS_UNCLAIMED_TOP);
+	lua_createtable(L, (int)n, 0);
+	for (unsigned i = 0; i < n; i++) {
+		lua_createtable(L, 0, 3);
+		set_count(L, "addr", top[i].addr);
+		set_count(L, "reads", top[i].reads);
+		set_count(L, "writes", top[i].writes);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, key);
+}
+
 /* vm:stats(): exits by reason, per-device accesses, console bytes,
  * unclaimed accesses, hooks, uptime. */
 static int machine_stats(lua_State *L)
@@ -204,6 +221,8 @@ static int machine_stats(lua_State *L)
 	set_count(L, "pio_writes", __atomic_load_n(&vm->pio.unclaimed_writes, __ATOMIC_RELAXED));
 	set_count(L, "mmio_reads", __atomic_load_n(&vm->mmio.unclaimed_reads, __ATOMIC_RELAXED));
 	set_count(L, "mmio_writes", __atomic_load_n(&vm->mmio.unclaimed_writes, __ATOMIC_RELAXED));
+	push_unclaimed_top(L, &vm->pio, "pio");
+	push_unclaimed_top(L, &vm->mmio, "mmio");
 	lua_setfield(L, -2, "unclaimed");
 	push_device_counts(L, vm);
 	lua_setfield(L, -2, "devices");
