@@ -231,6 +231,8 @@ static void check_multiboot(const struct mb_info *mi)
 	fact("flags", mi->flags);
 	fact("mem_lower", mi->mem_lower);
 	fact("mem_upper", mi->mem_upper);
+	/* The interrupt masks a BIOS leaves (slave << 8 | master): the VMM set them. */
+	fact("pic_imr", (uint64_t)inb(0xa1) << 8 | inb(0x21));
 	print_cmdline((mi->flags & 4) ? (const char *)(uint64_t)mi->cmdline : "");
 	const struct mb_mod *mod = (const struct mb_mod *)(uint64_t)mi->mods_addr;
 	if ((mi->flags & 8) && mi->mods_count)

@@ -82,6 +82,9 @@ local variants = {
   { file = "bootcheck-mb.elf", protocol = "multiboot" },
   { file = "bootcheck-mb32.elf", protocol = "multiboot" },
   { file = "bootcheck-mb.aout", protocol = "multiboot" },
+  -- the same two linked at 0x40000: multiboot images may live below 1 MiB
+  { file = "bootcheck-mblow.elf", protocol = "multiboot" },
+  { file = "bootcheck-mblow.aout", protocol = "multiboot" },
 }
 
 for _, v in ipairs(variants) do
@@ -110,6 +113,15 @@ for _, v in ipairs(variants) do
 end
 
 describe("protocol-specific fields", function()
+  for _, chip in ipairs { "split", "kernel" } do
+    it("multiboot: the PICs as a BIOS leaves them, all masked but the cascade (irqchip " .. chip .. ")",
+      function()
+        local f = bootcheck { kernel = guest("bootcheck-mblow.aout"), memory = "32M", irqchip = chip }
+        assert_clean(f)
+        assert.are.equal("0xfffb", f.pic_imr)
+      end)
+  end
+
   it("bzImage: type_of_loader 0xff, hardware_subarch 0 (PC), protocol 2.15", function()
     local f = bootcheck { kernel = guest("bootcheck.bzImage"), memory = "32M" }
     assert.are.equal("0xff", f.type_of_loader)
@@ -264,6 +276,17 @@ describe("bad input", function()
     local odd = tmpfile(aout:sub(1, 4) .. string.pack("<I4I4", flags, sum) .. aout:sub(13))
     assert_error({ kernel = odd }, "requires flags 0x10 that luavmm does not support")
     assert_error({ kernel = tmpfile(aout:sub(1, 4096)) }, "load_end_addr")
+  end)
+  it("multiboot: an image below 1 MiB that would overlap luavmm's own boot data", function()
+    -- bootcheck-mblow.aout (header at offset 0, linked at 0x40000) moved to
+    -- 0x5000: its a.out addresses now cover the multiboot info at 0x6000.
+    local aout = t.read_file(guest("bootcheck-mblow.aout"))
+    local fields = { string.unpack("<I4I4I4I4I4I4I4I4", aout) }
+    assert.are.equal(0x1badb002, fields[1])
+    for i = 4, 8 do fields[i] = fields[i] - 0x3b000 end
+    local moved = tmpfile(string.pack("<I4I4I4I4I4I4I4I4", table.unpack(fields, 1, 8)) .. aout:sub(33))
+    assert_error({ kernel = moved }, "multiboot image 0x5000+0x")
+    assert_error({ kernel = moved }, "overlaps the multiboot information structure (0x6000-0x6fff)")
   end)
   it("through the CLI: one line on stderr, exit status 1", function()
     local r = t.exec_recipe(([[

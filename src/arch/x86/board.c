@@ -262,7 +262,11 @@ static int load_kernel(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
 	case LVM_BOOT_ELF64: rc = load_elf64(b, boot, data, size); break;
 	case LVM_BOOT_PVH: rc = lvm_pvh_load(b->vm, boot, data, size); break;
 	case LVM_BOOT_BZIMAGE: rc = lvm_bzimage_load(b->vm, boot, data, size); break;
-	case LVM_BOOT_MULTIBOOT: rc = lvm_multiboot_load(b->vm, boot, data, size); break;
+	case LVM_BOOT_MULTIBOOT:
+		rc = lvm_multiboot_load(b->vm, boot, data, size);
+		if (rc == 0)
+			rc = lvm_x86_pic_bios_state(b->vm);
+		break;
 	default: break;
 	}
 	free(data);

@@ -1,7 +1,9 @@
 #include "arch/x86/interrupts.h"
 
 #include <pthread.h>
+#include <linux/kvm.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 
 #include "arch/x86/kvm_x86.h"
 #include "arch/x86/layout.h"
@@ -134,5 +136,49 @@ int lvm_x86_interrupts_attach(struct lvm_vm *vm)
 	vm->irqchip.eoi = eoi;
 	vm->irqchip.extint_pending = extint_pending;
 	vm->irqchip.extint_ack = extint_ack;
+	return 0;
+}
+
+/* One byte to a PIC port through the bus, as a guest's `out` would. */
+static void pic_out(struct lvm_vm *vm, uint16_t port, uint8_t value)
+{
+	lvm_bus_dispatch(&vm->pio, port, &value, 1, true);
+}
+
+/* The in-kernel PICs: rewrite their state (api.rst KVM_GET_IRQCHIP/KVM_SET_IRQCHIP). */
+static int kernel_pic_bios_state(struct lvm_vm *vm)
+{
+	static const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
+		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb }, { KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
+	};
+	for (size_t i = 0; i < sizeof(pics) / sizeof(pics[0]); i++) {
+		struct kvm_irqchip chip = { .chip_id = pics[i].chip };
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+			return lvm_fail_errno("KVM_GET_IRQCHIP");
+		chip.chip.pic.irq_base = pics[i].base;
+		chip.chip.pic.imr = pics[i].imr;
+		chip.chip.pic.init_state = 0;
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+			return lvm_fail_errno("KVM_SET_IRQCHIP");
+	}
+	return 0;
+}
+
+int lvm_x86_pic_bios_state(struct lvm_vm *vm)
+{
+	if (vm->irqchip_mode == LVM_IRQCHIP_KERNEL)
+		return kernel_pic_bios_state(vm);
+	/* ICW1 (edge, cascade, ICW4 follows), ICW2 (vector base), ICW3 (the
+	 * slave on IR2 / the slave's ID 2), ICW4 (8086 mode), then the masks. */
+	pic_out(vm, 0x20, 0x11);
+	pic_out(vm, 0x21, 0x08);
+	pic_out(vm, 0x21, 0x04);
+	pic_out(vm, 0x21, 0x01);
+	pic_out(vm, 0xa0, 0x11);
+	pic_out(vm, 0xa1, 0x70);
+	pic_out(vm, 0xa1, 0x02);
+	pic_out(vm, 0xa1, 0x01);
+	pic_out(vm, 0x21, 0xfb); /* everything masked but the cascade */
+	pic_out(vm, 0xa1, 0xff);
 	return 0;
 }

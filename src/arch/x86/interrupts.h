@@ -36,4 +36,13 @@
  */
 int lvm_x86_interrupts_attach(struct lvm_vm *vm);
 
+/*
+ * Programs the PIC pair the way a PC BIOS leaves it for the OS it boots:
+ * vector bases 0x08 (master) and 0x70 (slave), every line masked but the
+ * cascade.  For entries that come from a BIOS world (multiboot): guests
+ * such as kvm-unit-tests' realmode test expect it.  Other entries leave
+ * the PICs in their reset state.
+ */
+int lvm_x86_pic_bios_state(struct lvm_vm *vm);
+
 #endif

@@ -38,12 +38,42 @@ long lvm_multiboot_find_header(const uint8_t *data, size_t size, struct lvm_mb_h
 	return -1;
 }
 
+/*
+ * Low memory the multiboot path itself uses (layout.h).  Multiboot allows
+ * an image below 1 MiB (GRUB and QEMU load kvm-unit-tests' realmode test
+ * at 0x8000), so an image may go anywhere in RAM that misses these: the
+ * page tables, zero page and stack of the other boot paths are not used
+ * by a protected-mode entry.
+ */
+static const struct {
+	uint64_t start, end;
+	const char *what;
+} low_reserved[] = {
+	{ 0, 0x2000, "the real-mode IVT/BDA and luavmm's GDTs" },
+	{ LVM_PVH_INFO_ADDR, LVM_PVH_INFO_END, "the multiboot information structure" },
+	{ LVM_BOOT_CMDLINE_ADDR, LVM_LOADER_SCRATCH_END, "the command line and the memory map" },
+	{ LVM_EBDA_START, LVM_HIGH_MEMORY, "the EBDA, the legacy hole and the BIOS area" },
+};
+
+static int check_placement(const char *path, uint64_t addr, uint64_t len)
+{
+	for (size_t i = 0; i < sizeof(low_reserved) / sizeof(low_reserved[0]); i++)
+		if (addr < low_reserved[i].end && addr + len > low_reserved[i].start)
+			return lvm_fail("kernel %s: multiboot image 0x%llx+0x%llx overlaps %s (0x%llx-0x%llx)",
+					path, (unsigned long long)addr, (unsigned long long)len,
+					low_reserved[i].what, (unsigned long long)low_reserved[i].start,
+					(unsigned long long)low_reserved[i].end - 1);
+	return 0;
+}
+
 static int place(struct lvm_memory *mem, const char *path, uint64_t addr, uint64_t len,
 		 uint8_t **dst)
 {
-	*dst = addr >= LVM_HIGH_MEMORY ? lvm_memory_ptr(mem, addr, len) : NULL;
+	if (check_placement(path, addr, len) < 0)
+		return -1;
+	*dst = lvm_memory_ptr(mem, addr, len);
 	if (!*dst)
-		return lvm_fail("kernel %s: multiboot image 0x%llx+0x%llx is not in RAM above 1 MiB (%llu MiB of RAM)",
+		return lvm_fail("kernel %s: multiboot image 0x%llx+0x%llx is not in RAM (%llu MiB of RAM)",
 				path, (unsigned long long)addr, (unsigned long long)len,
 				(unsigned long long)(mem->size >> 20));
 	return 0;
@@ -117,6 +147,26 @@ static int load_elf32(struct lvm_memory *mem, const char *path, const uint8_t *d
 	return 0;
 }
 
+/* The ELF64 loader checks its own bounds; only the low areas are ours to check. */
+static int check_elf64_placement(const char *path, const uint8_t *data, size_t size)
+{
+	Elf64_Ehdr eh;
+	if (size < sizeof(eh))
+		return 0; /* the loader says what is wrong */
+	memcpy(&eh, data, sizeof(eh));
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
+	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+		return 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD && ph.p_memsz &&
+		    check_placement(path, ph.p_paddr, ph.p_memsz) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_elf(struct lvm_memory *mem, const char *path, const uint8_t *data,
 		    size_t size, struct lvm_mb_image *out)
 {
@@ -126,7 +176,8 @@ static int load_elf(struct lvm_memory *mem, const char *path, const uint8_t *dat
 	if (data[EI_CLASS] == ELFCLASS32)
 		return load_elf32(mem, path, data, size, out);
 	struct lvm_elf_image img;
-	if (lvm_elf64_load_segments(mem, path, data, size, LVM_HIGH_MEMORY, &img) < 0)
+	if (check_elf64_placement(path, data, size) < 0 ||
+	    lvm_elf64_load_segments(mem, path, data, size, 0, &img) < 0)
 		return -1;
 	*out = (struct lvm_mb_image){ img.entry, img.lowest, img.highest };
 	return 0;
