@@ -68,6 +68,7 @@ local commands = {
     return { LUAVMM, "run", RECIPE, elf, cmdline, MEM_MIB .. "M" }
   end,
   raw = function(elf, cmdline) return { RAW_LOADER, elf, cmdline, tostring(MEM_MIB) } end,
+  bare = function(elf, cmdline) return { RAW_LOADER, "-b", elf, cmdline, tostring(MEM_MIB) } end,
   floor = function(elf, cmdline) return { KVM_FLOOR, elf, cmdline } end,
   hooked = function(elf, cmdline)
     return { LUAVMM, "run", HOOKED, elf, cmdline, MEM_MIB .. "M" }
@@ -131,10 +132,13 @@ math.randomseed(os.time())
 io.stderr:write("bench: results go to stdout; stderr of the measured programs goes to ", log, "\n")
 
 -- (a) exec -> first serial byte on `hello` --------------------------------
-local start = { luavmm = {}, raw = {}, qemu = {} }
+local start = { luavmm = {}, raw = {}, qemu = {}, bare = {} }
 local start_paired = { raw = {}, qemu = {} } -- per-round luavmm / reference
+-- (a2) exec -> process gone (its stdout closed, then reaped): what a user waits for.
+local reaped = { luavmm = {}, bare = {}, qemu = {} }
+local reaped_paired = {} -- per-round luavmm / bare floor
 do
-  local who = { "luavmm", "raw" }
+  local who = { "luavmm", "raw", "bare" }
   if QEMU then who[#who + 1] = "qemu" end
   io.stderr:write(string.format("bench: (a) start-up, %d rounds of %s\n", START_ROUNDS,
     table.concat(who, ", ")))
@@ -145,7 +149,14 @@ do
       if r then
         table.insert(start[w], r.first)
         got[w] = r.first
+        if reaped[w] and r.reaped and r.reaped >= 0 then
+          table.insert(reaped[w], r.reaped)
+          got[w .. "_end"] = r.reaped
+        end
       end
+    end
+    if got.luavmm_end and got.bare_end then
+      table.insert(reaped_paired, got.luavmm_end / got.bare_end)
     end
     for _, ref in ipairs({ "raw", "qemu" }) do
       if got.luavmm and got[ref] then table.insert(start_paired[ref], got.luavmm / got[ref]) end
@@ -259,6 +270,13 @@ end
 local lv_first = median(start.luavmm)
 ratio_row("(a) exec->1st serial byte (hello)", lv_first, "QEMU", median(start.qemu), ms, 0.10)
 ratio_row("(a) exec->1st serial byte (hello)", lv_first, "raw_loader", median(start.raw), ms, 2.0)
+ratio_row("(a2) exec->process gone (hello)", median(reaped.luavmm), "bare floor",
+  median(reaped.bare), ms, 2.0)
+if QEMU then
+  row("(a2) exec->process gone (hello)", ms(median(reaped.luavmm)), "QEMU " .. ms(median(reaped.qemu)),
+    (median(reaped.luavmm) and median(reaped.qemu))
+      and string.format("%.3f", median(reaped.luavmm) / median(reaped.qemu)) or "n/a", "(peer)", "info")
+end
 if QEMU then
   -- What the QEMU target asks of the floor itself on this host.
   local raw, qe = median(start.raw), median(start.qemu)
@@ -350,6 +368,10 @@ print("                        raw_loader " .. spread(start.raw, 1e6, "ms"))
 print("                        QEMU " .. (QEMU and spread(start.qemu, 1e6, "ms") or "not installed"))
 print("      paired per round: luavmm/raw_loader " .. spread(start_paired.raw, 1, "") ..
   (QEMU and ("; luavmm/QEMU " .. spread(start_paired.qemu, 1, "")) or ""))
+print("  (a2) exec->gone: luavmm " .. spread(reaped.luavmm, 1e6, "ms"))
+print("                   bare floor (raw_loader -b: no irqchip, no PIT) " .. spread(reaped.bare, 1e6, "ms"))
+print("                   QEMU " .. (QEMU and spread(reaped.qemu, 1e6, "ms") or "not installed"))
+print("      paired per round: luavmm/bare " .. spread(reaped_paired, 1, ""))
 for _, w in ipairs({ "luavmm", "floor", "qemu" }) do
   if #mem[w] > 0 then
     print(string.format("  (b) %-9s VmRSS %s = RssAnon %s + RssFile %s + RssShmem (guest RAM) %s; VmHWM %s;",

@@ -6,7 +6,8 @@
  * always reads "transmitter empty", and a write to the debug-exit port ends
  * the process with status (value << 1) | 1.
  *
- * usage: raw_loader GUEST.elf [CMDLINE [MEMORY_MIB]]
+ * usage: raw_loader [-b] GUEST.elf [CMDLINE [MEMORY_MIB]]
+ *   -b: the bare floor: no in-kernel irqchip and no PIT (rawvm.h)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,12 +40,16 @@ static void do_io(struct kvm_run *run)
 
 int main(int argc, char **argv)
 {
+	struct rawvm vm = { .bare = argc > 1 && strcmp(argv[1], "-b") == 0 };
+	if (vm.bare) {
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: raw_loader GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
+		fprintf(stderr, "usage: raw_loader [-b] GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
 		return 2;
 	}
 	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 0) : 64;
-	struct rawvm vm;
 	if (rawvm_create(&vm, argv[1], argc > 2 ? argv[2] : "", mib << 20) < 0)
 		return 2;
 	for (;;) {

@@ -29,6 +29,19 @@ static int fail(const char *fmt, ...)
 	return -1;
 }
 
+/* The in-kernel irqchip and PIT luavmm used to create (a bare VM has neither). */
+static int create_interrupts(struct rawvm *vm)
+{
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return fail("KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit;
+	memset(&pit, 0, sizeof(pit));
+	pit.flags = KVM_PIT_SPEAKER_DUMMY;
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return fail("KVM_CREATE_PIT2");
+	return 0;
+}
+
 static int create_machine(struct rawvm *vm)
 {
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -37,19 +50,14 @@ static int create_machine(struct rawvm *vm)
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return fail("KVM_CREATE_VM");
-	/* Same platform as luavmm: TSS/identity pages just under 4 GiB, irqchip, PIT. */
+	/* TSS/identity pages just under 4 GiB, as luavmm; then the irqchip and PIT. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0)
 		return fail("KVM_SET_TSS_ADDR");
 	uint64_t ident = 0xfffbc000ull;
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0)
 		return fail("KVM_SET_IDENTITY_MAP_ADDR");
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return fail("KVM_CREATE_IRQCHIP");
-	struct kvm_pit_config pit;
-	memset(&pit, 0, sizeof(pit));
-	pit.flags = KVM_PIT_SPEAKER_DUMMY;
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return fail("KVM_CREATE_PIT2");
+	if (!vm->bare && create_interrupts(vm) < 0)
+		return -1;
 
 	vm->mem_fd = memfd_create("rawvm-ram", MFD_CLOEXEC);
 	if (vm->mem_fd < 0)
@@ -214,7 +222,9 @@ static int enter_long_mode(struct rawvm *vm, uint64_t entry)
 
 int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, size_t mem_size)
 {
+	int bare = vm->bare;
 	memset(vm, 0, sizeof(*vm));
+	vm->bare = bare;
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	vm->mem_size = mem_size;
 	if (create_machine(vm) < 0)

@@ -5,7 +5,8 @@
  * round-trip floor).  It builds the same machine luavmm builds for a 64-bit
  * ELF guest -- in-kernel irqchip + PIT2, memfd-backed RAM in one slot, the
  * host's supported CPUID, the long-mode entry state documented in
- * include/luavmm/bootinfo.h -- and nothing else: no devices, no threads, no
+ * include/luavmm/bootinfo.h -- and nothing else (with `bare` set, not even
+ * the irqchip and the PIT: the cheapest VM KVM will run): no devices, no threads, no
  * event loop.  The caller runs KVM_RUN on the returned vCPU itself.
  */
 #ifndef BENCH_RAWVM_H
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 struct rawvm {
+	int bare; /* set before rawvm_create: no in-kernel irqchip and no PIT */
 	int kvm_fd, vm_fd, vcpu_fd, mem_fd;
 	uint8_t *mem;
 	size_t mem_size;
