@@ -315,6 +315,42 @@ end
 ratio_row("(d) PIO in, answered by a Lua hook", per_exit_ns("hooked", reads), "kvm_floor",
   per_exit_ns("floor", reads), us, 2.0)
 
+-- (f) many machines: sequential create/start/wait/close in one recipe (VMs/s),
+-- and N at once in one recipe against N luavmm processes started together.
+local MANY_ROUNDS = quick and 3 or 9
+local many = { seq = {}, [10] = {}, [50] = {}, procs10 = {}, procs50 = {} }
+local function recipe_seconds(mode, n)
+  local f = io.popen(qjoin({ LUAVMM, "run", here .. "/machines.lua", mode, tostring(n) }) ..
+    " 2>>" .. q(log))
+  local out = f:read("a")
+  local ok = f:close()
+  local s = tonumber(out:match("seconds=([%d.]+)"))
+  if not ok or not s then failures[#failures + 1] = "machines.lua " .. mode .. " " .. n .. ": " .. out end
+  return ok and s or nil
+end
+-- N separate `luavmm run` processes started at once; wall time until all are reaped.
+local function processes_seconds(n)
+  local cmd = ("t0=$(date +%%s%%N); for i in $(seq %d); do %s >/dev/null 2>>%s & done; wait; " ..
+    "echo $(( $(date +%%s%%N) - t0 ))"):format(n, qjoin({ LUAVMM, "run", RECIPE, HELLO, "bench", "16M" }),
+    q(log))
+  local f = io.popen(cmd)
+  local ns = tonumber(f:read("a"))
+  f:close()
+  return ns and ns / 1e9
+end
+io.stderr:write(string.format("bench: (f) many machines, %d rounds\n", MANY_ROUNDS))
+for _ = 1, MANY_ROUNDS do
+  local s = recipe_seconds("seq", 50)
+  if s then table.insert(many.seq, 50 / s) end
+  for _, n in ipairs({ 10, 50 }) do
+    local a, b = recipe_seconds("once", n), processes_seconds(n)
+    if a and b then
+      table.insert(many[n], a)
+      table.insert(many["procs" .. n], b)
+    end
+  end
+end
+
 -- (e) virtio-blk throughput (blk.lua): higher is better, so the target is a floor.
 local blk_results = {}
 if with_blk then
@@ -325,6 +361,16 @@ if with_blk then
   blk_results, fails = blk.measure { build = build, here = here, rounds = rounds,
     qemu = QEMU ~= nil, log = log }
   table.move(fails, 1, #fails, #failures + 1, failures)
+end
+do
+  local vps = median(many.seq)
+  row("(f) create/start/wait/close, one recipe", vps and string.format("%.0f VMs/s", vps) or "n/a",
+    "(sequential, 50)", "n/a", ">= 200/s", not vps and "NO DATA" or (vps >= 200 and "ok" or "MISSED"))
+  for _, n in ipairs({ 10, 50 }) do
+    local function sec(v) return v and string.format("%.0f ms", v * 1e3) or "n/a" end
+    ratio_row(("(f) %d machines at once, one recipe"):format(n), median(many[n]),
+      ("%d processes"):format(n), median(many["procs" .. n]), sec, 1.5)
+  end
 end
 for _, r in ipairs(blk_results) do
   local function mbs(v) return v and string.format("%.1f MB/s", v) or "n/a" end
@@ -372,6 +418,11 @@ print("  (a2) exec->gone: luavmm " .. spread(reaped.luavmm, 1e6, "ms"))
 print("                   bare floor (raw_loader -b: no irqchip, no PIT) " .. spread(reaped.bare, 1e6, "ms"))
 print("                   QEMU " .. (QEMU and spread(reaped.qemu, 1e6, "ms") or "not installed"))
 print("      paired per round: luavmm/bare " .. spread(reaped_paired, 1, ""))
+print("  (f) sequential VMs/s " .. spread(many.seq, 1, "/s"))
+for _, n in ipairs({ 10, 50 }) do
+  print(("  (f) %d at once: one recipe %s; %d processes %s"):format(n, spread(many[n], 1e-3, "ms"), n,
+    spread(many["procs" .. n], 1e-3, "ms")))
+end
 for _, w in ipairs({ "luavmm", "floor", "qemu" }) do
   if #mem[w] > 0 then
     print(string.format("  (b) %-9s VmRSS %s = RssAnon %s + RssFile %s + RssShmem (guest RAM) %s; VmHWM %s;",
