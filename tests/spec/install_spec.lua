@@ -3,7 +3,7 @@
 -- paths nor the install prefix CMake was given can be what makes it work),
 -- then a recipe run by the installed executable and a busted spec run
 -- against the installed module, with no LUAVMM_* or LUA_* variables
--- pointing anywhere.
+-- pointing anywhere.  Also: recipes can require Lua C modules (lfs).
 -- Installing copies files only; nothing is rebuilt.
 local t = require "luavmm.test"
 local q = t.shell_quote
@@ -140,5 +140,21 @@ end)
     assert.are.equal(0, status)
     local f = assert(io.open(out:gsub("\n$", "") .. "/hello.elf", "rb"))
     f:close()
+  end)
+end)
+
+describe("a recipe", function()
+  it("can require a Lua C module (lfs, Debian's lua-filesystem)", function()
+    t.write_file(tmp .. "/lfs.lua", [[
+local lfs = require "lfs"
+local luavmm = require "luavmm"
+local attr = assert(lfs.attributes(luavmm.guest("hello")))
+print("lfs " .. attr.mode .. " " .. tostring(attr.size > 0))
+return 0
+]])
+    local r = t.exec { "run", tmp .. "/lfs.lua" }
+    assert.are.equal("", r.stderr)
+    assert.are.equal(0, r.status)
+    assert.are.equal("lfs file true\n", r.stdout)
   end)
 end)
