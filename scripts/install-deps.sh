@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages luavmm needs to build and test (run as root).
 set -eu
-PACKAGES="lua5.4 liblua5.4-dev libfdt-dev linux-libc-dev lua-busted lua-filesystem cmake gcc clang libclang-rt-14-dev make pkg-config iproute2 cpio xz-utils python3"
+PACKAGES="lua5.4 liblua5.4-dev libfdt-dev linux-libc-dev lua-busted lua-filesystem luarocks cmake gcc clang libclang-rt-14-dev make pkg-config iproute2 cpio xz-utils python3"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -11,6 +11,12 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  # luarocks pulls in lua5.1, which then takes over /usr/bin/lua (priority
+  # 110 against lua5.4's 20); busted's `#!/usr/bin/env lua` must stay 5.4.
+  if [ -x /usr/bin/lua5.4 ] && command -v update-alternatives >/dev/null 2>&1; then
+    $SUDO update-alternatives --set lua-interpreter /usr/bin/lua5.4 >/dev/null 2>&1 || true
+    $SUDO update-alternatives --set lua-compiler /usr/bin/luac5.4 >/dev/null 2>&1 || true
+  fi
 fi
 
 # Debian's kernel and busybox for the Linux specs, cached (not installed):

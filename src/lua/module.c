@@ -4,12 +4,12 @@
 #include <unistd.h>
 
 #include "lua/binding.h"
+#include "lua/paths.h"
 #include "luavmm_config.h"
 
 static const char *guest_dir(void)
 {
-	const char *dir = getenv("LUAVMM_GUEST_DIR");
-	return dir && *dir ? dir : LUAVMM_BUILD_GUEST_DIR;
+	return lvm_lua_guest_dir(); /* env, build tree or installed (lua/paths.h) */
 }
 
 /* luavmm.guest("hello") -> path of a built test guest. */

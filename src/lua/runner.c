@@ -8,13 +8,7 @@
 #include <string.h>
 
 #include "lua/binding.h"
-#include "luavmm_config.h"
-
-static const char *lua_dir(void)
-{
-	const char *dir = getenv("LUAVMM_LUA_DIR");
-	return dir && *dir ? dir : LUAVMM_BUILD_LUA_DIR;
-}
+#include "lua/paths.h"
 
 /* package.preload.luavmm, and lua/ of the project on package.path. */
 static void setup_package(lua_State *L)
@@ -25,7 +19,9 @@ static void setup_package(lua_State *L)
 	lua_setfield(L, -2, "luavmm");
 	lua_pop(L, 1);
 	lua_getfield(L, -1, "path");
-	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir(), lua_dir(), lua_tostring(L, -1));
+	lvm_lua_paths_from_executable(); /* installed: BINDIR/../share/lua/5.4 */
+	const char *dir = lvm_lua_lua_dir();
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
 	lua_setfield(L, -3, "path");
 	lua_pop(L, 2);
 }
