@@ -159,3 +159,46 @@ describe("luavmm's ACPI tables, read by ACPICA", function()
     end)
   end
 end)
+
+-- The hardware those tables describe, as a guest sees it (tests/guests/pmtimer.c,
+-- at ring 3): the FADT's PM timer against the RTC's seconds, the RTC's
+-- date, and S5 through PM1a_CNT with the SLP_TYP the DSDT's \_S5 gives.
+describe("the ACPI hardware, from a guest", function()
+  t.teardown_each()
+
+  it("finds the FACS and the PM timer, which counts at 3.579545 MHz by the RTC", function()
+    local result, out = t.run({ kernel = t.guest("pmtimer") }, 60)
+    assert.are.equal("exit", result.reason, out)
+    assert.are.equal(0, result.value, out)
+    assert.truthy(out:find("pmtimer: fadt sci 9 pm1a_evt 0x600 pm1a_cnt 0x604 pm_tmr 0x608 ext 1 facs OK\n",
+                           1, true), out)
+    -- No timed assertion: a broken timer (unclaimed port, wrong rate) misses
+    -- a factor of two; host load does not.
+    local ticks = tonumber(out:match("pmtimer: (%d+) ticks per rtc second"))
+    assert.truthy(ticks, out)
+    assert.is_true(ticks > 3579545 / 2 and ticks < 3579545 * 2, out)
+  end)
+
+  it("reads the host's UTC time from the RTC, in BCD by default", function()
+    local before = os.time()
+    local result, out = t.run({ kernel = t.guest("pmtimer") }, 60)
+    assert.are.equal("exit", result.reason, out)
+    local y, mo, d, h, mi, s, bcd = out:match("rtc: (%d+)%-(%d+)%-(%d+) (%d+):(%d+):(%d+) bcd (%d)")
+    assert.truthy(y, out)
+    assert.are.equal("1", bcd)
+    -- os.time reads a local-time table; compare in UTC through os.date("!*t").
+    local utc = os.date("!*t", before)
+    local guest = os.time { year = tonumber(y), month = tonumber(mo), day = tonumber(d),
+                            hour = tonumber(h), min = tonumber(mi), sec = tonumber(s) }
+    local host = os.time { year = utc.year, month = utc.month, day = utc.day,
+                           hour = utc.hour, min = utc.min, sec = utc.sec }
+    assert.is_true(math.abs(guest - host) < 600, out)
+  end)
+
+  it("powers off when the guest enters S5", function()
+    local result, out = t.run({ kernel = t.guest("pmtimer"), cmdline = "poweroff" }, 60)
+    assert.truthy(out:find("pmtimer: S5 is SLP_TYP 5\n", 1, true), out)
+    assert.are.equal("poweroff", result.reason, out)
+    assert.falsy(out:find("still running", 1, true), out)
+  end)
+end)
