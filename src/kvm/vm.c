@@ -233,6 +233,7 @@ const char *lvm_stop_reason_name(enum lvm_stop_reason reason)
 	case LVM_STOP_ERROR: return "error";
 	case LVM_STOP_HOST: return "killed";
 	case LVM_STOP_HOOK_ERROR: return "hook_error";
+	case LVM_STOP_POWEROFF: return "poweroff";
 	}
 	return "unknown";
 }

@@ -29,6 +29,7 @@ enum lvm_stop_reason {
 	LVM_STOP_ERROR,    /* KVM could not run the guest; detail says why */
 	LVM_STOP_HOST,     /* the host stopped the VM (teardown, kill) */
 	LVM_STOP_HOOK_ERROR, /* a Lua hook raised an error; detail says which */
+	LVM_STOP_POWEROFF, /* the guest entered ACPI S5 (soft off) */
 };
 
 struct lvm_vm;

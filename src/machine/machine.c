@@ -256,6 +256,15 @@ uint32_t lvm_machine_exit_value(const struct lvm_machine *m)
 	return (uint32_t)((uint64_t)m->vm->code >> 1);
 }
 
+int lvm_machine_power_button(struct lvm_machine *m)
+{
+	if (lvm_vm_stopped(m->vm))
+		return lvm_fail("power button: the machine has stopped (%s)",
+				lvm_stop_reason_name(m->vm->reason));
+	lvm_x86_board_power_button(m->board);
+	return 0;
+}
+
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size)
 {
 	return lvm_x86_board_dtb(m->board, size);

@@ -60,6 +60,10 @@ int lvm_machine_input(struct lvm_machine *m, const void *bytes, size_t n, const 
 		      size_t *accepted);
 /* What the guest wrote to the debug-exit port (valid when it stopped with "exit"). */
 uint32_t lvm_machine_exit_value(const struct lvm_machine *m);
+/* Presses the board's power button (ACPI fixed-feature button: the guest
+ * sees PWRBTN_STS and, if it enabled it, an SCI).  0, or -1 + lvm_error
+ * once the machine has stopped. */
+int lvm_machine_power_button(struct lvm_machine *m);
 /* The device tree blob; NULL if the board has none. */
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size);
 

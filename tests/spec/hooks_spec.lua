@@ -8,7 +8,7 @@ describe("on_pio and on_mmio", function()
   t.teardown_each()
 
   it("turn unclaimed ports into a Lua counter device the guest drives", function()
-    local vm = t.boot("luadev", "o 0x510 5 o 0x514 7 i 0x510 i 0x514 i 0x600")
+    local vm = t.boot("luadev", "o 0x510 5 o 0x514 7 i 0x510 i 0x514 i 0x700")
     local total, seen = 0, {}
     local dev = vm:on_pio(0x510, 8, function(io)
       seen[#seen + 1] = io
@@ -17,8 +17,8 @@ describe("on_pio and on_mmio", function()
     vm:start()
     assert.are.equal("0xc", t.expect(vm, "in 0x510 = (0x%x+)\n"))
     assert.are.equal("0x10", t.expect(vm, "in 0x514 = (0x%x+)\n"))
-    -- port 0x600 is nobody's: all-ones, and no Lua ran for it
-    assert.are.equal("0xffffffff", t.expect(vm, "in 0x600 = (0x%x+)\n"))
+    -- port 0x700 is nobody's: all-ones, and no Lua ran for it
+    assert.are.equal("0xffffffff", t.expect(vm, "in 0x700 = (0x%x+)\n"))
     assert.are.equal("exit", vm:wait(30).reason)
     assert.are.equal(4, #seen)
     assert.are.same({ true, 0x510, 0, 4, 5 }, { seen[1].write, seen[1].port, seen[1].offset, seen[1].size, seen[1].value })
@@ -218,7 +218,7 @@ describe("lifecycle events, console lines and timers", function()
   t.teardown_each()
 
   it("deliver start and exit events, and every console line", function()
-    local vm = t.boot("luadev", "i 0x600")
+    local vm = t.boot("luadev", "i 0x700")
     local events, lines = {}, {}
     vm:on("start", function(v) events[#events + 1] = "start:" .. tostring(v == vm) end)
     vm:on("exit", function() events[#events + 1] = "exit" end)
@@ -226,7 +226,7 @@ describe("lifecycle events, console lines and timers", function()
     vm:start()
     vm:wait(30)
     assert.are.same({ "start:true", "exit" }, events)
-    assert.are.same({ "luadev: ready", "in 0x600 = 0xffffffff", "luadev: done" }, lines)
+    assert.are.same({ "luadev: ready", "in 0x700 = 0xffffffff", "luadev: done" }, lines)
   end)
 
   it("deliver reset and shutdown events", function()

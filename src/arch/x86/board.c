@@ -16,9 +16,11 @@
 #include "arch/x86/interrupts.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/virtio_slots.h"
+#include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/rtc_cmos.h"
 #include "devices/serial8250.h"
 #include "luavmm/bootinfo.h"
 #include "util/error.h"
@@ -29,6 +31,8 @@ struct lvm_x86_board {
 	struct lvm_serial *serial;
 	struct lvm_debug_exit debug_exit;
 	struct lvm_i8042 i8042;
+	struct lvm_acpi_pm acpi_pm;
+	struct lvm_rtc_cmos rtc;
 	struct lvm_fw_cfg *fw_cfg; /* NULL unless the recipe asked for it */
 	struct lvm_cpuid_overrides cpuid;
 	bool has_cpuid;
@@ -49,10 +53,18 @@ static void on_i8042_reset(void *opaque)
 	lvm_vm_stop(opaque, LVM_STOP_RESET, 0, "reset through the i8042 controller");
 }
 
+static void on_acpi_poweroff(void *opaque)
+{
+	lvm_vm_stop(opaque, LVM_STOP_POWEROFF, 0, "ACPI S5 (soft off) through PM1a_CNT");
+}
+
 static int attach_legacy_devices(struct lvm_x86_board *b)
 {
 	struct lvm_vm *vm = b->vm;
 	struct lvm_irq_line irq4 = { lvm_vm_set_irq, vm, LVM_BOARD_SERIAL_IRQ };
+	struct lvm_irq_line sci = { lvm_vm_set_irq, vm, LVM_ACPI_SCI_IRQ };
+	uint64_t low = vm->mem.size < LVM_MMIO_HOLE_START ? vm->mem.size : LVM_MMIO_HOLE_START;
+	struct lvm_rtc_cmos_info cmos = { low, vm->mem.size - low, vm->ncpus };
 	b->serial = lvm_serial_new(irq4, &vm->console);
 	if (!b->serial)
 		return -1;
@@ -63,7 +75,9 @@ static int attach_legacy_devices(struct lvm_x86_board *b)
 	    lvm_bus_register(&vm->pio, LVM_BOARD_DEBUG_EXIT_PORT, 4, lvm_debug_exit_io,
 			     &b->debug_exit, "debug-exit") < 0 ||
 	    lvm_bus_register(&vm->pio, 0x60, 1, lvm_i8042_data_io, &b->i8042, "i8042") < 0 ||
-	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &b->i8042, "i8042") < 0)
+	    lvm_bus_register(&vm->pio, 0x64, 1, lvm_i8042_status_io, &b->i8042, "i8042") < 0 ||
+	    lvm_acpi_pm_attach(&b->acpi_pm, &vm->pio, LVM_ACPI_PM_BASE, sci, on_acpi_poweroff, vm) < 0 ||
+	    lvm_rtc_cmos_attach(&b->rtc, &vm->pio, &cmos) < 0)
 		return -1;
 	return 0;
 }
@@ -127,12 +141,12 @@ static int attach_fw_cfg(struct lvm_x86_board *b, const struct lvm_value *v)
 				b->fw_cfg, "fw_cfg");
 }
 
-/* ACPI and MP tables (before any loader, which may point at them), then each
- * vCPU's CPUID (topology + the recipe's overrides) and MSR defaults. */
+/* The MP table, then each vCPU's CPUID (topology + the recipe's overrides)
+ * and MSR defaults.  The ACPI tables wait for the devices' slots (boot). */
 static int set_up_cpus(struct lvm_x86_board *b)
 {
 	struct lvm_vm *vm = b->vm;
-	if (lvm_x86_acpi_write(vm) < 0 || lvm_x86_mptable_write(vm) < 0)
+	if (lvm_x86_mptable_write(vm) < 0)
 		return -1;
 	if (b->has_cpuid)
 		lvm_x86_cpuid_warn_unsupported(vm, &b->cpuid);
@@ -276,6 +290,10 @@ static int load_kernel(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
 int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config)
 {
 	char *cmdline = NULL;
+	/* The DSDT lists the devices: now that they have their slots, and
+	 * before any loader, which may point at the RSDP. */
+	if (lvm_x86_acpi_write(board->vm, &board->slots) < 0)
+		return -1;
 	if (board->slots.count) {
 		cmdline = lvm_virtio_slots_cmdline(&board->slots, config->cmdline);
 		if (!cmdline)
@@ -294,6 +312,11 @@ int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_c
 	}
 	free(cmdline);
 	return rc;
+}
+
+void lvm_x86_board_power_button(struct lvm_x86_board *board)
+{
+	lvm_acpi_pm_power_button(&board->acpi_pm);
 }
 
 size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n)

@@ -3,14 +3,15 @@
  * irqchip by default: LAPICs in KVM, the 8259A pair and the IOAPIC in
  * userspace, see interrupts.h; an 8254 PIT on request), a 16550
  * UART at 0x3f8 (IRQ 4), isa-debug-exit at 0xf4, the i8042's reset line,
+ * ACPI PM hardware at 0x600 (SCI on IRQ 9) and the RTC/CMOS at 0x70,
  * ACPI and MP tables, the vCPUs with their CPUID and MSRs, virtio-mmio
  * windows handed out in order (virtio_slots.h), and the kernel loaded by
  * the boot protocol it speaks (boot/boot_kind.h): luavmm's own 64-bit
  * entry, PVH and multiboot (32-bit protected mode), or a bzImage (64-bit).
  *
- * Life: create (VM, CPUs, firmware, legacy devices) -> the machine adds
- * its devices in the slots it asks for -> boot (command line, device
- * tree, kernel) -> the machine starts the VM -> destroy.
+ * Life: create (VM, CPUs, MP table, legacy devices) -> the machine adds
+ * its devices in the slots it asks for -> boot (ACPI tables, command line,
+ * device tree, kernel) -> the machine starts the VM -> destroy.
  */
 #ifndef LVM_ARCH_X86_BOARD_H
 #define LVM_ARCH_X86_BOARD_H
@@ -49,6 +50,9 @@ struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board);
 int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi);
 /* Command line (with an entry per slot handed out), device tree, kernel. */
 int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config);
+/* Presses the ACPI fixed-feature power button (PWRBTN_STS, and the SCI
+ * if the guest enabled it); an ACPI guest then powers off through S5. */
+void lvm_x86_board_power_button(struct lvm_x86_board *board);
 /* Console input for the UART; returns the bytes it accepted. */
 size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n);
 /* The device tree blob (also at LVM_FDT_ADDR in guest RAM); NULL before boot. */

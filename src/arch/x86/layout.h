@@ -16,7 +16,8 @@
  *   0x9fc00 - 0x9ffff  EBDA: MP floating pointer + MP table
  *   0xa0000 - 0xdffff  legacy VGA / option ROM hole (reserved in e820)
  *   0xe0000 - 0xfffff  BIOS area: ACPI RSDP and tables (reserved in e820)
- *                      0xe0000 RSDP, then RSDT/XSDT/FADT/DSDT/MADT (acpi.c);
+ *                      0xe0000 RSDP, 0xe0040 FACS, then DSDT/FADT/MADT/
+ *                      RSDT/XSDT (acpi.c);
  *                      0xf0000 MP configuration table when the EBDA is too
  *                      small for it (mptable.c)
  *   1 MiB   -          kernels, then initrd near the top of low RAM
@@ -53,6 +54,11 @@
 #define LVM_IOAPIC_ID          0u  /* what KVM's IOAPIC ID register holds after reset */
 #define LVM_IOAPIC_PINS        24u
 #define LVM_LAPIC_ADDR         0xfee00000u
+
+/* ACPI fixed hardware (devices/acpi_pm.h): PM1a event, PM1a control and PM
+ * timer blocks where QEMU's PIIX4 puts them, and the SCI on ISA IRQ 9. */
+#define LVM_ACPI_PM_BASE       0x600u
+#define LVM_ACPI_SCI_IRQ       9u
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
 #define LVM_VIRTIO_FIRST_GSI   5u

@@ -1,16 +1,25 @@
 /*
  * The ACPI tables luavmm writes into the BIOS area so a guest finds its
- * CPUs and interrupt controllers the way an OS does on a PC: RSDP ->
- * XSDT (and RSDT) -> FADT (-> DSDT) and MADT.  References: ACPI 6.5
- * §5.2.5 (RSDP), §5.2.7/§5.2.8 (RSDT/XSDT), §5.2.9 (FADT), §5.2.11.1
- * (DSDT), §5.2.12 (MADT).
+ * CPUs, interrupt controllers, devices and power management the way an OS
+ * does on a PC: RSDP -> XSDT (and RSDT) -> FADT (-> FACS, DSDT) and MADT.
+ * References: ACPI 6.5 §5.2.5 (RSDP), §5.2.7/§5.2.8 (RSDT/XSDT), §5.2.9
+ * (FADT), §5.2.10 (FACS), §5.2.11.1 (DSDT, fw/dsdt.h), §5.2.12 (MADT).
  *
- * The machine has no ACPI PM hardware, so the FADT declares a
- * hardware-reduced platform (no SCI, no PM1 blocks) with a reset register
- * (0xfe to port 0x64, luavmm's i8042 reset line); the DSDT is an empty
- * definition block.  Interrupts: KVM's default GSI routing sends ISA IRQ n
- * to IOAPIC pin n (and the PIC), which is exactly what ACPI assumes when
- * the MADT has no Interrupt Source Override (§5.2.12.5), so there is none.
+ * The platform is a full (not hardware-reduced) ACPI PC, because guests
+ * written for PCs (kvm-unit-tests, older kernels) look for the FACS, the
+ * PM1 blocks and the PM timer, which a hardware-reduced FADT cannot have:
+ *   - FADT: FACS (FIRMWARE_CTRL and X_FIRMWARE_CTRL), SCI on ISA IRQ 9, no
+ *     SMI_CMD (always in ACPI mode), PM1a_EVT_BLK, PM1a_CNT_BLK and
+ *     PM_TMR_BLK (32-bit: TMR_VAL_EXT) at LVM_ACPI_PM_BASE (the device is
+ *     devices/acpi_pm.h), the fixed-feature power button, no sleep button,
+ *     no GPE blocks, C2/C3 not supported, the CMOS century byte (the RTC is
+ *     devices/rtc_cmos.h), a reset register (0xfe to port 0x64, luavmm's
+ *     i8042 reset line) and IAPC_BOOT_ARCH "legacy devices, no 8042, no
+ *     VGA".  S5 (SLP_TYP 5 per the DSDT's \_S5) powers the machine off.
+ *   - MADT: a Local APIC (or x2APIC) entry per vCPU, the IOAPIC, LINT1 NMI,
+ *     and one Interrupt Source Override: ISA IRQ 9 -> GSI 9, level,
+ *     active-high, the PC convention for the SCI (§5.2.12.5).  Otherwise
+ *     GSI n is ISA IRQ n and IOAPIC pin n, edge, active-high.
  */
 #ifndef LVM_ARCH_X86_FW_ACPI_H
 #define LVM_ARCH_X86_FW_ACPI_H
@@ -18,16 +27,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/virtio_slots.h"
 #include "kvm/vm.h"
+
+/* What the tables describe. */
+struct lvm_acpi_config {
+	unsigned ncpus;                       /* vCPU i has APIC ID i */
+	const struct lvm_virtio_slot *virtio; /* windows of LVM_VIRTIO_MMIO_SIZE bytes */
+	unsigned nvirtio;
+};
 
 /*
  * Builds every table into buf, which the guest sees at guest-physical
  * `base` (the RSDP goes first, at buf[0]).  Returns the bytes used, or 0 if
- * `size` is too small.  vCPU i has APIC ID i.
+ * `size` is too small.
  */
-size_t lvm_x86_acpi_build(uint8_t *buf, size_t size, uint32_t base, unsigned ncpus);
+size_t lvm_x86_acpi_build(uint8_t *buf, size_t size, uint32_t base,
+			  const struct lvm_acpi_config *config);
 
-/* Writes the tables at LVM_ACPI_RSDP_ADDR. */
-int lvm_x86_acpi_write(struct lvm_vm *vm);
+/* Writes the tables at LVM_ACPI_RSDP_ADDR for the VM's vCPUs and these slots. */
+int lvm_x86_acpi_write(struct lvm_vm *vm, const struct lvm_virtio_slots *slots);
 
 #endif

@@ -1,0 +1,83 @@
+#include "arch/x86/fw/dsdt.h"
+
+#include <stdio.h>
+
+#include "arch/x86/board.h"
+#include "arch/x86/fw/aml.h"
+#include "arch/x86/fw/fwtable.h"
+#include "devices/acpi_pm.h"
+#include "devices/virtio/transport.h"
+
+#define STA_PRESENT_ENABLED_SHOWN_OK 0x0f /* _STA bits 0-3 (ACPI 6.5 §6.3.7) */
+
+/* \_S5: SLP_TYP for PM1a and PM1b, then two reserved values (§7.4.2). */
+static void sleep_states(struct lvm_aml *a)
+{
+	lvm_aml_name(a, "\\_S5");
+	lvm_aml_package_begin(a, 4);
+	lvm_aml_integer(a, LVM_ACPI_PM_SLP_TYP_S5);
+	lvm_aml_integer(a, LVM_ACPI_PM_SLP_TYP_S5);
+	lvm_aml_integer(a, 0);
+	lvm_aml_integer(a, 0);
+	lvm_aml_end(a);
+}
+
+static void com1(struct lvm_aml *a)
+{
+	lvm_aml_device_begin(a, "COM1");
+	lvm_aml_name(a, "_HID");
+	lvm_aml_eisaid(a, "PNP0501");
+	lvm_aml_name(a, "_UID");
+	lvm_aml_integer(a, 1);
+	lvm_aml_name(a, "_CRS");
+	lvm_aml_resources_begin(a);
+	lvm_aml_io(a, LVM_BOARD_SERIAL_PORT, LVM_BOARD_SERIAL_PORT, 0, 8);
+	lvm_aml_irq_noflags(a, 1u << LVM_BOARD_SERIAL_IRQ);
+	lvm_aml_end(a);
+	lvm_aml_end(a);
+}
+
+static void virtio_device(struct lvm_aml *a, unsigned i, const struct lvm_virtio_slot *s)
+{
+	char name[8];
+	snprintf(name, sizeof(name), "VR%02u", i % 100);
+	lvm_aml_device_begin(a, name);
+	lvm_aml_name(a, "_HID");
+	lvm_aml_string(a, "LNRO0005");
+	lvm_aml_name(a, "_UID");
+	lvm_aml_integer(a, i);
+	lvm_aml_name(a, "_CCA"); /* DMA is cache-coherent (§6.2.17) */
+	lvm_aml_integer(a, 1);
+	lvm_aml_method_begin(a, "_STA", 0, false);
+	lvm_aml_return(a);
+	lvm_aml_integer(a, STA_PRESENT_ENABLED_SHOWN_OK);
+	lvm_aml_end(a);
+	lvm_aml_name(a, "_CRS");
+	lvm_aml_resources_begin(a);
+	lvm_aml_memory32_fixed(a, true, (uint32_t)s->base, (uint32_t)LVM_VIRTIO_MMIO_SIZE);
+	lvm_aml_interrupt(a, LVM_AML_IRQ_CONSUMER, s->gsi); /* level, active-high, exclusive */
+	lvm_aml_end(a);
+	lvm_aml_end(a);
+}
+
+size_t lvm_x86_dsdt_build(uint8_t *t, size_t size, const struct lvm_virtio_slot *virtio,
+			  unsigned nvirtio)
+{
+	if (size < LVM_ACPI_HEADER_LEN || nvirtio > 100)
+		return 0;
+	struct lvm_aml a;
+	lvm_aml_init(&a, t + LVM_ACPI_HEADER_LEN, size - LVM_ACPI_HEADER_LEN);
+	sleep_states(&a);
+	lvm_aml_scope_begin(&a, "\\_SB");
+	com1(&a);
+	for (unsigned i = 0; i < nvirtio; i++)
+		virtio_device(&a, i, &virtio[i]);
+	lvm_aml_end(&a);
+	size_t aml = lvm_aml_finish(&a);
+	if (aml == 0 || aml > UINT32_MAX - LVM_ACPI_HEADER_LEN)
+		return 0;
+	uint32_t len = (uint32_t)(LVM_ACPI_HEADER_LEN + aml);
+	lvm_acpi_header(t, "DSDT", len, 2); /* revision 2: 64-bit integers */
+	lvm_acpi_finish(t, len);
+	return len;
+}

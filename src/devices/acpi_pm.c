@@ -1,0 +1,145 @@
+#include "devices/acpi_pm.h"
+
+#include "util/clock.h"
+
+#define NS_PER_S 1000000000ull
+#define PM1_STS_W1C (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_WAK_STS)
+#define PM1_EN_BITS (LVM_PM1_TMR | LVM_PM1_PWRBTN)
+#define PM1_CNT_STORED (0x7u << LVM_PM1_CNT_SLP_TYP_SHIFT | 1u << 1 /* BM_RLD */)
+
+/* Timer ticks since the monotonic clock's origin (64 bits: no wrap to worry about). */
+static uint64_t ticks_now(void)
+{
+	uint64_t ns = lvm_monotonic_ns();
+	return ns / NS_PER_S * LVM_ACPI_PM_TMR_HZ + ns % NS_PER_S * LVM_ACPI_PM_TMR_HZ / NS_PER_S;
+}
+
+uint32_t lvm_acpi_pm_timer(void)
+{
+	return (uint32_t)ticks_now();
+}
+
+void lvm_acpi_pm_init(struct lvm_acpi_pm *pm, struct lvm_irq_line sci,
+		      void (*on_poweroff)(void *), void *opaque)
+{
+	*pm = (struct lvm_acpi_pm){ .sci = sci, .on_poweroff = on_poweroff, .opaque = opaque };
+	pthread_mutex_init(&pm->lock, NULL);
+	pm->tmr_epoch = ticks_now() >> 31;
+}
+
+int lvm_acpi_pm_attach(struct lvm_acpi_pm *pm, struct lvm_bus *pio, uint16_t base,
+		       struct lvm_irq_line sci, void (*on_poweroff)(void *), void *opaque)
+{
+	lvm_acpi_pm_init(pm, sci, on_poweroff, opaque);
+	if (lvm_bus_register(pio, base, LVM_ACPI_PM_EVT_LEN, lvm_acpi_pm_evt_io, pm,
+			     "acpi-pm1-evt") < 0 ||
+	    lvm_bus_register(pio, base + LVM_ACPI_PM_CNT_OFFSET, LVM_ACPI_PM_CNT_LEN,
+			     lvm_acpi_pm_cnt_io, pm, "acpi-pm1-cnt") < 0)
+		return -1;
+	return lvm_bus_register(pio, base + LVM_ACPI_PM_TMR_OFFSET, LVM_ACPI_PM_TMR_LEN,
+				lvm_acpi_pm_tmr_io, pm, "acpi-pm-timer");
+}
+
+/* The SCI follows the enabled status bits; called with the lock held. */
+static void update_sci(struct lvm_acpi_pm *pm)
+{
+	bool level = (pm->sts & pm->en & LVM_PM1_PWRBTN) != 0;
+	if (level != pm->sci_level) {
+		pm->sci_level = level;
+		lvm_irq_set(&pm->sci, level);
+	}
+}
+
+void lvm_acpi_pm_power_button(struct lvm_acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sts |= LVM_PM1_PWRBTN;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static uint16_t read_sts(struct lvm_acpi_pm *pm)
+{
+	uint16_t sts = pm->sts;
+	if ((ticks_now() >> 31) != pm->tmr_epoch)
+		sts |= LVM_PM1_TMR;
+	return sts;
+}
+
+/* Bytes [offset, offset + size) of a little-endian register file of 16-bit registers. */
+static void read_bytes(const uint16_t *regs, unsigned nregs, uint64_t offset, uint8_t *data,
+		       uint32_t size)
+{
+	for (uint32_t i = 0; i < size; i++) {
+		uint64_t at = offset + i;
+		data[i] = at / 2 < nregs ? (uint8_t)(regs[at / 2] >> (8 * (at % 2))) : 0xff;
+	}
+}
+
+/* A write of `size` bytes as 16-bit values and byte masks per register. */
+static void split_write(uint64_t offset, const uint8_t *data, uint32_t size, unsigned reg,
+			uint16_t *value, uint16_t *mask)
+{
+	*value = *mask = 0;
+	for (uint32_t i = 0; i < size; i++) {
+		uint64_t at = offset + i;
+		if (at / 2 == reg) {
+			*value |= (uint16_t)(data[i] << (8 * (at % 2)));
+			*mask |= (uint16_t)(0xff << (8 * (at % 2)));
+		}
+	}
+}
+
+void lvm_acpi_pm_evt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
+			bool is_write)
+{
+	struct lvm_acpi_pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	if (!is_write) {
+		uint16_t regs[2] = { read_sts(pm), pm->en };
+		read_bytes(regs, 2, offset, data, size);
+	} else {
+		uint16_t v, mask;
+		split_write(offset, data, size, 0, &v, &mask);
+		v &= mask & PM1_STS_W1C;
+		pm->sts &= (uint16_t)~v;
+		if (v & LVM_PM1_TMR)
+			pm->tmr_epoch = ticks_now() >> 31;
+		split_write(offset, data, size, 1, &v, &mask);
+		pm->en = (uint16_t)((pm->en & ~mask) | (v & mask & PM1_EN_BITS));
+		update_sci(pm);
+	}
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void lvm_acpi_pm_cnt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
+			bool is_write)
+{
+	struct lvm_acpi_pm *pm = opaque;
+	bool poweroff = false;
+	pthread_mutex_lock(&pm->lock);
+	if (!is_write) {
+		uint16_t cnt = pm->cnt | LVM_PM1_CNT_SCI_EN;
+		read_bytes(&cnt, 1, offset, data, size);
+	} else {
+		uint16_t v, mask;
+		split_write(offset, data, size, 0, &v, &mask);
+		pm->cnt = (uint16_t)((pm->cnt & ~mask) | (v & mask & PM1_CNT_STORED));
+		uint16_t typ = (pm->cnt >> LVM_PM1_CNT_SLP_TYP_SHIFT) & 7;
+		poweroff = (v & mask & LVM_PM1_CNT_SLP_EN) && typ == LVM_ACPI_PM_SLP_TYP_S5;
+	}
+	pthread_mutex_unlock(&pm->lock);
+	if (poweroff && pm->on_poweroff)
+		pm->on_poweroff(pm->opaque);
+}
+
+void lvm_acpi_pm_tmr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
+			bool is_write)
+{
+	(void)opaque;
+	if (is_write) /* PM_TMR is read-only */
+		return;
+	uint32_t now = lvm_acpi_pm_timer();
+	uint16_t regs[2] = { (uint16_t)now, (uint16_t)(now >> 16) };
+	read_bytes(regs, 2, offset, data, size);
+}
