@@ -53,6 +53,7 @@ struct lvm_lua_machine {
 	char name[64];               /* the recipe's name key ("" if none) */
 	/* hooks.c: how hooks run */
 	int hook_limit;          /* Lua VM instructions per hook call */
+	double hook_timeout;     /* seconds per hook call (limits.c) */
 	bool continue_on_error;  /* on_hook_error = "continue" */
 	bool in_hook;            /* a hook is running (no waiting inside one) */
 	bool stop_fired;         /* the stop event has been delivered */
@@ -170,6 +171,28 @@ void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const ch
 /* Hooks running / waits in progress on this thread (hooks.c). */
 extern _Thread_local int lvm_lua_hook_depth;
 extern _Thread_local int lvm_lua_pump_depth;
+
+/* limits.c: the budget of one hook call (instructions and seconds, shared
+ * by every coroutine it runs; see limits.c).  begin arms it unless one is
+ * running already (a nested call shares it) and returns whether it did;
+ * pass that to end.  install [-0, +0, e]: hooks coroutine.resume/wrap and
+ * bounds string.find/match/gmatch/gsub while a budget runs (once per state). */
+enum { LVM_BUDGET_INSTRUCTIONS = 1, LVM_BUDGET_TIME = 2 };
+struct lvm_lua_budget {
+	lua_Integer left, limit; /* instructions */
+	double deadline, seconds;
+	int tick; /* instructions between two checks */
+	int spent; /* 0, or why it is spent (LVM_BUDGET_*) */
+	lua_State *root; /* the thread that began the call */
+	int base;        /* its stack top below the call's results */
+};
+bool lvm_lua_budget_begin(lua_State *L, struct lvm_lua_budget *b, lua_Integer limit,
+			  double seconds);
+/* Returns `status`, or LUA_ERRRUN with the overrun message replacing the
+ * results above b->base when the call caught its overrun and returned. */
+int lvm_lua_budget_end(lua_State *L, struct lvm_lua_budget *b, bool began, int status);
+bool lvm_lua_budget_active(void);
+void lvm_lua_limits_install(lua_State *L);
 
 /* timers.c: run_timers calls the due ones as hooks [-0, +0, e]. */
 void lvm_lua_register_timers(lua_State *L);

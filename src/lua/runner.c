@@ -88,6 +88,7 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 		return 1;
 	}
 	luaL_openlibs(L);
+	lvm_lua_limits_install(L); /* before the recipe can keep the originals */
 	setup_package(L);
 	if (sandbox)
 		lvm_lua_sandbox(L);
