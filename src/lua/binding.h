@@ -36,12 +36,24 @@ struct lvm_output {
 	size_t tail_len;
 };
 
-/* timers.c: vm:after / vm:every. */
+/* timers.c: vm:after / vm:every, in a binary heap ordered by (due, id). */
 struct lvm_timer {
 	double due;      /* CLOCK_MONOTONIC seconds */
 	double interval; /* 0: one-shot */
-	int fn_ref;      /* LUA_NOREF once cancelled or fired */
+	int fn_ref;      /* LUA_NOREF once cancelled or fired (the slot is free) */
 	unsigned id;
+	unsigned heap_pos; /* index in the machine's heap while pending */
+};
+
+/* A machine's timers: slots (reused through a free list) and the heap of
+ * the pending ones' slot numbers. */
+struct lvm_timers {
+	struct lvm_timer *slots;
+	unsigned nslots, slots_cap;
+	unsigned *heap, nheap;   /* heap has room for slots_cap entries */
+	unsigned *free, nfree;   /* free slot numbers, room for slots_cap */
+	unsigned next_id;
+	double turn;             /* the time the running turn started (< 0: none) */
 };
 
 struct lvm_control; /* control.c: the control socket; serve answers clients' chunks [-0, +0, e]. */
@@ -58,9 +70,7 @@ struct lvm_lua_machine {
 	bool in_hook;            /* a hook is running (no waiting inside one) */
 	bool stop_fired;         /* the stop event has been delivered */
 	int hook_error_ref;      /* registry: the last hook error with traceback */
-	/* timers.c */
-	struct lvm_timer *timers;
-	unsigned ntimers, timers_cap, next_timer_id;
+	struct lvm_timers timers; /* timers.c */
 	/* pump.c: console lines for on_line */
 	char line[1024];
 	size_t line_len;
@@ -194,8 +204,11 @@ int lvm_lua_budget_end(lua_State *L, struct lvm_lua_budget *b, bool began, int s
 bool lvm_lua_budget_active(void);
 void lvm_lua_limits_install(lua_State *L);
 
-/* timers.c: run_timers calls the due ones as hooks [-0, +0, e]. */
+/* timers.c: run_timers calls the ones due when it starts as hooks (ones
+ * they add wait for the next call) [-0, +0, e]; init before any other. */
+#define LVM_TIMERS_MAX 100000u /* pending timers per machine */
 void lvm_lua_register_timers(lua_State *L);
+void lvm_lua_timers_init(struct lvm_lua_machine *m);
 double lvm_lua_next_timer(const struct lvm_lua_machine *m); /* < 0: none */
 void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m);

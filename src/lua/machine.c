@@ -44,6 +44,7 @@ int lvm_lua_machine_new(lua_State *L)
 	memset(m, 0, sizeof(*m));
 	m->sink_ref = LUA_NOREF;
 	lvm_lua_hooks_init(m);
+	lvm_lua_timers_init(m);
 	luaL_setmetatable(L, LVM_MACHINE_MT);
 	m->machine = lvm_lua_create_machine(L, 1, m);
 	m->vm = lvm_machine_vm(m->machine);

@@ -110,3 +110,73 @@ describe("a sandboxed recipe's hook", function()
     assert.truthy(r.stdout:find("hook_error", 1, true), r.stdout .. r.stderr)
   end)
 end)
+
+describe("timers", function()
+  t.teardown_each()
+
+  -- The echo guest waits for input forever: only timers and waits run.
+  local function idle(config) return t.boot("echo", "", config) end
+
+  it("fire in due order, each once, when many are pending", function()
+    local vm = idle()
+    local fired, dues, added = {}, {}, {}
+    math.randomseed(7)
+    for i = 1, 20000 do
+      dues[i] = math.random(0, 200)
+      added[i] = luavmm.now()
+      vm:after(dues[i], function() fired[#fired + 1] = i end)
+    end
+    added[20001] = luavmm.now()
+    local cancelled = vm:after(0, function() error("cancelled timer fired") end)
+    assert.is_true(cancelled:cancel())
+    assert.is_false(cancelled:pending())
+    vm:start()
+    vm:wait(0.5)
+    assert.are.equal(20000, #fired)
+    for k = 2, #fired do
+      local a, b = fired[k - 1], fired[k]
+      -- timer i is due between added[i] and added[i + 1], plus its delay
+      assert(added[a] + dues[a] / 1000 <= added[b + 1] + dues[b] / 1000, "out of order at " .. k)
+    end
+  end)
+
+  it("refuse a timer above the per-machine cap, naming it", function()
+    local vm = idle()
+    for _ = 1, 100000 do vm:after(60000, function() end) end
+    assert.has_error(function() vm:after(1, function() end) end,
+      "after: too many pending timers (the limit is 100000 per machine; cancel some or reuse vm:every)")
+  end)
+
+  it("stop a callback that schedules a million timers with a hook error naming the cap", function()
+    local vm = idle()
+    vm:after(0, function(v) for _ = 1, 1000000 do v:after(1000, function() end) end end)
+    vm:start()
+    local r = vm:wait(30)
+    assert.are.equal("hook_error", r.reason)
+    assert.truthy(r.detail:find("the limit is 100000 per machine", 1, true), r.detail)
+  end)
+
+  it("let wait(t) return at t while a callback re-adds itself", function()
+    local vm = idle()
+    local runs = 0
+    local function again(v) runs = runs + 1; v:after(0, again) end
+    vm:after(0, again)
+    vm:start()
+    local t0 = luavmm.now()
+    local r = vm:wait(0.3)
+    assert.are.equal("timeout", r.reason)
+    assert.is_true(luavmm.now() - t0 < 10, "the wait did not return")
+    assert.is_true(runs > 1)
+  end)
+
+  it("let wait(t) return while a callback re-adds itself twice per call", function()
+    local vm = idle { on_hook_error = "continue" }
+    local function twice(v) v:after(0, twice); v:after(0, twice) end
+    vm:after(0, twice)
+    vm:start()
+    local t0 = luavmm.now()
+    local r = vm:wait(0.3)
+    assert.are.equal("timeout", r.reason)
+    assert.is_true(luavmm.now() - t0 < 10, "the wait did not return")
+  end)
+end)
