@@ -180,3 +180,42 @@ describe("timers", function()
     assert.is_true(luavmm.now() - t0 < 10, "the wait did not return")
   end)
 end)
+
+describe("luavmm run --memory-limit", function()
+  local hoard = [[
+local t, i = {}, 0
+while true do i = i + 1; t[i] = ("x"):rep(1000) .. i end
+]]
+
+  it("ends a recipe that allocates without end with one line naming where", function()
+    local path = t.write_file(os.tmpname() .. ".lua", hoard)
+    local r = t.exec({ "run", "--memory-limit", "64M", "--sandbox", path })
+    os.remove(path)
+    assert.are.equal(1, r.status)
+    assert.are.equal(("luavmm: %s:2: not enough memory\n"):format(path), r.stderr)
+  end)
+
+  it("turns a hook that allocates without end into a hook_error", function()
+    local path = t.write_file(os.tmpname() .. ".lua", [[
+      local luavmm = require "luavmm"
+      local vm <close> = luavmm.machine { kernel = luavmm.guest("luadev"), cmdline = "i 0x510",
+        console = false }
+      vm:on_pio(0x510, 4, function()
+]] .. hoard .. [[
+      end)
+      local r = vm:run(30)
+      print(r.reason, r.detail)
+      return r
+    ]])
+    local r = t.exec({ "run", "--memory-limit", "64M", path })
+    os.remove(path)
+    assert.are.equal(1, r.status, r.stderr)
+    assert.truthy(r.stdout:find("hook_error\ton_pio hook: not enough memory", 1, true), r.stdout .. r.stderr)
+  end)
+
+  it("refuses a size that is not one", function()
+    local r = t.exec({ "run", "--memory-limit", "lots", "/dev/null" })
+    assert.are.equal(2, r.status)
+    assert.truthy(r.stderr:find("--memory-limit 'lots' is not a size", 1, true), r.stderr)
+  end)
+end)
