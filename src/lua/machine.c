@@ -59,14 +59,21 @@ int lvm_lua_machine_new(lua_State *L)
 	return 1;
 }
 
+/* Starts the machine at index 1.  Called straight from the method the
+ * recipe called (vm:start or vm:run), so an error names the recipe's line. */
+static void start_machine(lua_State *L, struct lvm_lua_machine *m)
+{
+	if (lvm_machine_start(m->machine) < 0)
+		luaL_error(L, "start: %s", lvm_error());
+	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
+	lvm_lua_fire_event(L, m, 1, "start", 0);
+}
+
 static int machine_start(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	if (lvm_machine_start(m->machine) < 0)
-		return luaL_error(L, "start: %s", lvm_error());
-	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
 	lua_settop(L, 1);
-	lvm_lua_fire_event(L, m, 1, "start", 0);
+	start_machine(L, m);
 	return 1;
 }
 
@@ -127,11 +134,8 @@ static int machine_run(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_settop(L, 2);
-	if (!m->vm->started) {
-		lua_pushcfunction(L, machine_start);
-		lua_pushvalue(L, 1);
-		lua_call(L, 1, 0);
-	}
+	if (!m->vm->started)
+		start_machine(L, m);
 	return machine_wait(L);
 }
 

@@ -219,3 +219,39 @@ while true do i = i + 1; t[i] = ("x"):rep(1000) .. i end
     assert.truthy(r.stderr:find("--memory-limit 'lots' is not a size", 1, true), r.stderr)
   end)
 end)
+
+describe("the command line", function()
+  t.teardown_each()
+
+  it("boots at the documented limit of 65535 bytes, device tree included", function()
+    local cmdline = "7 " .. ("x"):rep(65533)
+    local vm = t.machine { kernel = t.guest("exitcode"), cmdline = cmdline }
+    assert.truthy(vm:device_tree().chosen.bootargs == cmdline)
+    local r = vm:run(30)
+    assert.are.equal("exit", r.reason)
+    assert.are.equal(7, r.value)
+  end)
+
+  it("one byte longer (or with virtio entries past it) is a clear error", function()
+    assert.has_error(function() t.machine { kernel = t.guest("exitcode"), cmdline = ("x"):rep(65536) } end,
+      "machine: cmdline: 65536 bytes is longer than the limit of 65535")
+    local ok, err = pcall(t.machine, { kernel = t.guest("exitcode"), cmdline = ("x"):rep(65535), rng = true })
+    assert.is_false(ok)
+    assert.truthy(err:find("cmdline: 65570 bytes is longer than the limit of 65535", 1, true), err)
+  end)
+end)
+
+describe("an error inside vm:run", function()
+  it("names the recipe's line", function()
+    -- a huge stack limit makes the vCPU thread's stack allocation fail
+    local path = t.write_file(os.tmpname() .. ".lua", [[
+local luavmm = require "luavmm"
+local vm <close> = luavmm.machine { kernel = luavmm.guest("hello"), console = false }
+return vm:run(10)
+]])
+    local r = t.exec({ "run", path }, nil, "sh -c 'ulimit -s 1000000000 && exec \"$0\" \"$@\"'")
+    os.remove(path)
+    assert.are.equal(1, r.status)
+    assert.truthy(r.stderr:find(path .. ":3: start: vcpu 0: cannot start thread", 1, true), r.stderr)
+  end)
+end)
