@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "lua/runner.h"
 #include "luavmm_config.h"
+#include "util/error.h"
 #include "util/size.h"
 
 static void usage(FILE *out)
@@ -17,6 +18,8 @@ static void usage(FILE *out)
 		"                                     --control: serve a control socket (machines without\n"
 		"                                     their own `control` key); --sandbox: no os, io, or C modules\n"
 		"                                     --memory-limit SIZE: cap of the recipe's Lua memory (1G)\n"
+		"                                     --allow PATH[:ro|:rw], --allow tap:NAME (repeatable): what\n"
+		"                                     a --sandbox recipe's machines may open\n"
 		"       luavmm attach SOCKET [-e CHUNK]  a Lua prompt on a running VM (or run one chunk)\n"
 		"       luavmm --help | --version\n"
 		"\n"
@@ -48,6 +51,11 @@ static int run_command(int argc, char **argv)
 			sandbox = true;
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
 			lvm_lua_default_control = argv[++i];
+		} else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc) {
+			if (lvm_lua_allow_add(argv[++i]) < 0) {
+				fprintf(stderr, "luavmm: run: %s\n", lvm_error());
+				return 2;
+			}
 		} else if (strcmp(argv[i], "--memory-limit") == 0 && i + 1 < argc) {
 			if (memory_limit_option(argv[++i]) < 0)
 				return 2;

@@ -230,6 +230,12 @@ extern const char *lvm_lua_default_control;
  * binary chunks and C module loading from the state's globals. */
 void lvm_lua_sandbox(lua_State *L);
 
+/* allow.c: the host files and taps a sandboxed recipe's machines may open
+ * (`luavmm run --allow`).  check is a struct lvm_machine_config allow
+ * callback: 0 when allowed or not enforced, else -1 + lvm_error. */
+extern bool lvm_lua_allow_enforced;
+int lvm_lua_allow_check(void *opaque, const char *what, const char *path, bool write);
+
 /* ratelimit.c: luavmm.ratelimiter{...} */
 void lvm_lua_register_ratelimit(lua_State *L);
 int lvm_lua_ratelimiter_new(lua_State *L);

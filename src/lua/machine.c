@@ -53,6 +53,9 @@ int lvm_lua_machine_new(lua_State *L)
 	lvm_lua_register_live(L, -1);
 	lua_getfield(L, 1, "control");
 	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
+	/* the recipe's own path is checked; --control PATH is the user's */
+	if (lua_isstring(L, -1) && lvm_lua_allow_check(NULL, "control", control, true) < 0)
+		return luaL_error(L, "machine: control: %s: %s", control, lvm_error());
 	if (control)
 		lvm_lua_control_open(L, m, control);
 	lua_pop(L, 1);

@@ -182,6 +182,7 @@ struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_m
 		.cmdline = string_field(L, t, "cmdline"),
 		.initrd = string_field(L, t, "initrd"),
 		.boot = string_field(L, t, "boot"),
+		.allow = lvm_lua_allow_enforced ? lvm_lua_allow_check : NULL, /* --sandbox */
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");

@@ -163,6 +163,7 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 	setup_package(L);
 	if (sandbox)
 		lvm_lua_sandbox(L);
+	lvm_lua_allow_enforced = sandbox; /* machines open only --allow'ed paths */
 	set_arg_table(L, path, argc, argv);
 	int status = 1;
 	lua_pushcfunction(L, message_handler);

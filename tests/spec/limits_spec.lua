@@ -255,3 +255,101 @@ return vm:run(10)
     assert.truthy(r.stderr:find(path .. ":3: start: vcpu 0: cannot start thread", 1, true), r.stderr)
   end)
 end)
+
+describe("luavmm run --sandbox --allow", function()
+  local dir
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. t.shell_quote(dir .. "/sub")))
+  end)
+  after_each(function() os.execute("rm -rf " .. t.shell_quote(dir)) end)
+
+  -- Runs a sandboxed recipe making a machine with the keys in `keys` (Lua
+  -- source); returns the exec result.
+  local function sandboxed(keys, allows)
+    local path = t.write_file(dir .. "/recipe.lua", ([[
+local luavmm = require "luavmm"
+local vm <close> = luavmm.machine { kernel = luavmm.guest("exitcode"), cmdline = "5",
+  console = false %s }
+return vm:run(30)
+]]):format(keys))
+    local args = { "run", "--sandbox" }
+    for _, a in ipairs(allows or {}) do args[#args + 1] = "--allow"; args[#args + 1] = a end
+    args[#args + 1] = path
+    return t.exec(args)
+  end
+
+  local function refused(r, line)
+    assert.are.equal(1, r.status, r.stderr)
+    assert.are.equal(("luavmm: %s/recipe.lua:2: machine: %s\n"):format(dir, line), r.stderr)
+  end
+
+  it("refuses host files the machine would read, naming the key and path", function()
+    refused(sandboxed(', initrd = "/etc/shadow"'),
+      "initrd: /etc/shadow: not allowed under --sandbox (allow it with luavmm run --allow /etc/shadow:ro)")
+    local kernel = dir .. "/sub/k.elf"
+    t.write_file(kernel, t.read_file(t.guest("exitcode")))
+    local r = sandboxed((", kernel = %q"):format(kernel))
+    assert.truthy(r.stderr:find("machine: kernel: " .. kernel .. ": not allowed", 1, true), r.stderr)
+    assert.are.equal(5 * 2 + 1, sandboxed((", kernel = %q"):format(kernel), { dir .. "/sub" }).status)
+  end)
+
+  it("needs :rw for a console file, created only once allowed", function()
+    local out = dir .. "/sub/console.txt"
+    local keys = (", console = %q"):format(out)
+    local r = sandboxed(keys)
+    assert.truthy(r.stderr:find("console: " .. out .. ": not allowed under --sandbox (allow it with luavmm run --allow " .. out .. ":rw)", 1, true), r.stderr)
+    r = sandboxed(keys, { dir .. "/sub:ro" })
+    assert.truthy(r.stderr:find("console: " .. out .. ": not allowed", 1, true), r.stderr)
+    assert.is_nil(io.open(out))
+    r = sandboxed(keys, { dir .. "/sub:rw" })
+    assert.are.equal(11, r.status, r.stderr)
+    assert.truthy(t.read_file(out):find("exitcode 5", 1, true))
+  end)
+
+  it("resolves links: one in an allowed directory cannot reach outside it", function()
+    assert(os.execute(("ln -s /etc/shadow %s/sub/innocent"):format(t.shell_quote(dir))))
+    refused(sandboxed((", initrd = %q"):format(dir .. "/sub/innocent"), { dir .. "/sub" }),
+      ("initrd: %s/sub/innocent: not allowed under --sandbox (allow it with luavmm run --allow /etc/shadow:ro)"):format(dir))
+  end)
+
+  it("needs :rw for a writable disk and :ro for a read-only one", function()
+    local img = t.write_file(dir .. "/sub/disk.img", ("\0"):rep(4096))
+    local rw = (", disks = { d = { path = %q } }"):format(img)
+    refused(sandboxed(rw, { dir .. "/sub:ro" }),
+      ("disks.d.path: %s: not allowed under --sandbox (allow it with luavmm run --allow %s:rw)"):format(img, img))
+    assert.are.equal(11, sandboxed(rw, { img .. ":rw" }).status)
+    local ro = (", disks = { d = { path = %q, readonly = true } }"):format(img)
+    assert.are.equal(11, sandboxed(ro, { dir }).status)
+  end)
+
+  it("refuses taps unless allowed by name", function()
+    local keys = ', nets = { eth0 = { tap = "lvmnotap0" } }'
+    refused(sandboxed(keys, { "tap:other" }),
+      "nets.eth0.tap: tap:lvmnotap0: not allowed under --sandbox (allow it with luavmm run --allow tap:lvmnotap0)")
+    local r = sandboxed(keys, { "tap:lvmnotap0" })
+    assert.is_nil(r.stderr:find("not allowed", 1, true), r.stderr)
+  end)
+
+  it("refuses a control socket outside the allowed directories", function()
+    local sock = dir .. "/sub/vm.sock"
+    local keys = (", control = %q"):format(sock)
+    refused(sandboxed(keys),
+      ("control: %s: not allowed under --sandbox (allow it with luavmm run --allow %s:rw)"):format(sock, sock))
+    assert.are.equal(11, sandboxed(keys, { dir .. ":rw" }).status)
+  end)
+
+  it("leaves recipes without --sandbox alone and rejects a path that does not exist", function()
+    local path = t.write_file(dir .. "/plain.lua", ([[
+local luavmm = require "luavmm"
+local vm <close> = luavmm.machine { kernel = luavmm.guest("exitcode"), cmdline = "5",
+  console = %q }
+return vm:run(30)
+]]):format(dir .. "/out.txt"))
+    assert.are.equal(11, t.exec({ "run", path }).status)
+    local r = t.exec({ "run", "--sandbox", "--allow", dir .. "/nope", path })
+    assert.are.equal(2, r.status)
+    assert.are.equal(("luavmm: run: --allow %s/nope: No such file or directory\n"):format(dir), r.stderr)
+  end)
+end)

@@ -5,6 +5,7 @@
  */
 #include "devices/virtio/net.h"
 
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ static int parse_into(struct net_params *p, const struct lvm_value *v, const cha
 	if (!tap)
 		return lvm_fail("%s.tap is required (a tap device name)", where);
 	p->tap = tap->str;
+	if (strlen(p->tap) >= IFNAMSIZ || !*p->tap)
+		return lvm_fail("%s.tap = \"%s\" is not an interface name (1 to %d bytes)", where,
+				p->tap, IFNAMSIZ - 1);
 	/* Default MAC: locally administered, stable per NIC position. */
 	const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index) };
 	memcpy(p->mac, def, 6);
@@ -79,6 +83,16 @@ static void *net_parse(const struct lvm_value *v, const char *where, unsigned in
 		return NULL;
 	}
 	return p;
+}
+
+/* The tap, as "tap:NAME" (opened, or created, read-write). */
+static unsigned net_resources(const void *params, struct lvm_device_resource *out)
+{
+	const struct net_params *p = params;
+	out[0] = (struct lvm_device_resource){ .key = "tap", .write = true };
+	snprintf(out[0].buf, sizeof(out[0].buf), "tap:%s", p->tap);
+	out[0].name = out[0].buf;
+	return 1;
 }
 
 static void *net_create(const struct lvm_device_env *env, const void *params)
@@ -121,6 +135,7 @@ const struct lvm_device_type lvm_net_device = {
 	.object = "net",
 	.named = true,
 	.parse = net_parse,
+	.resources = net_resources,
 	.create = net_create,
 	.start = net_start,
 	.free = net_free,
