@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "lua/runner.h"
 #include "luavmm_config.h"
+#include "kvm/seccomp.h"
 #include "util/error.h"
 #include "util/size.h"
 
@@ -20,6 +21,7 @@ static void usage(FILE *out)
 		"                                     --memory-limit SIZE: cap of the recipe's Lua memory (1G)\n"
 		"                                     --allow PATH[:ro|:rw], --allow tap:NAME (repeatable): what\n"
 		"                                     a --sandbox recipe's machines may open\n"
+		"                                     --no-seccomp: no syscall filters on vCPU and I/O threads\n"
 		"       luavmm attach SOCKET [-e CHUNK]  a Lua prompt on a running VM (or run one chunk)\n"
 		"       luavmm --help | --version\n"
 		"\n"
@@ -51,6 +53,8 @@ static int run_command(int argc, char **argv)
 			sandbox = true;
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
 			lvm_lua_default_control = argv[++i];
+		} else if (strcmp(argv[i], "--no-seccomp") == 0) {
+			lvm_seccomp_disable();
 		} else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc) {
 			if (lvm_lua_allow_add(argv[++i]) < 0) {
 				fprintf(stderr, "luavmm: run: %s\n", lvm_error());
