@@ -287,19 +287,22 @@ static double pattern_cost(const char *s, size_t n, const char *p, size_t plen, 
  * limit while a hook budget runs, then calls the original (upvalue 1). */
 static int guarded_pattern(lua_State *L)
 {
-	size_t n, plen;
-	const char *s = lua_tolstring(L, 1, &n), *p = lua_tolstring(L, 2, &plen);
 	const char *name = lua_tostring(L, lua_upvalueindex(2));
-	bool plain = strcmp(name, "find") == 0 && lua_toboolean(L, 4);
-	if (current && s && p && !plain && lua_type(L, 1) == LUA_TSTRING &&
-	    pattern_cost(s, n, p, plen, false) > LVM_PATTERN_STEPS) {
-		double cost = pattern_cost(s, n, p, plen, true);
-		char steps[64];
-		snprintf(steps, sizeof(steps), "up to %.3g backtracking steps, the limit is %.3g", cost,
-			 LVM_PATTERN_STEPS);
-		if (cost > LVM_PATTERN_STEPS)
+	if (current && lua_type(L, 1) == LUA_TSTRING && lua_type(L, 2) == LUA_TSTRING) {
+		size_t n, plen;
+		const char *s = lua_tolstring(L, 1, &n), *p = lua_tolstring(L, 2, &plen);
+		/* a plain find compares the pattern at every start position */
+		bool plain = strcmp(name, "find") == 0 && lua_toboolean(L, 4);
+		double cost = plain ? ((double)n + 1) * (double)plen : pattern_cost(s, n, p, plen, false);
+		if (!plain && cost > LVM_PATTERN_STEPS)
+			cost = pattern_cost(s, n, p, plen, true);
+		if (cost > LVM_PATTERN_STEPS) {
+			char steps[64];
+			snprintf(steps, sizeof(steps), "up to %.3g steps, the limit is %.3g", cost,
+				 LVM_PATTERN_STEPS);
 			return luaL_error(L, "string.%s: pattern '%s' is too costly for a subject of %d bytes inside a hook (%s): use narrower classes than '.' or a shorter subject",
 					  name, p, (int)n, steps);
+		}
 	}
 	lua_pushvalue(L, lua_upvalueindex(1));
 	lua_insert(L, 1);

@@ -353,3 +353,37 @@ return vm:run(30)
     assert.are.equal(("luavmm: run: --allow %s/nope: No such file or directory\n"):format(dir), r.stderr)
   end)
 end)
+
+describe("a control-socket chunk", function()
+  t.teardown_each()
+
+  it("ends within its budget even through a coroutine and a pattern", function()
+    local sock = os.tmpname() .. ".sock"
+    local vm = t.boot("luadev", "c", { control = sock, hook_timeout = 1 })
+    vm:start()
+    local function attach(chunk)
+      local base = os.tmpname()
+      os.execute(("(%s attach %s -e %s >%s.out 2>%s.err </dev/null; echo $? >%s.rc) &"):format(
+        t.shell_quote(t.bin()), t.shell_quote(sock), t.shell_quote(chunk), base, base, base))
+      local done = false
+      local tick = vm:every(10, function()
+        local f = io.open(base .. ".rc")
+        if f then f:close(); done = true end
+      end)
+      local t0 = luavmm.now()
+      while not done and luavmm.now() - t0 < 30 do vm:wait(0.05) end
+      tick:cancel()
+      local r = { stderr = t.read_file(base .. ".err"), status = tonumber(t.read_file(base .. ".rc")) }
+      for _, ext in ipairs { "", ".out", ".err", ".rc" } do os.remove(base .. ext) end
+      return r
+    end
+    local r = attach("local co = coroutine.wrap(function() while true do end end); co()")
+    assert.are.equal(1, r.status)
+    assert.truthy(r.stderr:find("hook exceeded its", 1, true), r.stderr)
+    r = attach('return ("a"):rep(3000):find(".-.-.-b")')
+    assert.are.equal(1, r.status)
+    assert.truthy(r.stderr:find("is too costly", 1, true), r.stderr)
+    assert.are.equal("running", vm:stats().state)
+    os.remove(sock)
+  end)
+end)
