@@ -27,7 +27,7 @@
 
 #include "lua/binding.h"
 
-#define BUDGET_TICK 10000         /* instructions between two checks */
+#define BUDGET_TICK 1000 /* instructions between two checks (each a clock read) */
 #define LVM_PATTERN_STEPS 2e8     /* ~0.5-2 s of backtracking on this host */
 
 static _Thread_local struct lvm_lua_budget *current;
