@@ -1,11 +1,15 @@
 /* luavmm: the command line. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "attach.h"
 #include "lua/runner.h"
 #include "luavmm_config.h"
+#include "kvm/seccomp.h"
+#include "util/error.h"
+#include "util/size.h"
 
 static void usage(FILE *out)
 {
@@ -14,12 +18,29 @@ static void usage(FILE *out)
 		"       luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...]\n"
 		"                                     --control: serve a control socket (machines without\n"
 		"                                     their own `control` key); --sandbox: no os, io, or C modules\n"
+		"                                     --memory-limit SIZE: cap of the recipe's Lua memory (1G)\n"
+		"                                     --allow PATH[:ro|:rw], --allow tap:NAME (repeatable): what\n"
+		"                                     a --sandbox recipe's machines may open\n"
+		"                                     --no-seccomp: no syscall filters on vCPU and I/O threads\n"
 		"       luavmm attach SOCKET [-e CHUNK]  a Lua prompt on a running VM (or run one chunk)\n"
 		"       luavmm --help | --version\n"
 		"\n"
 		"Inside a recipe, `require \"luavmm\"` gives the API; ARGS are in `arg` and `...`.\n"
 		"Environment: LUAVMM_KVM_DEVICE (default /dev/kvm), LUAVMM_GUEST_DIR (test guests),\n"
 		"LUAVMM_TRACEBACK=1 (Lua tracebacks on errors).\n");
+}
+
+/* --memory-limit SIZE: "512M", "2G" (the recipe's Lua heap). */
+static int memory_limit_option(const char *text)
+{
+	uint64_t bytes;
+	if (lvm_parse_size(text, &bytes) < 0 || bytes < (1u << 20) || bytes > SIZE_MAX) {
+		fprintf(stderr, "luavmm: run: --memory-limit '%s' is not a size of at least 1M (write e.g. 512M or 2G)\n",
+			text);
+		return -1;
+	}
+	lvm_lua_memory_limit = (size_t)bytes;
+	return 0;
 }
 
 /* luavmm run [--control PATH] [--sandbox] RECIPE [ARGS...] */
@@ -32,6 +53,16 @@ static int run_command(int argc, char **argv)
 			sandbox = true;
 		} else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
 			lvm_lua_default_control = argv[++i];
+		} else if (strcmp(argv[i], "--no-seccomp") == 0) {
+			lvm_seccomp_disable();
+		} else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc) {
+			if (lvm_lua_allow_add(argv[++i]) < 0) {
+				fprintf(stderr, "luavmm: run: %s\n", lvm_error());
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--memory-limit") == 0 && i + 1 < argc) {
+			if (memory_limit_option(argv[++i]) < 0)
+				return 2;
 		} else {
 			fprintf(stderr, "luavmm: run: unknown option '%s' (try luavmm --help)\n", argv[i]);
 			return 2;

@@ -35,6 +35,17 @@ struct lvm_device_stat {
 
 #define LVM_DEVICE_STATS_MAX 16u
 
+/* A host resource an entry will open: a file ("path", the file name) or a
+ * tap ("tap", "tap:NAME"), and whether it is opened for writing. */
+struct lvm_device_resource {
+	const char *key;  /* the entry's key naming it, for messages */
+	const char *name; /* borrowed from the parameters; "tap:..." points into buf */
+	bool write;
+	char buf[64];     /* room for a composed name ("tap:" + an interface name) */
+};
+
+#define LVM_DEVICE_RESOURCES_MAX 4u
+
 struct lvm_device_type {
 	const char *key;     /* recipe key: disks = {NAME = {...}} or rng = true */
 	const char *object;  /* what one is called in messages and Lua: "disk" */
@@ -46,6 +57,10 @@ struct lvm_device_type {
 	 * after create), or NULL + lvm_error.  NULL `parse`: no parameters.
 	 */
 	void *(*parse)(const struct lvm_value *v, const char *where, unsigned index);
+	/* The host resources the parsed entry `params` will open (at most
+	 * LVM_DEVICE_RESOURCES_MAX), for the machine's allow check before any
+	 * is opened; returns the count.  NULL: none. */
+	unsigned (*resources)(const void *params, struct lvm_device_resource *out);
 	/* NULL + lvm_error ("FIELD: why", e.g. "path: cannot open x: ...") on failure. */
 	void *(*create)(const struct lvm_device_env *env, const void *params);
 	int (*start)(void *dev);

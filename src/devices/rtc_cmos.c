@@ -54,6 +54,11 @@ static void fill_memory(uint8_t *cmos, const struct lvm_rtc_cmos_info *info)
 
 void lvm_rtc_cmos_init(struct lvm_rtc_cmos *rtc, const struct lvm_rtc_cmos_info *info)
 {
+	/* glibc reads the time-zone file the first time any time conversion
+	 * runs, gmtime_r included; do it now, on the creating thread, so the
+	 * vCPU threads that read the clock never open a file (their seccomp
+	 * filter would kill the process for it). */
+	tzset();
 	memset(rtc, 0, sizeof(*rtc));
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = realtime;

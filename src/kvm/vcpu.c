@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kvm/seccomp.h"
 #include "util/error.h"
 
 /*
@@ -171,6 +172,8 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, LVM_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	if (lvm_seccomp_enter(LVM_SECCOMP_VCPU, vcpu->vm) < 0)
+		return NULL;
 
 	while (!__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE)) {
 		if (lvm_vm_paused(vcpu->vm)) {

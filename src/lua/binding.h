@@ -36,12 +36,24 @@ struct lvm_output {
 	size_t tail_len;
 };
 
-/* timers.c: vm:after / vm:every. */
+/* timers.c: vm:after / vm:every, in a binary heap ordered by (due, id). */
 struct lvm_timer {
 	double due;      /* CLOCK_MONOTONIC seconds */
 	double interval; /* 0: one-shot */
-	int fn_ref;      /* LUA_NOREF once cancelled or fired */
+	int fn_ref;      /* LUA_NOREF once cancelled or fired (the slot is free) */
 	unsigned id;
+	unsigned heap_pos; /* index in the machine's heap while pending */
+};
+
+/* A machine's timers: slots (reused through a free list) and the heap of
+ * the pending ones' slot numbers. */
+struct lvm_timers {
+	struct lvm_timer *slots;
+	unsigned nslots, slots_cap;
+	unsigned *heap, nheap;   /* heap has room for slots_cap entries */
+	unsigned *free, nfree;   /* free slot numbers, room for slots_cap */
+	unsigned next_id;
+	double turn;             /* the time the running turn started (< 0: none) */
 };
 
 struct lvm_control; /* control.c: the control socket; serve answers clients' chunks [-0, +0, e]. */
@@ -53,13 +65,12 @@ struct lvm_lua_machine {
 	char name[64];               /* the recipe's name key ("" if none) */
 	/* hooks.c: how hooks run */
 	int hook_limit;          /* Lua VM instructions per hook call */
+	double hook_timeout;     /* seconds per hook call (limits.c) */
 	bool continue_on_error;  /* on_hook_error = "continue" */
 	bool in_hook;            /* a hook is running (no waiting inside one) */
 	bool stop_fired;         /* the stop event has been delivered */
 	int hook_error_ref;      /* registry: the last hook error with traceback */
-	/* timers.c */
-	struct lvm_timer *timers;
-	unsigned ntimers, timers_cap, next_timer_id;
+	struct lvm_timers timers; /* timers.c */
 	/* pump.c: console lines for on_line */
 	char line[1024];
 	size_t line_len;
@@ -171,8 +182,33 @@ void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const ch
 extern _Thread_local int lvm_lua_hook_depth;
 extern _Thread_local int lvm_lua_pump_depth;
 
-/* timers.c: run_timers calls the due ones as hooks [-0, +0, e]. */
+/* limits.c: the budget of one hook call (instructions and seconds, shared
+ * by every coroutine it runs; see limits.c).  begin arms it unless one is
+ * running already (a nested call shares it) and returns whether it did;
+ * pass that to end.  install [-0, +0, e]: hooks coroutine.resume/wrap and
+ * bounds string.find/match/gmatch/gsub while a budget runs (once per state). */
+enum { LVM_BUDGET_INSTRUCTIONS = 1, LVM_BUDGET_TIME = 2 };
+struct lvm_lua_budget {
+	lua_Integer left, limit; /* instructions */
+	double deadline, seconds;
+	int tick; /* instructions between two checks */
+	int spent; /* 0, or why it is spent (LVM_BUDGET_*) */
+	lua_State *root; /* the thread that began the call */
+	int base;        /* its stack top below the call's results */
+};
+bool lvm_lua_budget_begin(lua_State *L, struct lvm_lua_budget *b, lua_Integer limit,
+			  double seconds);
+/* Returns `status`, or LUA_ERRRUN with the overrun message replacing the
+ * results above b->base when the call caught its overrun and returned. */
+int lvm_lua_budget_end(lua_State *L, struct lvm_lua_budget *b, bool began, int status);
+bool lvm_lua_budget_active(void);
+void lvm_lua_limits_install(lua_State *L);
+
+/* timers.c: run_timers calls the ones due when it starts as hooks (ones
+ * they add wait for the next call) [-0, +0, e]; init before any other. */
+#define LVM_TIMERS_MAX 100000u /* pending timers per machine */
 void lvm_lua_register_timers(lua_State *L);
+void lvm_lua_timers_init(struct lvm_lua_machine *m);
 double lvm_lua_next_timer(const struct lvm_lua_machine *m); /* < 0: none */
 void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m);
@@ -193,6 +229,12 @@ extern const char *lvm_lua_default_control;
 /* sandbox.c: removes os (but time/clock/date), io, debug, dofile/loadfile,
  * binary chunks and C module loading from the state's globals. */
 void lvm_lua_sandbox(lua_State *L);
+
+/* allow.c: the host files and taps a sandboxed recipe's machines may open
+ * (`luavmm run --allow`).  check is a struct lvm_machine_config allow
+ * callback: 0 when allowed or not enforced, else -1 + lvm_error. */
+extern bool lvm_lua_allow_enforced;
+int lvm_lua_allow_check(void *opaque, const char *what, const char *path, bool write);
 
 /* ratelimit.c: luavmm.ratelimiter{...} */
 void lvm_lua_register_ratelimit(lua_State *L);

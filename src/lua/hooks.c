@@ -5,7 +5,8 @@
  * Hooks run on the control thread only, one at a time, and only while it
  * is inside vm:wait(), console:expect() or vm:run(): a vCPU reading a
  * Lua-served range waits until then.  Every call is a lua_pcall with a
- * traceback handler and an instruction-count limit (`hook_limit`); an
+ * traceback handler and a budget (limits.c: `hook_limit` instructions and
+ * `hook_timeout` seconds, coroutines included); an
  * error stops the machine with reason "hook_error" unless the recipe set
  * on_hook_error = "continue".  Exits no hook watches never come here.
  */
@@ -18,6 +19,7 @@
 
 #define LVM_HOOK_MT "luavmm.hook"
 #define DEFAULT_HOOK_LIMIT 100000000 /* Lua VM instructions per hook call */
+#define DEFAULT_HOOK_TIMEOUT 10.0     /* seconds per hook call, time in C included */
 
 struct lua_hook_handle {
 	struct lvm_hook *hook; /* NULL once removed */
@@ -27,6 +29,7 @@ struct lua_hook_handle {
 void lvm_lua_hooks_init(struct lvm_lua_machine *m)
 {
 	m->hook_limit = DEFAULT_HOOK_LIMIT;
+	m->hook_timeout = DEFAULT_HOOK_TIMEOUT;
 	m->hook_error_ref = LUA_NOREF;
 }
 
@@ -73,13 +76,6 @@ static int traceback_handler(lua_State *L)
 	return 1;
 }
 
-static void over_limit(lua_State *L, lua_Debug *ar)
-{
-	(void)ar;
-	luaL_error(L, "hook exceeded its limit of %d Lua instructions (runaway hook? raise hook_limit in the machine table)",
-		   lua_gethookcount(L));
-}
-
 /* The first line of the error message, for the stop detail. */
 static void report_hook_error(lua_State *L, struct lvm_lua_machine *m, const char *what)
 {
@@ -103,13 +99,16 @@ int lvm_lua_pcall_limited(lua_State *L, struct lvm_lua_machine *m, int nargs, in
 	lua_insert(L, fn);
 	lua_Hook old_hook = lua_gethook(L);
 	int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
-	lua_sethook(L, over_limit, LUA_MASKCOUNT, m->hook_limit);
+	struct lvm_lua_budget budget;
+	bool began = lvm_lua_budget_begin(L, &budget, m->hook_limit, m->hook_timeout);
+	budget.base = fn; /* the handler stays below the results */
 	bool was_in_hook = m->in_hook;
 	m->in_hook = true;
 	lvm_lua_hook_depth++;
 	int status = lua_pcall(L, nargs, nresults, fn);
 	lvm_lua_hook_depth--;
 	m->in_hook = was_in_hook;
+	status = lvm_lua_budget_end(L, &budget, began, status);
 	lua_sethook(L, old_hook, old_mask, old_count);
 	lua_remove(L, fn);
 	return status;

@@ -44,6 +44,7 @@ int lvm_lua_machine_new(lua_State *L)
 	memset(m, 0, sizeof(*m));
 	m->sink_ref = LUA_NOREF;
 	lvm_lua_hooks_init(m);
+	lvm_lua_timers_init(m);
 	luaL_setmetatable(L, LVM_MACHINE_MT);
 	m->machine = lvm_lua_create_machine(L, 1, m);
 	m->vm = lvm_machine_vm(m->machine);
@@ -52,20 +53,30 @@ int lvm_lua_machine_new(lua_State *L)
 	lvm_lua_register_live(L, -1);
 	lua_getfield(L, 1, "control");
 	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
+	/* the recipe's own path is checked; --control PATH is the user's */
+	if (lua_isstring(L, -1) && lvm_lua_allow_check(NULL, "control", control, true) < 0)
+		return luaL_error(L, "machine: control: %s: %s", control, lvm_error());
 	if (control)
 		lvm_lua_control_open(L, m, control);
 	lua_pop(L, 1);
 	return 1;
 }
 
+/* Starts the machine at index 1.  Called straight from the method the
+ * recipe called (vm:start or vm:run), so an error names the recipe's line. */
+static void start_machine(lua_State *L, struct lvm_lua_machine *m)
+{
+	if (lvm_machine_start(m->machine) < 0)
+		luaL_error(L, "start: %s", lvm_error());
+	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
+	lvm_lua_fire_event(L, m, 1, "start", 0);
+}
+
 static int machine_start(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	if (lvm_machine_start(m->machine) < 0)
-		return luaL_error(L, "start: %s", lvm_error());
-	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
 	lua_settop(L, 1);
-	lvm_lua_fire_event(L, m, 1, "start", 0);
+	start_machine(L, m);
 	return 1;
 }
 
@@ -126,11 +137,8 @@ static int machine_run(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	lua_settop(L, 2);
-	if (!m->vm->started) {
-		lua_pushcfunction(L, machine_start);
-		lua_pushvalue(L, 1);
-		lua_call(L, 1, 0);
-	}
+	if (!m->vm->started)
+		start_machine(L, m);
 	return machine_wait(L);
 }
 

@@ -24,6 +24,7 @@ static const struct key_spec lua_keys[] = {
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN }, { "hook_limit", -1 },       { "on_hook_error", LUA_TSTRING },
 	{ "control", LUA_TSTRING }, { "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
+	{ "hook_timeout", LUA_TNUMBER },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -143,6 +144,20 @@ static void hook_limit_field(lua_State *L, int t, struct lvm_lua_machine *m)
 	lua_pop(L, 1);
 }
 
+/* hook_timeout = wall-clock seconds a hook call may take (default 10),
+ * time in C functions and coroutines included (limits.c). */
+static void hook_timeout_field(lua_State *L, int t, struct lvm_lua_machine *m)
+{
+	if (lua_getfield(L, t, "hook_timeout") != LUA_TNIL) {
+		lua_Number s = lua_tonumber(L, -1);
+		if (!(s > 0 && s <= 86400))
+			luaL_error(L, "machine: hook_timeout must be a number of seconds above 0 and at most 86400, got %s",
+				   luaL_tolstring(L, -1, NULL));
+		m->hook_timeout = s;
+	}
+	lua_pop(L, 1);
+}
+
 /* on_hook_error = "stop" (default) | "continue". */
 static void on_hook_error_field(lua_State *L, int t, struct lvm_lua_machine *m)
 {
@@ -167,6 +182,7 @@ struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_m
 		.cmdline = string_field(L, t, "cmdline"),
 		.initrd = string_field(L, t, "initrd"),
 		.boot = string_field(L, t, "boot"),
+		.allow = lvm_lua_allow_enforced ? lvm_lua_allow_check : NULL, /* --sandbox */
 	};
 	if (!config.kernel)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
@@ -176,6 +192,7 @@ struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_m
 	m->stdin_input = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	hook_limit_field(L, t, m);
+	hook_timeout_field(L, t, m);
 	on_hook_error_field(L, t, m);
 	console_field(L, t, m, &config); /* a path is only recorded here */
 	config.recipe = lvm_lua_to_value(L, t);

@@ -43,6 +43,7 @@ static const luaL_Reg module_functions[] = {
 
 int luaopen_luavmm(lua_State *L)
 {
+	lvm_lua_limits_install(L); /* hook budgets cover coroutines and patterns */
 	lvm_lua_register_machine(L);
 	lvm_lua_register_console(L);
 	lvm_lua_register_hooks(L);

@@ -3,6 +3,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,73 @@ static int message_handler(lua_State *L)
 	return 1;
 }
 
+/*
+ * The recipe's memory cap (`luavmm run --memory-limit SIZE`): an
+ * allocator that refuses to grow past it, so a recipe or hook allocating
+ * without end gets Lua's "not enough memory" error instead of the OOM
+ * killer.  Lua reports that error without a position and without calling
+ * the message handler, so the allocator notes the running line itself.
+ */
+size_t lvm_lua_memory_limit = (size_t)1 << 30;
+
+struct capped_heap {
+	size_t used, cap;
+	lua_State *L; /* the main thread, once it exists */
+	char where[256]; /* "FILE:LINE:" of the last refusal */
+};
+
+/* Records the innermost Lua line running.  Safe from inside the allocator
+ * on Lua <= 5.4.5, whose stack reallocation allocates the new stack before
+ * touching the old one (5.4.6 turns stack pointers into offsets first). */
+static void note_where(struct capped_heap *h)
+{
+	h->where[0] = 0;
+#if LUA_VERSION_RELEASE_NUM <= 50405
+	lua_Debug ar;
+	for (int level = 0; h->L && lua_getstack(h->L, level, &ar); level++) {
+		if (lua_getinfo(h->L, "Sl", &ar) && ar.currentline > 0) {
+			snprintf(h->where, sizeof(h->where), "%s:%d:", ar.short_src, ar.currentline);
+			return;
+		}
+	}
+#endif
+}
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct capped_heap *h = ud;
+	size_t old = ptr ? osize : 0; /* without ptr, osize is a type tag */
+	if (nsize == 0) {
+		free(ptr);
+		h->used -= old;
+		return NULL;
+	}
+	if (nsize > old && nsize - old > h->cap - h->used) {
+		note_where(h);
+		return NULL;
+	}
+	void *p = realloc(ptr, nsize);
+	if (p)
+		h->used = h->used - old + nsize;
+	return p;
+}
+
+/* An error outside any protected call (there should be none). */
+static int panic(lua_State *L)
+{
+	const char *msg = lua_tostring(L, -1);
+	fprintf(stderr, "luavmm: unprotected Lua error: %s\n", msg ? msg : "?");
+	return 0; /* Lua aborts */
+}
+
+static void report_error(lua_State *L, int status, const struct capped_heap *h)
+{
+	if (status == LUA_ERRMEM && h->where[0])
+		fprintf(stderr, "luavmm: %s %s\n", h->where, lua_tostring(L, -1));
+	else
+		fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
+}
+
 static int exit_status_of(lua_State *L, int index)
 {
 	switch (lua_type(L, index)) {
@@ -78,15 +146,20 @@ int lvm_run_recipe(const char *path, int argc, char **argv)
 
 int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 {
-	lua_State *L = luaL_newstate();
+	struct capped_heap heap = { .cap = lvm_lua_memory_limit ? lvm_lua_memory_limit : SIZE_MAX };
+	lua_State *L = lua_newstate(capped_alloc, &heap);
+	heap.L = L;
 	if (!L) {
 		fprintf(stderr, "luavmm: cannot create a Lua state\n");
 		return 1;
 	}
+	lua_atpanic(L, panic);
 	luaL_openlibs(L);
+	lvm_lua_limits_install(L); /* before the recipe can keep the originals */
 	setup_package(L);
 	if (sandbox)
 		lvm_lua_sandbox(L);
+	lvm_lua_allow_enforced = sandbox; /* machines open only --allow'ed paths */
 	set_arg_table(L, path, argc, argv);
 	int status = 1;
 	lua_pushcfunction(L, message_handler);
@@ -96,8 +169,9 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 	} else {
 		for (int i = 0; i < argc; i++)
 			lua_pushstring(L, argv[i]);
-		if (lua_pcall(L, argc, 1, 1) != LUA_OK)
-			fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
+		int rc = lua_pcall(L, argc, 1, 1);
+		if (rc != LUA_OK)
+			report_error(L, rc, &heap);
 		else
 			status = exit_status_of(L, -1);
 	}

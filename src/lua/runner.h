@@ -2,6 +2,8 @@
 #ifndef LVM_LUA_RUNNER_H
 #define LVM_LUA_RUNNER_H
 
+#include <stddef.h>
+
 /*
  * Runs the recipe at `path` with argv[0..argc) as its arguments (`arg` and
  * `...`, as the lua5.4 interpreter does).  Returns the process exit status:
@@ -16,5 +18,14 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, _Bool sandbox);
 /* `luavmm run --control PATH`: the control socket of machines without their
  * own `control` key (NULL: none). */
 extern const char *lvm_lua_default_control;
+
+/* `luavmm run --allow PATH[:ro|:rw]` and `--allow tap:NAME` (allow.c):
+ * what a --sandbox recipe's machines may open; -1 + lvm_error if PATH
+ * does not resolve. */
+int lvm_lua_allow_add(const char *spec);
+
+/* `luavmm run --memory-limit SIZE`: bytes the recipe's Lua state may hold
+ * (default 1 GiB; 0: no cap). */
+extern size_t lvm_lua_memory_limit;
 
 #endif

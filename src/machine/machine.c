@@ -104,6 +104,38 @@ static int want_devices(struct lvm_machine *m, const struct lvm_value *recipe)
 	return 0;
 }
 
+static int ask(const struct lvm_machine_config *c, const char *what, const char *path, bool write)
+{
+	if (!path || c->allow(c->allow_opaque, what, path, write) == 0)
+		return 0;
+	return lvm_fail_prefix("%s: %s: ", what, path);
+}
+
+/* Every host file and tap the machine would open goes through c->allow. */
+static int check_resources(const struct lvm_machine *m, const struct lvm_machine_config *c)
+{
+	if (!c->allow)
+		return 0;
+	if (ask(c, "kernel", c->kernel, false) < 0 || ask(c, "initrd", c->initrd, false) < 0 ||
+	    ask(c, "console", c->console_path, true) < 0)
+		return -1;
+	for (unsigned i = 0; i < m->nwanted; i++) {
+		const struct wanted_device *w = &m->wanted[i];
+		struct lvm_device_resource r[LVM_DEVICE_RESOURCES_MAX];
+		unsigned n = w->type->resources ? w->type->resources(w->params, r) : 0;
+		for (unsigned k = 0; k < n; k++) {
+			char what[256];
+			if (w->type->named)
+				snprintf(what, sizeof(what), "%s.%s.%s", w->type->key, w->name, r[k].key);
+			else
+				snprintf(what, sizeof(what), "%s.%s", w->type->key, r[k].key);
+			if (ask(c, what, r[k].name, r[k].write) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static int create_device(struct lvm_machine *m, const struct wanted_device *w)
 {
 	struct lvm_device_env env = { .vm = m->vm, .name = w->name, .index = w->index };
@@ -185,7 +217,8 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 	struct lvm_machine *m = calloc(1, sizeof(*m));
 	int rc = m ? 0 : lvm_fail("out of memory");
 	if (rc == 0)
-		rc = lvm_x86_board_check(&bc) < 0 || want_devices(m, c->recipe) < 0 ? -1 : 0;
+		rc = lvm_x86_board_check(&bc) < 0 || want_devices(m, c->recipe) < 0 ||
+		     check_resources(m, c) < 0 ? -1 : 0;
 	if (rc == 0)
 		rc = build(m, c, &bc);
 	if (m)

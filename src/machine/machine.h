@@ -37,6 +37,17 @@ struct lvm_machine_config {
 	const char *console_path;
 	int console_fd;
 	bool console_owns_fd;
+	/*
+	 * Optional: asked, after validation and before anything is opened,
+	 * for every host resource the machine will open: `what` is the recipe
+	 * key ("kernel", "initrd", "console", "disks.root.path",
+	 * "nets.eth0.tap"), `path` a file path or "tap:NAME", `write` whether
+	 * it is opened for writing (or created).  Returns 0 to allow, or -1
+	 * with lvm_error saying why (creation then fails with
+	 * "WHAT: PATH: why", nothing opened).
+	 */
+	int (*allow)(void *opaque, const char *what, const char *path, bool write);
+	void *allow_opaque;
 };
 
 struct lvm_machine;

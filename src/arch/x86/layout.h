@@ -12,7 +12,8 @@
  *   0x09000 - 0x0efff  identity-map page tables    (bootinfo.h)
  *   0x20000 - 0x2ffff  kernel command line         (bootinfo.h)
  *   0x30000 - 0x3ffff  loader scratch: multiboot mmap/modules, setup_data
- *   0x40000 - 0x4ffff  flattened device tree
+ *   0x40000 - 0x5ffff  flattened device tree (room for the longest command
+ *                      line, LVM_BOOT_CMDLINE_MAX, plus every node)
  *   0x9fc00 - 0x9ffff  EBDA: MP floating pointer + MP table
  *   0xa0000 - 0xdffff  legacy VGA / option ROM hole (reserved in e820)
  *   0xe0000 - 0xfffff  BIOS area: ACPI RSDP and tables (reserved in e820)
@@ -38,7 +39,7 @@
 #define LVM_LOADER_SCRATCH     0x30000u
 #define LVM_LOADER_SCRATCH_END 0x40000u
 #define LVM_FDT_ADDR           0x40000u
-#define LVM_FDT_MAX            0x10000u
+#define LVM_FDT_MAX            0x20000u
 #define LVM_EBDA_START         0x9fc00u
 #define LVM_BIOS_START         0xe0000u
 #define LVM_LOW_RAM_END        0xa0000u /* start of the legacy hole */

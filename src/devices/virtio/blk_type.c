@@ -61,6 +61,14 @@ static void *blk_parse(const struct lvm_value *v, const char *where, unsigned in
 	return p;
 }
 
+/* The image, written to unless the disk is read-only. */
+static unsigned blk_resources(const void *params, struct lvm_device_resource *out)
+{
+	const struct blk_params *p = params;
+	out[0] = (struct lvm_device_resource){ .key = "path", .name = p->path, .write = !p->readonly };
+	return 1;
+}
+
 static void *blk_create(const struct lvm_device_env *env, const void *params)
 {
 	const struct blk_params *p = params;
@@ -104,6 +112,7 @@ const struct lvm_device_type lvm_blk_device = {
 	.object = "disk",
 	.named = true,
 	.parse = blk_parse,
+	.resources = blk_resources,
 	.create = blk_create,
 	.start = blk_start,
 	.free = blk_free,

@@ -81,6 +81,18 @@ static void *net_parse(const struct lvm_value *v, const char *where, unsigned in
 	return p;
 }
 
+/* The tap, as "tap:NAME" (opened, or created, read-write).  A name too
+ * long for the buffer is also too long for an interface (IFNAMSIZ): its
+ * truncated form may match an allowed one, but opening it fails. */
+static unsigned net_resources(const void *params, struct lvm_device_resource *out)
+{
+	const struct net_params *p = params;
+	out[0] = (struct lvm_device_resource){ .key = "tap", .write = true };
+	snprintf(out[0].buf, sizeof(out[0].buf), "tap:%s", p->tap);
+	out[0].name = out[0].buf;
+	return 1;
+}
+
 static void *net_create(const struct lvm_device_env *env, const void *params)
 {
 	const struct net_params *p = params;
@@ -121,6 +133,7 @@ const struct lvm_device_type lvm_net_device = {
 	.object = "net",
 	.named = true,
 	.parse = net_parse,
+	.resources = net_resources,
 	.create = net_create,
 	.start = net_start,
 	.free = net_free,

@@ -16,6 +16,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "kvm/seccomp.h"
 #include "util/error.h"
 #include "util/throttle.h"
 
@@ -158,6 +159,8 @@ static void *io_thread(void *opaque)
 	fds[1 + nq] = (struct pollfd){ .fd = t->device_fd, .events = POLLIN };
 	fds[2 + nq] = (struct pollfd){ .fd = t->timer_fd, .events = POLLIN };
 	unsigned nfds = 3 + nq;
+	if (lvm_seccomp_enter(LVM_SECCOMP_IO, t->vm) < 0)
+		return NULL; /* the VM stopped saying why */
 	for (;;) {
 		fds[1 + nq].events = t->device_fd_paused ? 0 : POLLIN; /* our own field */
 		if (poll(fds, nfds, -1) < 0) {

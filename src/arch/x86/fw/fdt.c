@@ -8,6 +8,7 @@
 
 #include <libfdt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "arch/x86/layout.h"
 #include "util/error.h"
@@ -106,8 +107,18 @@ static int root_props(void *fdt, const struct lvm_fdt_machine *m)
 	return rc ? rc : fdt_end_node(fdt);
 }
 
+/* The area holds the longest command line the boot data allows and, in
+ * the other 64 KiB, the nodes (a few hundred bytes per CPU and device). */
+_Static_assert(LVM_FDT_MAX >= LVM_BOOT_CMDLINE_MAX + 0x10000, "LVM_FDT_MAX: no room for the nodes");
+
 int lvm_fdt_build(const struct lvm_fdt_machine *m, void *buf, size_t size)
 {
+	/* The same limit and message as the boot data's, before any node:
+	 * a long command line is the recipe's error, not the tree's. */
+	size_t len = m->bootargs ? strlen(m->bootargs) : 0;
+	if (len + 1 > LVM_BOOT_CMDLINE_MAX)
+		return lvm_fail("cmdline: %zu bytes is longer than the limit of %u", len,
+				LVM_BOOT_CMDLINE_MAX - 1);
 	int rc = fdt_create(buf, (int)size);
 	rc = rc ? rc : fdt_finish_reservemap(buf);
 	rc = rc ? rc : fdt_begin_node(buf, "");
