@@ -66,7 +66,18 @@ static inline void fz_mem_init(struct lvm_memory *mem, uint64_t size, int split,
 	memset(mem, 0, sizeof(*mem));
 	mem->memfd = -1;
 	mem->size = size;
-	mem->host = calloc(1, size);
+	/* Allocated once per size and reused: the loaders only write RAM,
+	 * never read what an earlier input left there, and a fresh 4 MiB
+	 * allocation per input would cost ASan more than the loader does. */
+	static uint8_t *cache[2];
+	static uint64_t cached_size[2];
+	unsigned slot = size == cached_size[0] || !cache[0] ? 0 : 1;
+	if (cached_size[slot] != size) {
+		free(cache[slot]);
+		cache[slot] = calloc(1, size);
+		cached_size[slot] = size;
+	}
+	mem->host = cache[slot];
 	mem->untouched = untouched;
 	if (split) {
 		mem->regions[0] = (struct lvm_memory_region){ 0, size / 2, 0 };
@@ -81,8 +92,7 @@ static inline void fz_mem_init(struct lvm_memory *mem, uint64_t size, int split,
 
 static inline void fz_mem_free(struct lvm_memory *mem)
 {
-	free(mem->host);
-	mem->host = NULL;
+	mem->host = NULL; /* stays cached in fz_mem_init */
 }
 
 #endif
