@@ -131,7 +131,7 @@ void fv_driver_init(struct fv *s, struct fz *in)
 }
 
 /* What the transport's I/O thread does on a wake-up, for one source. */
-static void kick(struct fv *s, unsigned q)
+void fv_kick(struct fv *s, unsigned q)
 {
 	struct lvm_virtio_transport *t = s->t;
 	pthread_mutex_lock(&t->lock);
@@ -159,12 +159,12 @@ static void timer_event(struct fv *s)
 	pthread_mutex_unlock(&t->lock);
 }
 
-static uint8_t *ram(struct fv *s, uint64_t gpa)
+uint8_t *fv_ram(struct fv *s, uint32_t gpa)
 {
 	return s->vm.mem.host + gpa;
 }
 
-static uint32_t take_buffer(struct fv *s, uint32_t len)
+uint32_t fv_alloc(struct fv *s, uint32_t len)
 {
 	if (len > FV_RAM - FV_DATA)
 		len = FV_RAM - FV_DATA;
@@ -175,33 +175,54 @@ static uint32_t take_buffer(struct fv *s, uint32_t len)
 	return at;
 }
 
-/* A chain of 1..4 buffers (readable ones filled from the input), made available. */
-static void offer_chain(struct fv *s, struct fz *in, unsigned q)
+void fv_offer(struct fv *s, unsigned q, const struct fv_buf *bufs, unsigned n)
 {
-	struct lvm_vq *vq = &s->t->vq[q];
-	uint16_t size = vq->size ? vq->size : 1;
-	unsigned n = fz_u8(in) % 4 + 1;
+	uint16_t size = s->t->vq[q].size ? s->t->vq[q].size : 1;
 	uint16_t head = s->next_desc[q] % size;
-	struct vring_desc *table = (struct vring_desc *)ram(s, ring_gpa(q, 0));
+	struct vring_desc *table = (struct vring_desc *)fv_ram(s, (uint32_t)ring_gpa(q, 0));
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t idx = (uint16_t)((head + i) % size);
-		uint16_t word = fz_u16(in);
-		uint32_t len = word & 0x3fffu;
-		bool write = word & 0x8000u;
-		uint32_t at = take_buffer(s, len);
-		if (!write)
-			fz_bytes(in, ram(s, at), len < 64 ? len : 64);
 		table[idx] = (struct vring_desc){
-			.addr = at, .len = len,
-			.flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
+			.addr = bufs[i].gpa, .len = bufs[i].len,
+			.flags = (uint16_t)((bufs[i].write ? VRING_DESC_F_WRITE : 0) |
 					    (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
 			.next = (uint16_t)((head + i + 1) % size),
 		};
 	}
 	s->next_desc[q] = (uint16_t)(head + n);
-	struct vring_avail *avail = (struct vring_avail *)ram(s, ring_gpa(q, 1));
+	struct vring_avail *avail = (struct vring_avail *)fv_ram(s, (uint32_t)ring_gpa(q, 1));
 	avail->ring[s->avail_idx[q] % size] = head;
 	avail->idx = ++s->avail_idx[q];
+}
+
+/*
+ * A buffer length as a driver would pick it: mode bits 14-13 choose raw
+ * (0..8191), whole sectors, a few bytes (a status byte) or 16-byte units
+ * (headers, discard ranges), so lengths devices check are easy to hit.
+ */
+static uint32_t pick_len(uint16_t word)
+{
+	switch ((word >> 13) & 3) {
+	case 0: return word & 0x1fffu;
+	case 1: return (word & 0x1fu) * 512u;
+	case 2: return 1u + (word & 0xfu);
+	}
+	return 16u * (word & 0x1fu);
+}
+
+/* A chain of 1..4 buffers (readable ones filled from the input), made available. */
+static void offer_chain(struct fv *s, struct fz *in, unsigned q)
+{
+	struct fv_buf bufs[4];
+	unsigned n = fz_u8(in) % 4 + 1;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t word = fz_u16(in);
+		uint32_t len = pick_len(word);
+		bufs[i] = (struct fv_buf){ fv_alloc(s, len), len, word & 0x8000u };
+		if (!bufs[i].write)
+			fz_bytes(in, fv_ram(s, bufs[i].gpa), len < 64 ? len : 64);
+	}
+	fv_offer(s, q, bufs, n);
 }
 
 void fv_run(struct fv *s, struct fz *in)
@@ -226,28 +247,28 @@ void fv_run(struct fv *s, struct fz *in)
 		case 3:
 			offer_chain(s, in, q);
 			if ((op & 15) == 2)
-				kick(s, q);
+				fv_kick(s, q);
 			break;
 		case 4:
-			kick(s, q);
+			fv_kick(s, q);
 			break;
 		case 5: { /* raw bytes anywhere in RAM: rings, descriptors, buffers */
 			uint32_t at = fz_u32(in) % FV_RAM;
 			uint32_t len = fz_u8(in);
 			if (len > FV_RAM - at)
 				len = FV_RAM - at;
-			fz_bytes(in, ram(s, at), len);
+			fz_bytes(in, fv_ram(s, at), len);
 			break;
 		}
 		case 6: { /* the avail index jumps (forwards or backwards) */
 			s->avail_idx[q] = (uint16_t)(s->avail_idx[q] + fz_u16(in));
-			((struct vring_avail *)ram(s, ring_gpa(q, 1)))->idx = s->avail_idx[q];
+			((struct vring_avail *)fv_ram(s, ring_gpa(q, 1)))->idx = s->avail_idx[q];
 			break;
 		}
 		case 7: { /* one descriptor, any fields */
 			struct vring_desc d;
 			fz_bytes(in, &d, sizeof(d));
-			((struct vring_desc *)ram(s, ring_gpa(q, 0)))[fz_u8(in)] = d;
+			((struct vring_desc *)fv_ram(s, ring_gpa(q, 0)))[fz_u8(in)] = d;
 			break;
 		}
 		case 8:
@@ -267,7 +288,7 @@ void fv_run(struct fv *s, struct fz *in)
 			break;
 		case 13: { /* EVENT_IDX fields: used_event (after avail) and avail_event */
 			uint16_t size = s->t->vq[q].size ? s->t->vq[q].size : 1;
-			struct vring_avail *avail = (struct vring_avail *)ram(s, ring_gpa(q, 1));
+			struct vring_avail *avail = (struct vring_avail *)fv_ram(s, ring_gpa(q, 1));
 			avail->ring[size] = fz_u16(in);
 			break;
 		}

@@ -7,6 +7,7 @@
 #ifndef LVM_FUZZ_VIRTIO_H
 #define LVM_FUZZ_VIRTIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "devices/virtio/transport.h"
@@ -43,5 +44,16 @@ const struct lvm_filter *fv_filter(struct fv *s, struct fz verdicts);
 void fv_driver_init(struct fv *s, struct fz *in);
 /* Runs the rest of the input as a program of hostile driver steps. */
 void fv_run(struct fv *s, struct fz *in);
+
+/* For a target's own steps: a buffer of `len` bytes in RAM (its gpa), the
+ * host view of a gpa, a chain of buffers made available, a queue kick. */
+struct fv_buf {
+	uint32_t gpa, len;
+	bool write;
+};
+uint32_t fv_alloc(struct fv *s, uint32_t len);
+uint8_t *fv_ram(struct fv *s, uint32_t gpa);
+void fv_offer(struct fv *s, unsigned q, const struct fv_buf *bufs, unsigned n);
+void fv_kick(struct fv *s, unsigned q);
 
 #endif

@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <linux/virtio_blk.h>
+
 #include "devices/virtio/blk.h"
 #include "fuzz_virtio.h"
 
@@ -30,6 +32,42 @@ static const char *disk_path(uint64_t bytes)
 	return path;
 }
 
+/* Opcode 15: a request shaped like a driver's (header, data, status), so
+ * every type reaches its handler: read, write, flush, get-id, discard and
+ * write-zeroes with range lists, and an unknown type. */
+static void request(struct fv *s, struct fz *in)
+{
+	static const uint32_t types[] = { VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_FLUSH,
+					  VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_DISCARD,
+					  VIRTIO_BLK_T_WRITE_ZEROES, 99 };
+	uint8_t kind = fz_u8(in);
+	uint32_t type = types[kind % (sizeof(types) / sizeof(types[0]))];
+	struct virtio_blk_outhdr h = { .type = type, .sector = fz_u8(in) };
+	struct fv_buf bufs[3];
+	unsigned n = 0;
+	bufs[n] = (struct fv_buf){ fv_alloc(s, sizeof(h)), sizeof(h), false };
+	memcpy(fv_ram(s, bufs[n++].gpa), &h, sizeof(h));
+	uint8_t amount = fz_u8(in);
+	if (type == VIRTIO_BLK_T_DISCARD || type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		unsigned nseg = amount % 18;
+		uint32_t len = nseg * (uint32_t)sizeof(struct virtio_blk_discard_write_zeroes);
+		bufs[n] = (struct fv_buf){ fv_alloc(s, len), len, false };
+		struct virtio_blk_discard_write_zeroes *r = (void *)fv_ram(s, bufs[n++].gpa);
+		for (unsigned i = 0; i < nseg; i++)
+			r[i] = (struct virtio_blk_discard_write_zeroes){
+				.sector = fz_u8(in), .num_sectors = fz_u8(in) % 72,
+				.flags = (kind & 0x40) ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
+							: (kind & 0x20) ? 2u : 0u };
+	} else if (type != VIRTIO_BLK_T_FLUSH || (kind & 0x80)) {
+		uint32_t len = (amount % 9) * 512u + ((kind & 0x80) ? 7u : 0u);
+		bool write = type != VIRTIO_BLK_T_OUT;
+		bufs[n++] = (struct fv_buf){ fv_alloc(s, len), len, write };
+	}
+	bufs[n++] = (struct fv_buf){ fv_alloc(s, 1), 1, true };
+	fv_offer(s, 0, bufs, n);
+	fv_kick(s, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz in = { data, size };
@@ -44,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!blk)
 		abort();
 	s.t = fake_last_transport;
+	s.extra = request;
 	uint8_t nverdicts = fz_u8(&in);
 	if (nverdicts & 1) {
 		struct fz v = { in.p, in.n < nverdicts ? in.n : nverdicts };
