@@ -41,8 +41,9 @@ static int setup(void)
 static const char *outcome(struct vq *q, uint32_t *len)
 {
 	for (unsigned i = 0; i < 20000; i++) {
-		if (vdev_status(dev) & STATUS_NEEDS_RESET)
-			return "needs-reset";
+		if (vdev_status(dev) & STATUS_NEEDS_RESET) /* §2.1.2: and a config interrupt */
+			return (vdev_read(dev, 0x060) & 2) ? "needs-reset"
+							   : "needs-reset without a config change interrupt";
 		if (vq_wait(q, len, 100000) >= 0)
 			return "completed";
 	}

@@ -94,8 +94,9 @@ static void good_read(uint64_t data, uint32_t len)
 static const char *outcome(void)
 {
 	for (unsigned i = 0; i < 20000; i++) {
-		if (vdev_status(dev) & STATUS_NEEDS_RESET)
-			return "needs-reset";
+		if (vdev_status(dev) & STATUS_NEEDS_RESET) /* §2.1.2: and a config interrupt */
+			return (vdev_read(dev, 0x060) & 2) ? "needs-reset"
+							   : "needs-reset without a config change interrupt";
 		uint32_t len;
 		if (vq_wait(&q, &len, 100000) >= 0)
 			return status == 0 ? "completed" : "failed";
@@ -160,6 +161,7 @@ static const char *event_idx(void)
 		lcg = lcg * 1103515245u + 12345u;
 		*used_event = (uint16_t)(lcg >> 16); /* anywhere, often far behind */
 		q.avail[0] = (uint16_t)(lcg & 1);  /* NO_INTERRUPT: meaningless with EVENT_IDX */
+		*avail_event = (uint16_t)lcg;      /* the device's field, scribbled over */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		q.avail_idx = (uint16_t)(q.avail_idx + 5);
 		q.avail[1] = q.avail_idx;

@@ -2,9 +2,10 @@
 -- tests/guests/virtio-hostile.c (virtio-blk), vcon-hostile.c
 -- (virtio-console), net-hostile.c (virtio-net) and virtio-race.c (several
 -- vCPUs on one device) do.  Each test asserts on what the guest saw: its
--- end marker, DEVICE_NEEDS_RESET where virtio 1.2 §2.1.2 and §2.7 say the
--- device must give up on the ring, and a well-behaved request served after
--- the reset; and on the VMM: still answering (stats), the disk unchanged.
+-- end marker, DEVICE_NEEDS_RESET (with the configuration change interrupt
+-- virtio 1.2 §2.1.2 requires; the guests check it) where a ring is broken
+-- beyond use (§2.7), a well-behaved request served after the reset; and on
+-- the VMM: still answering (stats), the disk unchanged.
 local t = require "luavmm.test"
 
 local SECTORS = 64
@@ -40,7 +41,7 @@ describe("a hostile virtio-blk driver", function()
   t.teardown_each()
   local cases = {
     { "widths", "completed" },        -- 8/16/64-bit register accesses are ignored
-    { "backwards", "needs-reset" },   -- §2.7.13.3: avail idx going back is a broken ring
+    { "backwards", "needs-reset" },   -- avail idx behind the device's: the ring is broken
     { "storm", "completed" },         -- notifies on a live queue: served once
     { "overlap", "completed" },       -- used ring over the descriptor table
     { "event-idx", "completed" },     -- used_event anywhere, indices wrapping
