@@ -175,9 +175,20 @@ uint32_t fv_alloc(struct fv *s, uint32_t len)
 	return at;
 }
 
+/*
+ * The queue size the driver's own ring writes assume.  QueueNum takes any
+ * value up to 0xffff while the queue is not ready, but our rings have room
+ * for LVM_VQ_MAX_SIZE entries (the most a device accepts at QueueReady).
+ */
+static uint16_t ring_size(struct fv *s, unsigned q)
+{
+	uint16_t size = s->t->vq[q].size;
+	return size && size <= LVM_VQ_MAX_SIZE ? size : 1;
+}
+
 void fv_offer(struct fv *s, unsigned q, const struct fv_buf *bufs, unsigned n)
 {
-	uint16_t size = s->t->vq[q].size ? s->t->vq[q].size : 1;
+	uint16_t size = ring_size(s, q);
 	uint16_t head = s->next_desc[q] % size;
 	struct vring_desc *table = (struct vring_desc *)fv_ram(s, (uint32_t)ring_gpa(q, 0));
 	for (unsigned i = 0; i < n; i++) {
@@ -287,7 +298,7 @@ void fv_run(struct fv *s, struct fz *in)
 			mmio_write(s, VIRTIO_MMIO_QUEUE_NOTIFY, 4, fz_u8(in) < 128 ? q : fz_u32(in));
 			break;
 		case 13: { /* EVENT_IDX fields: used_event (after avail) and avail_event */
-			uint16_t size = s->t->vq[q].size ? s->t->vq[q].size : 1;
+			uint16_t size = ring_size(s, q);
 			struct vring_avail *avail = (struct vring_avail *)fv_ram(s, ring_gpa(q, 1));
 			avail->ring[size] = fz_u16(in);
 			break;
