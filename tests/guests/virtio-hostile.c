@@ -8,7 +8,8 @@
  *   backwards   the available index goes back after a completed request
  *   storm       20000 notifies of the live queue with a request in flight
  *   reset-inflight  a reset right after the notify, then a new queue
- *   overlap     the used ring laid over the available ring
+ *   overlap     the used ring laid over the descriptor table
+ *   overlap-avail  the used ring laid over the available ring
  *   event-idx   EVENT_IDX with used_event anywhere, 70000 requests (the
  *               16-bit indices wrap), notifying once per batch
  * Prints "hostile: CASE -> needs-reset|failed|completed|ignored|reset"
@@ -55,6 +56,30 @@ static int setup_with(uint64_t features)
 static int setup(void)
 {
 	return setup_with(F_INDIRECT);
+}
+
+/* Queue 0 as vq_setup lays it out, but with the used ring at `used`. */
+static int setup_used_at(uint64_t used)
+{
+	if (vdev_init(dev, F_INDIRECT) < 0)
+		return -1;
+	uint64_t base = (uint64_t)ring_page;
+	memset(ring_page, 0, sizeof(ring_page));
+	vdev_write(dev, 0x030, 0);
+	vdev_write(dev, 0x038, VQ_SIZE);
+	vdev_write(dev, REG_QUEUE_DESC, (uint32_t)base);
+	vdev_write(dev, REG_QUEUE_DESC + 4, (uint32_t)(base >> 32));
+	vdev_write(dev, 0x090, (uint32_t)(base + 256));
+	vdev_write(dev, 0x094, (uint32_t)((base + 256) >> 32));
+	vdev_write(dev, 0x0a0, (uint32_t)used);
+	vdev_write(dev, 0x0a4, (uint32_t)(used >> 32));
+	vdev_write(dev, REG_QUEUE_READY, 1);
+	if (vdev_read(dev, REG_QUEUE_READY) != 1)
+		return -1;
+	vdev_driver_ok(dev);
+	q.avail_idx = q.used_seen = 0;
+	q.used = (volatile uint32_t *)used;
+	return 0;
 }
 
 /* Register accesses of other widths than the 32 bits §4.2.2.2 allows. */
@@ -213,22 +238,9 @@ static const char *run_case(const char *name)
 	} else if (str_eq(name, "overlap")) {
 		/* The used ring laid over descriptors 0..8 (set before Ready); the
 		 * requests use descriptors 10..12, so only the rings collide. */
-		if (vdev_init(dev, F_INDIRECT) < 0)
-			return "set-up failed";
 		uint64_t base = (uint64_t)ring_page;
-		memset(ring_page, 0, sizeof(ring_page));
-		vdev_write(dev, 0x030, 0);
-		vdev_write(dev, 0x038, VQ_SIZE);
-		vdev_write(dev, REG_QUEUE_DESC, (uint32_t)base);
-		vdev_write(dev, REG_QUEUE_DESC + 4, (uint32_t)(base >> 32));
-		vdev_write(dev, 0x090, (uint32_t)(base + 256));
-		vdev_write(dev, 0x094, (uint32_t)((base + 256) >> 32));
-		vdev_write(dev, 0x0a0, (uint32_t)base);
-		vdev_write(dev, 0x0a4, (uint32_t)(base >> 32));
-		vdev_write(dev, REG_QUEUE_READY, 1);
-		vdev_driver_ok(dev);
-		q.avail_idx = q.used_seen = 0;
-		q.used = (volatile uint32_t *)base;
+		if (setup_used_at(base) < 0)
+			return "set-up failed";
 		for (unsigned round = 0; round < 3; round++) {
 			req = (struct blk_req){ 0, 0, 0 };
 			status = 0xff;
@@ -239,6 +251,22 @@ static const char *run_case(const char *name)
 			const char *r = outcome();
 			if (!str_eq(r, "completed"))
 				return r;
+		}
+		return "completed";
+	} else if (str_eq(name, "overlap-avail")) {
+		/* The used ring laid over the available ring: every completion
+		 * rewrites the avail index (with the value it has) and the first
+		 * avail entries.  Completion is seen in the status byte. */
+		if (setup_used_at((uint64_t)ring_page + 256) < 0)
+			return "set-up failed";
+		for (unsigned round = 0; round < 3; round++) {
+			good_read((uint64_t)buf, 512);
+			vq_submit(&q, 0);
+			uint64_t i = 0;
+			while (status == 0xff && !(vdev_status(dev) & STATUS_NEEDS_RESET) && i < SPINS)
+				i++;
+			if (status != 0)
+				return status == 0xff ? outcome() : "failed";
 		}
 		return "completed";
 	} else if (str_eq(name, "event-idx")) {

@@ -44,6 +44,7 @@ describe("a hostile virtio-blk driver", function()
     { "backwards", "needs-reset" },   -- avail idx behind the device's: the ring is broken
     { "storm", "completed" },         -- notifies on a live queue: served once
     { "overlap", "completed" },       -- used ring over the descriptor table
+    { "overlap-avail", "completed" }, -- used ring over the available ring
     { "event-idx", "completed" },     -- used_event anywhere, indices wrapping
     { "reset-inflight", "reset" },
   }
