@@ -213,6 +213,10 @@ static void test_initrd_place(void)
 	CHECK(lvm_x86_initrd_place(&mem, UINT64_MAX, 0, UINT64_MAX, &addr) < 0);
 	CHECK(lvm_x86_initrd_place(&mem, 1, (64 << 20) - 1, UINT64_MAX, &addr) < 0);
 	CHECK(lvm_x86_initrd_place(&mem, 0, 0x100000, UINT64_MAX, &addr) == 0);
+	/* fuzz_boot_data: a kernel end near 2^64 rounded up to 0 and let the
+	 * initrd go below it. */
+	CHECK(lvm_x86_initrd_place(&mem, 0, UINT64_MAX, UINT32_MAX, &addr) < 0);
+	CHECK(lvm_x86_initrd_place(&mem, 4096, UINT64_MAX - 4094, UINT64_MAX, &addr) < 0);
 }
 
 int main(void)

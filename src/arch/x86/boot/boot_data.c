@@ -34,6 +34,8 @@ int lvm_x86_initrd_place(const struct lvm_memory *mem, uint64_t size, uint64_t l
 	uint64_t top = mem->regions[0].gpa + mem->regions[0].size; /* low RAM only */
 	if (addr_max < UINT64_MAX && addr_max + 1 < top)
 		top = addr_max + 1;
+	if (lowest > UINT64_MAX - (LVM_INITRD_ALIGN - 1))
+		return -1; /* rounding it up would wrap to 0 */
 	lowest = (lowest + LVM_INITRD_ALIGN - 1) & ~(uint64_t)(LVM_INITRD_ALIGN - 1);
 	if (size > top || top - size < lowest)
 		return -1;
