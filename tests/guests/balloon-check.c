@@ -17,7 +17,7 @@
  *
  * "hostile": breaks the rules against the device (PFNs outside RAM, a
  * PFN buffer of odd length, a 1 MiB buffer of 0xffffffff PFNs, a bad
- * deflate, stats buffers of odd length and unknown tags, writes to the
+ * deflate, a burst of 15 such buffers at once, stats buffers of odd length and unknown tags, writes to the
  * read-only num_pages and outside the configuration space), then inflates
  * and deflates 1 MiB properly and checks that the 8 MiB it touched kept
  * their contents: "hostile: done" and exit 0.
@@ -265,6 +265,19 @@ static int hostile(void)
 		return 1;
 	}
 	serial_puts("hostile: bad pfns answered\n");
+	/* A burst: 15 buffers of 16384 bad PFNs each, all queued at once. */
+	for (unsigned i = 0; i < 15; i++) {
+		vq_set_desc(&inflateq.desc[i], (uint64_t)junk, 65536, 0, 0);
+		vq_submit(&inflateq, (uint16_t)i);
+	}
+	for (unsigned i = 0; i < 15; i++) {
+		uint32_t len;
+		if (vq_wait(&inflateq, &len, 40000000000ull) < 0) {
+			serial_puts("hostile: FAIL the burst was not answered\n");
+			return 1;
+		}
+	}
+	serial_puts("hostile: burst answered\n");
 	/* Stats: 15 bytes (one entry and a half), then an unknown tag. */
 	static uint8_t half[15] = { 5, 0, 0x39, 0x30, 0, 0, 0, 0, 0, 0, 4, 0, 1, 2, 3 };
 	static struct stat unknown[2] = { { 0xffff, 1 }, { 5, 0 } };

@@ -109,15 +109,17 @@ describe("virtio-balloon", function()
     local output = vm.console:output()
     assert.are.equal("exit", result.reason, output)
     assert.are.equal(0, result.value, output)
-    for _, line in ipairs { "hostile: bad pfns answered", "hostile: odd stats answered",
+    for _, line in ipairs { "hostile: bad pfns answered", "hostile: burst answered",
+                            "hostile: odd stats answered",
                             "hostile: num_pages read-only",
                             "balloon: deflated 256 pages, 256 read zero",
                             "hostile: kept 1792 of 1792", "hostile: done" } do
       assert.truthy(output:find(line .. "\n", 1, true), output)
     end
     local s = vm.balloon:stats()
-    -- 5 PFNs outside RAM, 1 in the odd buffer, 1 MiB of 0xffffffff, 5 deflated outside RAM
-    assert.are.equal(5 + 1 + 262144 + 5, s.rejected)
+    -- 5 PFNs outside RAM, 1 in the odd buffer, 1 MiB of 0xffffffff, 5 deflated outside
+    -- RAM, then 15 buffers of 64 KiB of 0xffffffff
+    assert.are.equal(5 + 1 + 262144 + 5 + 15 * 16384, s.rejected)
     assert.are.equal(256, s.inflated)
     assert.are.equal(256, s.deflated)
     assert.are.equal(1 * MIB, s.returned_bytes)

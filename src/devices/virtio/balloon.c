@@ -29,13 +29,19 @@
 
 #include "devices/device.h"
 #include "devices/virtio/transport.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 enum { Q_INFLATE = 0, Q_DEFLATE = 1, Q_STATS = 2 };
 
-/* Per chain: Linux sends at most 256 PFNs a buffer; more is ignored, so one
- * chain cannot keep the I/O thread busy for long. */
-#define BALLOON_CHAIN_PFNS_MAX 65536u
+/* Per chain: Linux sends at most 256 PFNs a buffer; more is ignored.  Per
+ * wake-up: after this many PFNs (a chain counts at least one) the I/O
+ * thread lets go of the transport lock and carries on from its timer, so a
+ * flood of PFNs can never hold up the vCPUs' register accesses or the
+ * control thread's vm.balloon calls for long. */
+#define BALLOON_CHAIN_PFNS_MAX 16384u
+#define BALLOON_WAKEUP_PFNS 16384u
+#define BALLOON_CONTINUE_NS 1000u
 #define BALLOON_PAGE 4096ull
 /* The stats a driver sends: the tags we know, then room for unknown ones. */
 #define BALLOON_STATS_BYTES_MAX 1024u
@@ -50,6 +56,8 @@ struct lvm_balloon {
 	uint32_t num_pages, actual;
 	bool stats_held; /* the driver's stats buffer, kept until we want more */
 	uint16_t stats_head;
+	uint64_t stats_due_ns; /* when to hand it back (CLOCK_MONOTONIC), 0: never */
+	unsigned more;         /* bit q: queue q has chains left from the last wake-up */
 	uint64_t guest[VIRTIO_BALLOON_S_NR];
 	uint32_t guest_seen; /* bit per tag the driver reported */
 	uint64_t stats_updates;
@@ -83,8 +91,9 @@ static void discard_run(struct lvm_balloon *b, uint64_t first, uint64_t n)
 }
 
 /* Every le32 PFN of the chain's device-readable part: counts the frames in
- * RAM (and, inflating, returns them); the rest are rejected. */
-static uint32_t pfn_request(struct lvm_balloon *b, struct lvm_vq_chain *c, bool inflate)
+ * RAM (and, inflating, returns them); the rest are rejected.  Returns the
+ * number of PFNs examined. */
+static uint64_t pfn_request(struct lvm_balloon *b, struct lvm_vq_chain *c, bool inflate)
 {
 	uint64_t total = c->out_len / 4;
 	if (total > BALLOON_CHAIN_PFNS_MAX) {
@@ -120,17 +129,29 @@ static uint32_t pfn_request(struct lvm_balloon *b, struct lvm_vq_chain *c, bool 
 		done += got;
 	}
 	discard_run(b, run_first, run_n);
-	return 0; /* nothing written into the buffers */
+	return total;
 }
 
-static uint32_t inflate_request(void *dev, struct lvm_vq_chain *c)
+/* Serves the inflate or deflate queue within one wake-up's budget. */
+static void pfn_queue(struct lvm_balloon *b, struct lvm_virtio_transport *t, unsigned q)
 {
-	return pfn_request(dev, c, true);
-}
-
-static uint32_t deflate_request(void *dev, struct lvm_vq_chain *c)
-{
-	return pfn_request(dev, c, false);
+	uint64_t budget = BALLOON_WAKEUP_PFNS;
+	do {
+		bool any = false;
+		while (budget > 0 && lvm_virtio_pop(t, q, &b->chain)) {
+			uint64_t n = pfn_request(b, &b->chain, q == Q_INFLATE);
+			lvm_vq_push(&t->vq[q], b->chain.head, 0); /* nothing written */
+			budget -= n < 1 ? 1 : n < budget ? n : budget;
+			any = true;
+		}
+		if (any)
+			lvm_virtio_notify_used(t, q);
+		if (budget == 0) { /* more may wait: carry on soon, lock released */
+			b->more |= 1u << q;
+			lvm_virtio_arm_timer(t, BALLOON_CONTINUE_NS);
+			return;
+		}
+	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[q]));
 }
 
 /* Returns the stats buffer we hold: the driver refills it (§5.5.6.3). */
@@ -170,8 +191,10 @@ static void stats_event(struct lvm_balloon *b, struct lvm_virtio_transport *t)
 			request_stats(b, t);
 			b->stats_held = true;
 			b->stats_head = b->chain.head;
-			if (b->stats_interval_ns)
+			if (b->stats_interval_ns) {
+				b->stats_due_ns = lvm_monotonic_ns() + b->stats_interval_ns;
 				lvm_virtio_arm_timer(t, b->stats_interval_ns);
+			}
 		}
 	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[Q_STATS]));
 }
@@ -179,17 +202,31 @@ static void stats_event(struct lvm_balloon *b, struct lvm_virtio_transport *t)
 static void balloon_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	struct lvm_balloon *b = dev;
-	if (q == Q_INFLATE)
-		lvm_virtio_serve(t, q, &b->chain, inflate_request, b);
-	else if (q == Q_DEFLATE)
-		lvm_virtio_serve(t, q, &b->chain, deflate_request, b);
-	else if (q == Q_STATS)
+	if (q == Q_INFLATE || q == Q_DEFLATE) {
+		b->more &= ~(1u << q);
+		pfn_queue(b, t, q);
+	} else if (q == Q_STATS)
 		stats_event(b, t);
 }
 
+/* The timer: a queue that used up its budget, or time for fresh stats. */
 static void balloon_timer_event(void *dev, struct lvm_virtio_transport *t)
 {
-	request_stats(dev, t);
+	struct lvm_balloon *b = dev;
+	unsigned more = b->more;
+	b->more = 0;
+	for (unsigned q = Q_INFLATE; q <= Q_DEFLATE; q++)
+		if (more & (1u << q))
+			pfn_queue(b, t, q);
+	if (!b->stats_held || !b->stats_due_ns)
+		return;
+	uint64_t now = lvm_monotonic_ns();
+	if (now >= b->stats_due_ns) {
+		b->stats_due_ns = 0;
+		request_stats(b, t);
+	} else {
+		lvm_virtio_arm_timer(t, b->stats_due_ns - now);
+	}
 }
 
 static void balloon_read_config(void *dev, uint8_t *config)
@@ -222,6 +259,8 @@ static void balloon_reset(void *dev)
 	struct lvm_balloon *b = dev;
 	b->actual = 0;
 	b->stats_held = false; /* the queue is reset with the device */
+	b->stats_due_ns = 0;
+	b->more = 0;
 	lvm_virtio_arm_timer(b->transport, 0);
 }
 
