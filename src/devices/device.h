@@ -33,7 +33,21 @@ struct lvm_device_stat {
 	uint64_t value;
 };
 
-#define LVM_DEVICE_STATS_MAX 16u
+#define LVM_DEVICE_STATS_MAX 32u
+
+/*
+ * A control method of the device's Lua object (vm.balloon:set(512)).
+ * `args` is the list of the call's arguments after the object (a util/value.h
+ * table with items 1..n).  The method writes its results (integers, at most
+ * LVM_DEVICE_RESULTS_MAX) to `out` and returns how many, or -1 + lvm_error
+ * ("why"; the Lua layer prefixes "KEY:METHOD: ").  Called on the control
+ * thread; the device locks what it shares with its I/O thread.
+ */
+#define LVM_DEVICE_RESULTS_MAX 4u
+struct lvm_device_method {
+	const char *name;
+	int (*call)(void *dev, const struct lvm_value *args, int64_t *out);
+};
 
 /* A host resource an entry will open: a file ("path", the file name) or a
  * tap ("tap", "tap:NAME"), and whether it is opened for writing. */
@@ -49,7 +63,8 @@ struct lvm_device_resource {
 struct lvm_device_type {
 	const char *key;     /* recipe key: disks = {NAME = {...}} or rng = true */
 	const char *object;  /* what one is called in messages and Lua: "disk" */
-	bool named;          /* a table of named entries (else a boolean) */
+	bool named;          /* a table of named entries (else a boolean, or a table
+				for a kind with `parse`: rng = true, balloon = {...}) */
 	/*
 	 * Validates one entry (`v`: the entry's table, or the boolean) without
 	 * side effects; `where` prefixes error messages ("disks.root").
@@ -74,6 +89,8 @@ struct lvm_device_type {
 	struct lvm_throttle *(*throttle)(void *dev);
 	/* Console input for the guest; returns the bytes accepted. */
 	size_t (*receive)(void *dev, const void *bytes, size_t n);
+	/* Control methods of its Lua object; ends with a NULL name. */
+	const struct lvm_device_method *methods;
 };
 
 #endif

@@ -1,5 +1,8 @@
 #include "kvm/memory.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -89,4 +92,30 @@ void *lvm_memory_ptr(const struct lvm_memory *mem, uint64_t gpa, uint64_t len)
 			return mem->host + r->host_offset + (gpa - r->gpa);
 	}
 	return NULL;
+}
+
+int lvm_memory_discard(struct lvm_memory *mem, uint64_t gpa, uint64_t len)
+{
+	if ((gpa | len) & 4095) {
+		errno = EINVAL;
+		return lvm_fail("memory: discard of 0x%llx+0x%llx is not page aligned",
+				(unsigned long long)gpa, (unsigned long long)len);
+	}
+	if (len == 0)
+		return 0;
+	/* lvm_memory_ptr refuses anything not wholly inside one region. */
+	uint8_t *host = lvm_memory_ptr(mem, gpa, len);
+	if (!host || mem->memfd < 0) {
+		errno = EINVAL;
+		return lvm_fail("memory: discard of 0x%llx+0x%llx is outside guest RAM",
+				(unsigned long long)gpa, (unsigned long long)len);
+	}
+	off_t offset = (off_t)(host - mem->host); /* the mapping covers the memfd from 0 */
+	if (fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, (off_t)len) == 0)
+		return 0;
+	/* A shared memfd mapping also frees its pages with MADV_REMOVE. */
+	if (madvise(host, len, MADV_REMOVE) == 0)
+		return 0;
+	return lvm_fail_errno("memory: cannot discard 0x%llx+0x%llx", (unsigned long long)gpa,
+			      (unsigned long long)len);
 }

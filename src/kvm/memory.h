@@ -38,6 +38,14 @@ int lvm_memory_init(struct lvm_memory *mem, int vm_fd, uint64_t size);
 void lvm_memory_destroy(struct lvm_memory *mem);
 /* Host pointer for [gpa, gpa+len) if it lies inside one RAM region, else NULL. */
 void *lvm_memory_ptr(const struct lvm_memory *mem, uint64_t gpa, uint64_t len);
+/*
+ * Gives the guest RAM [gpa, gpa+len) back to the host: the memfd's pages
+ * there are freed (a hole is punched) and the guest's next touch faults in
+ * a fresh zero page.  gpa and len must be 4 KiB aligned and the range must
+ * lie wholly inside one RAM region; anything else fails with EINVAL and
+ * touches nothing.  len 0 is a no-op.  0, or -1 + lvm_error.
+ */
+int lvm_memory_discard(struct lvm_memory *mem, uint64_t gpa, uint64_t len);
 /* The largest guest RAM this host can back (its physical RAM). */
 uint64_t lvm_memory_host_limit(void);
 

@@ -1,10 +1,14 @@
 /*
- * The recipe's named devices as Lua objects: vm.disks.NAME, vm.nets.NAME,
- * and the same for any named kind in the machine's device table.  Every
- * object has :stats(); a kind that takes a request filter has its filter
- * method (disk:on_request(fn), net:on_packet(fn)); a kind with a rate
- * limit has :set_rate_limit{bandwidth = {...}, ops = {...}} (nil or {}:
- * no limit).  An object holds its machine, its kind and its name, and
+ * The recipe's devices as Lua objects: vm.disks.NAME, vm.nets.NAME (and
+ * the same for any named kind in the machine's device table), and for an
+ * unnamed kind the one object vm.KEY (vm.rng, vm.balloon) when the recipe
+ * asked for it.  Every object has :stats(); a kind that takes a request
+ * filter has its filter method (disk:on_request(fn), net:on_packet(fn)); a
+ * kind with a rate limit has :set_rate_limit{bandwidth = {...}, ops =
+ * {...}} (nil or {}: no limit); a kind with control methods
+ * (devices/device.h `methods`) has those (balloon:set(mib)), their
+ * arguments handed over as a util/value.h list and their integer results
+ * returned.  An object holds its machine, its kind and its name, and
  * looks its device up on each call, so it fails cleanly once the machine
  * is closed.
  */
@@ -89,7 +93,37 @@ static int device_set_rate_limit(lua_State *L)
 	return 0;
 }
 
-/* obj.method: stats always; the filter method and set_rate_limit as the kind offers. */
+/* A control method: its entry is upvalue 1; self at 1, arguments after it. */
+static int device_call(lua_State *L)
+{
+	const struct lvm_device_method *method = lua_touserdata(L, lua_upvalueindex(1));
+	struct device_ref r = check_device(L);
+	int nargs = lua_gettop(L) - 1;
+	lua_createtable(L, nargs, 0);
+	for (int i = 1; i <= nargs; i++) {
+		lua_pushvalue(L, 1 + i);
+		lua_rawseti(L, -2, i);
+	}
+	const struct lvm_value *args = lvm_lua_to_value(L, -1);
+	int64_t out[LVM_DEVICE_RESULTS_MAX];
+	int n = method->call(r.d->dev, args, out);
+	if (n < 0)
+		return luaL_error(L, "%s:%s: %s", r.d->type->key, method->name, lvm_error());
+	for (int i = 0; i < n; i++)
+		lua_pushinteger(L, (lua_Integer)out[i]);
+	return n;
+}
+
+static const struct lvm_device_method *find_method(const struct lvm_device_type *type,
+						   const char *name)
+{
+	for (const struct lvm_device_method *m = type->methods; m && m->name; m++)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+/* obj.method: stats always; the control methods, the filter method and set_rate_limit as the kind offers. */
 static int device_index(lua_State *L)
 {
 	struct device_ref r = check_device(L);
@@ -101,7 +135,10 @@ static int device_index(lua_State *L)
 		lua_pushcfunction(L, device_set_filter);
 	else if (type->throttle && strcmp(method, "set_rate_limit") == 0)
 		lua_pushcfunction(L, device_set_rate_limit);
-	else
+	else if (find_method(type, method)) {
+		lua_pushlightuserdata(L, (void *)find_method(type, method));
+		lua_pushcclosure(L, device_call, 1);
+	} else
 		lua_pushnil(L);
 	return 1;
 }
@@ -111,7 +148,11 @@ static int device_tostring(lua_State *L)
 	luaL_checkudata(L, 1, LVM_DEVICE_MT);
 	lua_getiuservalue(L, 1, UV_KEY);
 	lua_getiuservalue(L, 1, UV_NAME);
-	lua_pushfstring(L, "luavmm.device %s.%s", lua_tostring(L, -2), lua_tostring(L, -1));
+	const char *key = lua_tostring(L, -2), *name = lua_tostring(L, -1);
+	if (strcmp(key, name) == 0) /* an unnamed kind: vm.balloon */
+		lua_pushfstring(L, "luavmm.device %s", key);
+	else
+		lua_pushfstring(L, "luavmm.device %s.%s", key, name);
 	return 1;
 }
 
@@ -130,10 +171,17 @@ static void push_device(lua_State *L, int machine_index, const char *key, const 
 int lvm_lua_push_devices(lua_State *L, int machine_index, const char *key)
 {
 	const struct lvm_device_type *type = lvm_device_type_find(key);
-	if (!type || !type->named)
+	if (!type)
 		return 0;
 	machine_index = lua_absindex(L, machine_index);
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, machine_index);
+	if (!type->named) {
+		/* vm.rng, vm.balloon: the one object, or nothing if the recipe has none. */
+		if (!m->machine || !lvm_machine_find(m->machine, key, key))
+			return 0;
+		push_device(L, machine_index, key, key);
+		return 1;
+	}
 	lua_newtable(L);
 	for (unsigned i = 0; i < lvm_machine_device_count(m->machine); i++) {
 		const struct lvm_machine_device *d = lvm_machine_device(m->machine, i);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
@@ -12,6 +13,7 @@ const struct lvm_device_type *const lvm_device_types[] = {
 	&lvm_net_device,      /* nets = { NAME = {...} } */
 	&lvm_rng_device,      /* rng = true */
 	&lvm_vconsole_device, /* virtio_console = true */
+	&lvm_balloon_device,  /* balloon = true | { stats =, deflate_on_oom =, ... } */
 };
 
 const unsigned lvm_device_type_count = sizeof(lvm_device_types) / sizeof(lvm_device_types[0]);

@@ -94,9 +94,13 @@ static int want_devices(struct lvm_machine *m, const struct lvm_value *recipe)
 		if (type->named) {
 			if (want_named(m, type, v) < 0)
 				return -1;
+		} else if (v->type == LVM_VALUE_TABLE && type->parse) {
+			/* An unnamed kind with options: balloon = { stats = true } */
+			if (want(m, type, type->key, 0, v) < 0)
+				return -1;
 		} else if (v->type != LVM_VALUE_BOOLEAN) {
-			return lvm_fail("%s must be a boolean, not a %s", type->key,
-					lvm_value_type_name(v));
+			return lvm_fail("%s must be a boolean%s, not a %s", type->key,
+					type->parse ? " or a table" : "", lvm_value_type_name(v));
 		} else if (v->boolean && want(m, type, type->key, 0, v) < 0) {
 			return -1;
 		}

@@ -57,6 +57,13 @@ void lvm_virtio_needs_reset(struct lvm_virtio_transport *t, const char *why)
 		raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
+void lvm_virtio_config_changed(struct lvm_virtio_transport *t)
+{
+	t->config_generation++;
+	if (lvm_virtio_driver_ok(t))
+		raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
+}
+
 bool lvm_virtio_pop(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_chain *chain)
 {
 	if (!lvm_virtio_driver_ok(t) || q >= t->ops->num_queues)
@@ -236,10 +243,15 @@ static uint32_t read_reg(struct lvm_virtio_transport *t, uint64_t offset)
 static void config_io(struct lvm_virtio_transport *t, uint64_t offset, uint8_t *data, uint32_t size,
 		      bool is_write)
 {
-	if (is_write)
-		return; /* no device of ours has writable configuration */
+	uint32_t n = t->ops->config_size < LVM_VIRTIO_CONFIG_MAX ? t->ops->config_size
+								 : LVM_VIRTIO_CONFIG_MAX;
+	if (is_write) {
+		/* Only whole writes inside the space reach the device. */
+		if (t->ops->write_config && offset < n && size <= n - offset)
+			t->ops->write_config(t->dev, (uint32_t)offset, data, size);
+		return;
+	}
 	uint8_t config[LVM_VIRTIO_CONFIG_MAX] = { 0 };
-	uint32_t n = t->ops->config_size < sizeof(config) ? t->ops->config_size : sizeof(config);
 	if (t->ops->read_config)
 		t->ops->read_config(t->dev, config);
 	memset(data, 0, size);

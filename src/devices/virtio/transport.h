@@ -32,6 +32,10 @@ struct lvm_virtio_ops {
 	uint32_t config_size; /* bytes of device configuration space */
 	/* Fills the configuration space (config_size bytes). */
 	void (*read_config)(void *dev, uint8_t *config);
+	/* The driver wrote `size` bytes at `offset` of the configuration space
+	 * (offset + size <= config_size; little-endian).  NULL: read-only, the
+	 * write is ignored.  vCPU thread, transport lock held. */
+	void (*write_config)(void *dev, uint32_t offset, const uint8_t *data, uint32_t size);
 	/* Queue `q` was notified.  I/O thread, transport lock held. */
 	void (*queue_event)(void *dev, struct lvm_virtio_transport *t, unsigned q);
 	/* The device's own fd (lvm_virtio_set_device_fd) is readable.  Same context. */
@@ -96,6 +100,12 @@ void lvm_virtio_free(struct lvm_virtio_transport *t);
 bool lvm_virtio_driver_ok(const struct lvm_virtio_transport *t);
 /* Raises the used-buffer interrupt if the driver wants one for queue q. */
 void lvm_virtio_notify_used(struct lvm_virtio_transport *t, unsigned q);
+/*
+ * The device changed its configuration space: bumps ConfigGeneration and,
+ * once the driver is live, raises the configuration change interrupt
+ * (virtio 1.2 §2.5.1, §4.2.2: InterruptStatus bit 1).
+ */
+void lvm_virtio_config_changed(struct lvm_virtio_transport *t);
 /* The driver broke a ring: set DEVICE_NEEDS_RESET (§2.1.2) and tell it. */
 void lvm_virtio_needs_reset(struct lvm_virtio_transport *t, const char *why);
 /* Pops the next chain of queue q; a broken ring sets DEVICE_NEEDS_RESET. */
