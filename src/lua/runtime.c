@@ -1,7 +1,7 @@
 /*
  * Run-time control of a machine: vm:pause(), vm:resume(), vm:read(addr,
  * len), vm:write(addr, bytes), vm:regs(cpu), vm:set_regs(cpu, t) and
- * vm:irq(line [, level]).  Guest memory goes through lvm_memory_ptr, so a
+ * vm:irq(line [, level]), vm:power_button() and vm:shutdown([timeout_s]).  Guest memory goes through lvm_memory_ptr, so a
  * bad address is an error, never a host access outside guest RAM.
  */
 #include <inttypes.h>
@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "lua/binding.h"
+#include "machine/machine.h"
 
 #define MAX_ACCESS (64u << 20) /* vm:read returns at most 64 MiB at once */
 
@@ -180,8 +181,39 @@ static int machine_stop(lua_State *L)
 	return 1;
 }
 
+/* vm:power_button(): a press of the ACPI power button (the guest's OS decides). */
+static int machine_power_button(lua_State *L)
+{
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
+	if (!m->vm->started || lvm_machine_power_button(m->machine) < 0)
+		return luaL_error(L, "power_button: the machine is not running");
+	lua_settop(L, 1);
+	return 1;
+}
+
+/*
+ * vm:shutdown([timeout_s]): the graceful way down, as on a PC: press the
+ * power button, then wait (default 60 s) for the guest to power off.
+ * Returns the wait() result: reason "poweroff" when the guest complied,
+ * "timeout" when it did not (the machine is left running: stop it).
+ */
+static int machine_shutdown(lua_State *L)
+{
+	lua_Number timeout = luaL_optnumber(L, 2, 60);
+	lua_settop(L, 1);
+	lua_pushcfunction(L, machine_power_button);
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 0);
+	lua_getfield(L, 1, "wait");
+	lua_pushvalue(L, 1);
+	lua_pushnumber(L, timeout);
+	lua_call(L, 2, 1);
+	return 1;
+}
+
 static const luaL_Reg runtime_methods[] = {
 	{ "stop", machine_stop },
+	{ "power_button", machine_power_button }, { "shutdown", machine_shutdown },
 	{ "pause", machine_pause },   { "resume", machine_resume }, { "paused", machine_paused },
 	{ "read", machine_read },     { "write", machine_write },   { "regs", machine_regs },
 	{ "set_regs", machine_set_regs }, { "irq", machine_irq },

@@ -15,6 +15,11 @@
  *   4. With "poweroff" on the command line: finds \_S5 in the DSDT (its
  *      package's first element is SLP_TYPa) and writes SLP_TYPa | SLP_EN
  *      to PM1a_CNT; the VM should stop there ("poweroff" in the spec).
+ *      With "button": first enables the power-button event (PM1a_EN bit
+ *      8), prints "pmtimer: waiting for the power button", polls PM1a_STS
+ *      until PWRBTN_STS is set, clears it (write 1), prints "pmtimer: power
+ *      button pressed" and then powers off the same way, as an OS's
+ *      power-button handler does.
  * Exits 0 after step 3 (or 0x7e if anything is missing, 0x7d if the
  * poweroff write returned).
  */
@@ -191,6 +196,19 @@ static uint64_t poweroff(uint64_t typ)
 	return 0;
 }
 
+/* ACPI 6.5 §4.8.3.1: PM1 status at the event block, enable 2 bytes after. */
+#define PWRBTN (1u << 8)
+
+static uint64_t wait_power_button(uint64_t unused)
+{
+	(void)unused;
+	outw((uint16_t)(fadt.evt + 2), PWRBTN);
+	while (!(inw((uint16_t)fadt.evt) & PWRBTN))
+		;
+	outw((uint16_t)fadt.evt, PWRBTN); /* write-1-to-clear */
+	return 0;
+}
+
 static void put_hex_field(const char *name, uint64_t v)
 {
 	serial_puts(name);
@@ -216,8 +234,15 @@ uint32_t guest_main(const char *args)
 	serial_puts("pmtimer: ");
 	serial_put_dec(run_user(measure, 0));
 	serial_puts(" ticks per rtc second\n");
-	if (!str_eq(skip_spaces(args), "poweroff"))
+	const char *mode = skip_spaces(args);
+	int button = str_eq(mode, "button");
+	if (!str_eq(mode, "poweroff") && !button)
 		return 0;
+	if (button) {
+		serial_puts("pmtimer: waiting for the power button\n");
+		run_user(wait_power_button, 0);
+		serial_puts("pmtimer: power button pressed\n");
+	}
 	uint64_t typ = run_user(s5_type, 0);
 	serial_puts("pmtimer: S5 is SLP_TYP ");
 	serial_put_dec(typ);

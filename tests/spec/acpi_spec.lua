@@ -201,4 +201,23 @@ describe("the ACPI hardware, from a guest", function()
     assert.are.equal("poweroff", result.reason, out)
     assert.falsy(out:find("still running", 1, true), out)
   end)
+
+  it("vm:shutdown() presses the power button and waits for the guest to power off", function()
+    local vm <close> = t.machine { kernel = t.guest("pmtimer"), cmdline = "button" }
+    vm:start()
+    t.expect(vm, "pmtimer: waiting for the power button\n", 60)
+    -- Nothing happens until the button is pressed.
+    assert.are.equal("timeout", vm:wait(0.3).reason)
+    local result = vm:shutdown(60)
+    assert.are.equal("poweroff", result.reason, vm.console:output())
+    assert.truthy(vm.console:output():find("pmtimer: power button pressed\n", 1, true))
+    assert.has_error(function() vm:power_button() end, "power_button: the machine is not running")
+  end)
+
+  it("vm:shutdown() returns a timeout when the guest ignores the button", function()
+    local vm <close> = t.machine { kernel = t.guest("echo"), console = false }
+    vm:start()
+    assert.are.equal("timeout", vm:shutdown(0.5).reason)
+    vm:stop()
+  end)
 end)
