@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "kvm/vcpu.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -114,21 +115,22 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 	__atomic_fetch_add(&hook->accesses, 1, __ATOMIC_RELAXED);
 	struct lvm_hook_wait wait = { .done = false };
 	struct lvm_hook_req req = { .hook = hook, .offset = offset, .is_write = is_write,
-				    .size = size > 8 ? 8 : size };
+				    .size = size > 8 ? 8 : size, .cpu = lvm_vcpu_current };
+	bool waits = !is_write || hook->sync;
 	if (is_write)
 		memcpy(req.data, data, req.size);
-	else
+	if (waits)
 		req.wait = &wait;
 	pthread_mutex_lock(&q->lock);
 	q->waiting++;
 	bool queued = enqueue_locked(q, &req);
-	if (queued && !is_write) {
+	if (queued && waits) {
 		pthread_mutex_unlock(&q->lock);
 		lvm_hookq_spin(flag_set, &wait.done, LVM_HOOKQ_SPIN_NS);
 		pthread_mutex_lock(&q->lock);
 		while (!q->closed && !wait.done)
 			pthread_cond_wait(&q->reply, &q->lock);
-		if (wait.done)
+		if (wait.done && !is_write)
 			memcpy(data, wait.data, req.size);
 	}
 	q->waiting--;
@@ -136,7 +138,8 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 }
 
 struct lvm_hook *lvm_hookq_add(struct lvm_hookq *q, struct lvm_bus *bus,
-			       enum lvm_hook_space space, uint64_t base, uint64_t len, int id)
+			       enum lvm_hook_space space, uint64_t base, uint64_t len, int id,
+			       bool sync)
 {
 	if (q->nhooks == q->hooks_cap) {
 		unsigned cap = q->hooks_cap ? q->hooks_cap * 2 : 8;
@@ -154,7 +157,7 @@ struct lvm_hook *lvm_hookq_add(struct lvm_hookq *q, struct lvm_bus *bus,
 		return NULL;
 	}
 	*hook = (struct lvm_hook){ .q = q, .bus = bus, .space = space, .base = base,
-				   .len = len, .id = id };
+				   .len = len, .id = id, .sync = sync };
 	const char *name = space == LVM_HOOK_PIO ? "on_pio" : "on_mmio";
 	if (lvm_bus_register(bus, base, len, hook_access, hook, name) < 0) {
 		free(hook);

@@ -34,6 +34,7 @@ struct lvm_hook {
 	enum lvm_hook_space space;
 	uint64_t base, len;
 	int id;            /* the control side's handle (e.g. a Lua registry ref) */
+	bool sync;         /* writes wait for the control thread too, like reads */
 	int dead;          /* atomic: removed; accesses are ignored */
 	uint64_t accesses; /* atomic */
 };
@@ -64,8 +65,11 @@ struct lvm_hook_req {
 	uint64_t offset; /* from hook->base */
 	uint32_t size;
 	bool is_write;
+	int cpu;                    /* the vCPU that made the access (-1: unknown) */
 	uint8_t data[8];            /* the value written (little-endian) */
-	struct lvm_hook_wait *wait; /* reads: where the answer goes; NULL for writes */
+	/* Where the answer goes, and what the vCPU waits on: reads and sync
+	 * writes; NULL for posted writes (the vCPU did not wait). */
+	struct lvm_hook_wait *wait;
 };
 
 struct lvm_hookq {
@@ -86,9 +90,12 @@ int lvm_hookq_init(struct lvm_hookq *q);
 void lvm_hookq_destroy(struct lvm_hookq *q);
 /* Releases every waiting vCPU and makes later accesses return at once. */
 void lvm_hookq_close(struct lvm_hookq *q);
-/* Registers [base, base+len) on `bus`; NULL + lvm_error on overlap. */
+/* Registers [base, base+len) on `bus`; NULL + lvm_error on overlap.  With
+ * `sync`, a write waits for its answer like a read (the guest's next
+ * instruction sees the hook's effects); without, writes are posted. */
 struct lvm_hook *lvm_hookq_add(struct lvm_hookq *q, struct lvm_bus *bus,
-			       enum lvm_hook_space space, uint64_t base, uint64_t len, int id);
+			       enum lvm_hook_space space, uint64_t base, uint64_t len, int id,
+			       bool sync);
 /* Unregisters the range and marks the hook dead (its memory stays). */
 void lvm_hookq_remove(struct lvm_hookq *q, struct lvm_hook *hook);
 /* Control thread: moves up to `max` queued requests into `out` (device

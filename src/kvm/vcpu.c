@@ -165,9 +165,51 @@ static bool handle_exit(struct lvm_vcpu *vcpu)
 	}
 }
 
+_Thread_local int lvm_vcpu_current = -1;
+
+const char *const lvm_reg_names[LVM_REG_COUNT] = {
+	"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9",
+	"r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags",
+};
+
+_Static_assert(sizeof(struct kvm_regs) == LVM_REG_COUNT * sizeof(uint64_t),
+	       "struct kvm_regs is the registers of lvm_reg_names in order");
+
+int lvm_reg_index(const char *name)
+{
+	for (unsigned i = 0; i < LVM_REG_COUNT; i++)
+		if (strcmp(lvm_reg_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * A hook set registers for the access just handled.  KVM finishes an I/O
+ * exit (an `in` writes RAX, RIP moves on) only at the next KVM_RUN, and
+ * registers set before that may be overwritten (api.rst, KVM_EXIT_IO): so
+ * complete it first with an immediate-exit KVM_RUN, then set them.
+ */
+static void apply_patch(struct lvm_vcpu *vcpu)
+{
+	struct lvm_regs_patch patch = vcpu->patch;
+	vcpu->patch.mask = 0;
+	vcpu->run->immediate_exit = 1;
+	ioctl(vcpu->fd, KVM_RUN, 0); /* returns EINTR at once, the exit completed */
+	vcpu->run->immediate_exit = 0;
+	struct kvm_regs regs;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
+		return;
+	uint64_t *r = (uint64_t *)&regs;
+	for (unsigned i = 0; i < LVM_REG_COUNT; i++)
+		if (patch.mask & (1u << i))
+			r[i] = patch.value[i];
+	ioctl(vcpu->fd, KVM_SET_REGS, &regs);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct lvm_vcpu *vcpu = arg;
+	lvm_vcpu_current = (int)vcpu->index;
 	sigset_t kick;
 	sigemptyset(&kick);
 	sigaddset(&kick, LVM_KICK_SIGNAL);
@@ -193,6 +235,8 @@ static void *vcpu_thread(void *arg)
 		}
 		if (!handle_exit(vcpu))
 			break;
+		if (vcpu->patch.mask)
+			apply_patch(vcpu);
 	}
 	return NULL;
 }

@@ -62,6 +62,20 @@ struct lvm_vcpu_stats {
 	uint64_t other;
 };
 
+/* General registers, in the order of struct kvm_regs (see lvm_reg_names). */
+#define LVM_REG_COUNT 18u
+
+/*
+ * Register values a hook gave for the access its vCPU is waiting on: bit i
+ * of `mask` sets register i.  Written by the control thread while the vCPU
+ * waits for its answer (the hook queue's lock orders the two); applied by
+ * the vCPU thread once the access has completed (kvm/vcpu.c).
+ */
+struct lvm_regs_patch {
+	uint32_t mask;
+	uint64_t value[LVM_REG_COUNT];
+};
+
 struct lvm_vcpu {
 	struct lvm_vm *vm;
 	unsigned index;
@@ -70,6 +84,7 @@ struct lvm_vcpu {
 	pthread_t thread;
 	bool thread_started;
 	struct lvm_vcpu_stats stats; /* written by its own thread only */
+	struct lvm_regs_patch patch;
 };
 
 struct lvm_vm {

@@ -213,7 +213,7 @@ double lvm_lua_next_timer(const struct lvm_lua_machine *m); /* < 0: none */
 void lvm_lua_run_timers(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 void lvm_lua_timers_free(lua_State *L, struct lvm_lua_machine *m);
 
-/* runtime.c: pause/resume/read/write/regs/set_regs/irq */
+/* runtime.c: pause/resume/read/write/regs/set_regs/irq/power_button/shutdown */
 void lvm_lua_register_runtime(lua_State *L);
 
 /* control.c: the control socket; serve answers clients' chunks [-0, +0, e]. */

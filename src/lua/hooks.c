@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "kvm/vcpu.h"
 #include "lua/binding.h"
 
 #define LVM_HOOK_MT "luavmm.hook"
@@ -139,6 +140,10 @@ static void push_io(lua_State *L, const struct lvm_hook_req *req)
 	lua_setfield(L, -2, "offset");
 	lua_pushinteger(L, req->size);
 	lua_setfield(L, -2, "size");
+	if (req->cpu >= 0) {
+		lua_pushinteger(L, req->cpu);
+		lua_setfield(L, -2, "cpu");
+	}
 	if (req->is_write) {
 		uint64_t v = 0;
 		memcpy(&v, req->data, req->size);
@@ -147,21 +152,64 @@ static void push_io(lua_State *L, const struct lvm_hook_req *req)
 	}
 }
 
+/*
+ * Runs fn(io) for one access, inside the hook's protection: upvalue 1 is
+ * the request, 2 the machine, 3 the answer buffer.  fn returns the value
+ * a read sees and, optionally, a table of registers to set on the vCPU
+ * that made the access (it waits: a read, or a write to a sync hook).
+ */
+static int run_io_hook(lua_State *L)
+{
+	const struct lvm_hook_req *req = lua_touserdata(L, lua_upvalueindex(1));
+	struct lvm_lua_machine *m = lua_touserdata(L, lua_upvalueindex(2));
+	uint8_t *answer = lua_touserdata(L, lua_upvalueindex(3));
+	const char *what = req->hook->space == LVM_HOOK_PIO ? "on_pio" : "on_mmio";
+	lua_settop(L, 2);
+	lua_call(L, 1, 2);
+	if (!req->is_write && lua_isinteger(L, 1)) {
+		uint64_t v = (uint64_t)lua_tointeger(L, 1);
+		memcpy(answer, &v, req->size);
+	}
+	if (lua_isnil(L, 2))
+		return 0;
+	if (!lua_istable(L, 2))
+		return luaL_error(L, "%s returned %s as registers: expected a table like {rbx = 1}",
+				  what, luaL_typename(L, 2));
+	if (!req->wait || req->cpu < 0)
+		return luaL_error(L, "%s: registers can be set only by a read or a write to a hook made with {sync = true}",
+				  what);
+	struct lvm_regs_patch patch = { 0 };
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		int i = key ? lvm_reg_index(key) : -1;
+		if (i < 0)
+			return luaL_error(L, "%s: unknown register '%s'", what,
+					  key ? key : luaL_typename(L, -2));
+		if (!lua_isinteger(L, -1))
+			return luaL_error(L, "%s: register values must be integers", what);
+		patch.mask |= 1u << i;
+		patch.value[i] = (uint64_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	/* The vCPU waits for this answer: it applies the patch once the access
+	 * has completed (kvm/vcpu.c), so `rax` here wins over a read's value. */
+	m->vm->vcpus[req->cpu].patch = patch;
+	return 0;
+}
+
 static void serve_one(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_req *req)
 {
 	uint8_t answer[8];
 	memset(answer, 0xff, sizeof(answer));
 	if (!__atomic_load_n(&req->hook->dead, __ATOMIC_ACQUIRE) && !lvm_vm_stopped(m->vm)) {
+		lua_pushlightuserdata(L, req);
+		lua_pushlightuserdata(L, m);
+		lua_pushlightuserdata(L, answer);
+		lua_pushcclosure(L, run_io_hook, 3);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, req->hook->id);
 		push_io(L, req);
-		const char *what = req->hook->space == LVM_HOOK_PIO ? "on_pio" : "on_mmio";
-		if (lvm_lua_call_hook(L, m, 1, 1, what)) {
-			if (!req->is_write && lua_isinteger(L, -1)) {
-				uint64_t v = (uint64_t)lua_tointeger(L, -1);
-				memcpy(answer, &v, req->size);
-			}
-			lua_pop(L, 1);
-		}
+		lvm_lua_call_hook(L, m, 2, 0, req->hook->space == LVM_HOOK_PIO ? "on_pio" : "on_mmio");
 	}
 	lvm_hookq_answer(&m->vm->hooks, req, answer);
 }
@@ -186,6 +234,13 @@ static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 	lua_Integer base = luaL_checkinteger(L, 2);
 	lua_Integer len = luaL_checkinteger(L, 3);
 	luaL_checktype(L, 4, LUA_TFUNCTION);
+	bool sync = false;
+	if (!lua_isnoneornil(L, 5)) {
+		luaL_checktype(L, 5, LUA_TTABLE);
+		lua_getfield(L, 5, "sync");
+		sync = lua_toboolean(L, -1);
+		lua_pop(L, 1);
+	}
 	lua_Integer limit = space == LVM_HOOK_PIO ? 0x10000 : (lua_Integer)1 << 52;
 	if (base < 0 || len < 1 || base >= limit || len > limit - base) {
 		char range[64];
@@ -201,7 +256,8 @@ static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 	lua_setiuservalue(L, -2, 1);
 	lua_pushvalue(L, 4);
 	int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	h->hook = lvm_hookq_add(&m->vm->hooks, bus, space, (uint64_t)base, (uint64_t)len, ref);
+	h->hook = lvm_hookq_add(&m->vm->hooks, bus, space, (uint64_t)base, (uint64_t)len, ref,
+				sync);
 	if (!h->hook) {
 		luaL_unref(L, LUA_REGISTRYINDEX, ref);
 		return luaL_error(L, "%s: %s", what, lvm_error());
@@ -209,7 +265,7 @@ static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 	return 1;
 }
 
-/* vm:on_pio(port, count, fn(io)) -> handle (handle:remove()). */
+/* vm:on_pio(port, count, fn(io) [, {sync = true}]) -> handle (handle:remove()). */
 static int machine_on_pio(lua_State *L)
 {
 	return add_hook(L, LVM_HOOK_PIO, "on_pio");

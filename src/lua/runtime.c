@@ -124,34 +124,42 @@ static int machine_regs(lua_State *L)
 	return 1;
 }
 
-/* vm:set_regs(cpu, {rip=..., rax=...}): general registers only; others kept. */
-static int machine_set_regs(lua_State *L)
+/* Sets the general registers the table at `index` names on a vCPU outside KVM_RUN. */
+static void lvm_lua_set_vcpu_regs(lua_State *L, int index, int vcpu_fd, const char *what)
 {
-	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	struct lvm_vcpu *vcpu = paused_vcpu(L, m, "set_regs");
-	luaL_checktype(L, 3, LUA_TTABLE);
+	index = lua_absindex(L, index);
 	struct kvm_regs regs;
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
-		return luaL_error(L, "set_regs: KVM_GET_REGS failed");
+	if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		luaL_error(L, "%s: KVM_GET_REGS failed", what);
 	lua_pushnil(L);
-	while (lua_next(L, 3)) {
-		const char *key = lua_tostring(L, -2);
+	while (lua_next(L, index)) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
 		if (!lua_isinteger(L, -1) || !key)
-			return luaL_error(L, "set_regs: register values must be integers");
+			luaL_error(L, "%s: register values must be integers", what);
 		uint64_t v = (uint64_t)lua_tointeger(L, -1);
 		bool known = false;
 #define SET(r) if (strcmp(key, #r) == 0) { regs.r = v; known = true; }
 		REGS(SET)
 #undef SET
 		if (!known)
-			return luaL_error(L, "set_regs: unknown register '%s'", key);
+			luaL_error(L, "%s: unknown register '%s'", what, key);
 		lua_pop(L, 1);
 	}
-	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
-		return luaL_error(L, "set_regs: KVM_SET_REGS failed");
+	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		luaL_error(L, "%s: KVM_SET_REGS failed", what);
+}
+
+/* vm:set_regs(cpu, {rip=..., rax=...}): general registers only; others kept. */
+static int machine_set_regs(lua_State *L)
+{
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
+	struct lvm_vcpu *vcpu = paused_vcpu(L, m, "set_regs");
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lvm_lua_set_vcpu_regs(L, 3, vcpu->fd, "set_regs");
 	lua_settop(L, 1);
 	return 1;
 }
+
 
 /* vm:irq(line [, level]): with a level, drives the line; without, pulses it. */
 static int machine_irq(lua_State *L)

@@ -6,6 +6,10 @@
  *   w ADDR VALUE   32-bit MMIO write
  *   r ADDR         32-bit MMIO read; prints "mmio 0xADDR = 0xVALUE"
  *   n N PORT       N 32-bit ins; prints "sum 0xS" (their sum)
+ *   v PORT         32-bit in with EBX = ECX = 0, EDX = PORT (a VMware-backdoor
+ *                  style call); prints "vin 0xPORT = 0xEAX 0xEBX 0xECX 0xEDX"
+ *   s PORT V ADDR  32-bit out of V, then at once a 32-bit read of guest
+ *                  memory at ADDR; prints "after out 0xADDR = 0xVALUE"
  *   c              prints "counter at 0xADDR", then increments the 64-bit
  *                  counter there forever (for pause/read tests)
  *   x VALUE        exit with VALUE
@@ -31,6 +35,23 @@ static void show(const char *what, uint64_t where, uint64_t value)
 	serial_put_hex(where);
 	serial_puts(" = ");
 	serial_put_hex(value);
+	serial_putc('\n');
+}
+
+static void backdoor_in(uint16_t port)
+{
+	uint32_t a, b = 0, c = 0, d = port;
+	__asm__ volatile("inl %%dx, %%eax" : "=a"(a), "+b"(b), "+c"(c), "+d"(d));
+	serial_puts("vin ");
+	serial_put_hex(port);
+	serial_puts(" = ");
+	serial_put_hex(a);
+	serial_putc(' ');
+	serial_put_hex(b);
+	serial_putc(' ');
+	serial_put_hex(c);
+	serial_putc(' ');
+	serial_put_hex(d);
 	serial_putc('\n');
 }
 
@@ -67,6 +88,16 @@ static int step(const char **s)
 	case 'w': parse_uint(s, &a); parse_uint(s, &b); mmio_write(a, (uint32_t)b); break;
 	case 'r': parse_uint(s, &a); show("mmio ", a, mmio_read(a)); break;
 	case 'n': parse_uint(s, &a); parse_uint(s, &b); show("sum ", 0, sum_ins(a, (uint16_t)b)); break;
+	case 'v': parse_uint(s, &a); backdoor_in((uint16_t)a); break;
+	case 's': {
+		uint64_t addr = 0;
+		parse_uint(s, &a);
+		parse_uint(s, &b);
+		parse_uint(s, &addr);
+		outl((uint16_t)a, (uint32_t)b);
+		show("after out ", addr, mmio_read(addr));
+		break;
+	}
 	case 'c': count_forever(); break;
 	case 'x': parse_uint(s, &a); debug_exit((uint32_t)a);
 	default:

@@ -61,6 +61,47 @@ describe("on_pio and on_mmio", function()
     assert.has_error(function() vm:on_pio(0xffff, 2, function() end) end)
   end)
 
+  it("tell a hook which vCPU made the access, and let it set that vCPU's registers", function()
+    local vm = t.boot("luadev", "v 0x5658", { cpus = 2 })
+    local seen
+    -- A VMware-backdoor style device: eax from the return value, the rest as registers.
+    vm:on_pio(0x5658, 4, function(io)
+      seen = io.cpu
+      return 0x564d5868, { rbx = 0x1234, rcx = 0xabcd, rdx = 0x77 }
+    end)
+    vm:start()
+    assert.are.equal("0x5658 = 0x564d5868 0x1234 0xabcd 0x77", t.expect(vm, "vin (0x%x+ = [^\n]*)\n"))
+    assert.are.equal(0, seen)
+    assert.are.equal(0, vm:wait(30).value)
+  end)
+
+  it("refuse registers from a posted write hook (a hook error)", function()
+    local vm = t.boot("luadev", "o 0x510 1 c") -- then counts forever: only the hook can stop it
+    vm:on_pio(0x510, 4, function() return nil, { rbx = 1 } end)
+    vm:start()
+    local result = vm:wait(30)
+    assert.are.equal("hook_error", result.reason)
+    assert.truthy(result.detail:find("registers can be set only by a read or a write to a hook made with {sync = true}", 1, true),
+      result.detail)
+  end)
+
+  it("with {sync = true}, finish a write's effects before the guest's next instruction", function()
+    -- The guest writes the port and reads guest RAM at 0x300000 right away.
+    -- The hook takes 20 ms before it writes there: a posted write would let
+    -- the guest read first (it does: 0 of 5 in a trial); a sync one waits.
+    for round = 1, 3 do
+      local vm <close> = t.machine { kernel = t.guest("luadev"), console = false,
+                                     cmdline = "s 0x510 " .. round .. " 0x300000" }
+      vm:on_pio(0x510, 4, function(io)
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.02 do end
+        vm:write(0x300000, string.pack("<I4", 0x1000 + io.value))
+      end, { sync = true })
+      vm:start()
+      assert.are.equal(("0x%x"):format(0x1000 + round), t.expect(vm, "after out 0x300000 = (0x%x+)\n"))
+    end
+  end)
+
   it("serve two machines in one spec independently", function()
     local a = t.boot("luadev", "i 0x510")
     local b = t.boot("luadev", "i 0x510")

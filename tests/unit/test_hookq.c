@@ -55,8 +55,8 @@ static void test_writes_then_read_in_order(void)
 	struct lvm_hookq q;
 	lvm_bus_init(&bus);
 	CHECK(lvm_hookq_init(&q) == 0);
-	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x510, 4, 7) != NULL);
-	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x512, 1, 8) == NULL); /* overlap */
+	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x510, 4, 7, false) != NULL);
+	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x512, 1, 8, false) == NULL); /* overlap */
 	/* 1000 writes through a 256-entry queue: the vCPU must wait for room */
 	struct guest g = { &bus, 1000, 0 };
 	pthread_t t;
@@ -75,7 +75,7 @@ static void test_close_releases_a_blocked_read(void)
 	struct lvm_hookq q;
 	lvm_bus_init(&bus);
 	CHECK(lvm_hookq_init(&q) == 0);
-	lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x510, 4, 7);
+	lvm_hookq_add(&q, &bus, LVM_HOOK_PIO, 0x510, 4, 7, false);
 	struct guest g = { &bus, 0, 0 };
 	pthread_t t;
 	pthread_create(&t, NULL, vcpu, &g);
@@ -99,13 +99,13 @@ static void test_removed_hook_is_dead_not_freed(void)
 	struct lvm_hookq q;
 	lvm_bus_init(&bus);
 	CHECK(lvm_hookq_init(&q) == 0);
-	struct lvm_hook *h = lvm_hookq_add(&q, &bus, LVM_HOOK_MMIO, 0xd0000000, 0x1000, 1);
+	struct lvm_hook *h = lvm_hookq_add(&q, &bus, LVM_HOOK_MMIO, 0xd0000000, 0x1000, 1, false);
 	lvm_hookq_remove(&q, h);
 	lvm_hookq_remove(&q, h); /* twice is harmless */
 	CHECK(h->dead == 1);     /* still readable: freed only by destroy */
 	uint32_t v = 0;
 	CHECK(!lvm_bus_dispatch(&bus, 0xd0000000, (uint8_t *)&v, 4, false));
-	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_MMIO, 0xd0000000, 0x1000, 2) != NULL);
+	CHECK(lvm_hookq_add(&q, &bus, LVM_HOOK_MMIO, 0xd0000000, 0x1000, 2, false) != NULL);
 	lvm_hookq_destroy(&q);
 	lvm_bus_destroy(&bus);
 }
