@@ -22,6 +22,10 @@ static void machine_release(lua_State *L, struct lvm_lua_machine *m, int machine
 {
 	lvm_lua_tty_drop(m);
 	if (m->vm) {
+		if (m->vm->started && !m->stop_fired)
+			lvm_lua_note(m, "closed while %s", lvm_vm_stopped(m->vm) ? "stopped" : "running");
+		else
+			lvm_lua_note(m, "closed");
 		lvm_lua_control_close(L, m);
 		lvm_lua_hooks_release(L, m);
 		lvm_lua_timers_free(L, m);
