@@ -394,6 +394,22 @@ describe("durations", function()
     assert.are.equal("timeout", vm:wait("0.01").reason)
   end)
 
+  it("still read a bare number as milliseconds in after/every, with one deprecation warning", function()
+    local r = t.exec_recipe(recipe([[
+local vm <close> = luavmm.machine { kernel = luavmm.guest("echo"), console = false }
+local fired = {}
+vm:after(20, function() fired[#fired + 1] = "after 20" end)
+vm:every(30, function(v) fired[#fired + 1] = "every 30"; v:stop() end)
+vm:start()
+local r = vm:wait(30)
+print(table.concat(fired, ","))
+return r.reason == "killed"
+]]))
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("after 20,every 30\n", r.stdout)
+    assert.are.equal('luavmm: warning: vm:after(20, ...): a bare number is milliseconds here, unlike every other duration; write "20ms" (a bare number will mean seconds in a later release)\n', r.stderr)
+  end)
+
   it("name the bad value", function()
     local vm = t.boot("echo", "")
     vm:start()

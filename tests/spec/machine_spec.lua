@@ -178,7 +178,7 @@ describe("a console sink that stops reading", function()
     reader:close()
     local vm = t.machine { kernel = t.guest("echo"), console = fifo }
     local ticks = 0
-    vm:every(20, function() ticks = ticks + 1 end)
+    vm:every("20ms", function() ticks = ticks + 1 end)
     vm:start()
     vm.console:send(string.rep("0123456789abcdef", 1024)) -- 16 KiB to echo back
     assert.are.equal("timeout", vm:wait(2).reason)
