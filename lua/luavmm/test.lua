@@ -159,18 +159,29 @@ line cannot match: there the marker's halves are separate words.
 ]]
 local next_command = 0
 
+-- The line sent for CMD with marker ID, and the patterns of the begin
+-- marker and of the output + end marker (captures: output, status).
+function M.command_line(cmd, id)
+  return ("printf '%%s-%%s\\n' luavmm-begin %s; ( %s ); printf '\\n%%s-%%s %%d\\n' luavmm-end %s \"$?\"\n")
+    :format(id, cmd, id)
+end
+
+function M.command_patterns(id)
+  return "luavmm%-begin%-" .. id .. "\r?\n", "(.-)\r?\nluavmm%-end%-" .. id .. " (%d+)\r?\n"
+end
+
 function M.execute(vm, cmd, timeout)
   assert(not cmd:find("[\r\n]"), "execute: the command must be one line")
   next_command = next_command + 1
   local id = ("%x%x"):format(next_command, math.random(1 << 24))
-  vm.console:send(("printf '%%s-%%s\\n' luavmm-begin %s; ( %s ); printf '\\n%%s-%%s %%d\\n' luavmm-end %s \"$?\"\n")
-    :format(id, cmd, id))
+  local begin_pattern, end_pattern = M.command_patterns(id)
+  vm.console:send(M.command_line(cmd, id))
   local deadline = luavmm.now() + (timeout or 30)
   local function left() return math.max(0, deadline - luavmm.now()) end
-  local ok, err = pcall(vm.console.expect, vm.console, "luavmm%-begin%-" .. id .. "\r?\n", left())
+  local ok, err = pcall(vm.console.expect, vm.console, begin_pattern, left())
   if ok then
     local status
-    ok, err, status = pcall(vm.console.expect, vm.console, "(.-)\r?\nluavmm%-end%-" .. id .. " (%d+)\r?\n", left())
+    ok, err, status = pcall(vm.console.expect, vm.console, end_pattern, left())
     if ok then return tonumber(status), (err:gsub("\r\n", "\n")) end
   end
   fail(("command '%s' did not finish:\n  %s"):format(cmd, (tostring(err):gsub("^.-expect: ", ""))), 2)

@@ -379,6 +379,28 @@ describe("t.execute and t.succeed", function()
   end)
 end)
 
+describe("the execute protocol", function()
+  -- The same line and patterns t.execute uses, run by the host's real shells.
+  for _, sh in ipairs { "sh", "bash", "dash" } do
+    local have = os.execute("command -v " .. sh .. " >/dev/null 2>&1") == true
+    local it_or_pending = have and it or pending
+    it_or_pending("works with a real " .. sh, function()
+      for _, case in ipairs { { "echo hi; exit 3", 3, "hi\n" }, { "printf 'a\\nb'", 0, "a\nb" },
+          { "false", 1, "" }, { "cd / && echo \"$PWD\"", 0, "/\n" } } do
+        local id = "c0ffee"
+        local p = io.popen(sh .. " -c " .. t.shell_quote(t.command_line(case[1], id)))
+        local text = p:read("a")
+        p:close()
+        local begin_pattern, end_pattern = t.command_patterns(id)
+        local _, after = text:find(begin_pattern)
+        assert.truthy(after, text)
+        local output, status = text:sub(after + 1):match(end_pattern)
+        assert.are.same({ case[2], case[3] }, { tonumber(status), output }, case[1])
+      end
+    end)
+  end
+end)
+
 describe("durations", function()
   t.teardown_each()
 
