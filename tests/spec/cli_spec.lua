@@ -73,7 +73,7 @@ return vm:wait(30)
   it("prints --help and --version", function()
     local help = t.exec { "--help" }
     assert.are.equal(0, help.status)
-    assert.truthy(help.stdout:find("luavmm run RECIPE", 1, true))
+    assert.truthy(help.stdout:find("luavmm run [OPTIONS] RECIPE", 1, true))
     local version = t.exec { "--version" }
     assert.are.equal(0, version.status)
     assert.truthy(version.stdout:find("^luavmm %d+%.%d+%.%d+\n"))
