@@ -102,22 +102,27 @@ end
 -- Call inside a describe block: every test's machines are torn down after it,
 -- whether it passed or not; when it failed (or raised), each machine's
 -- console log is written first (M.write_logs) and its path printed.
+local failed          -- {name =, file =} of the test that just failed
+local subscribed = false
+
 function M.teardown_each()
   local busted = require("busted")
-  local failed
   busted.before_each(function() test_first_machine = next_machine + 1 end)
-  busted.subscribe({ "test", "end" }, function(element, parent, status)
-    failed = nil
-    if status == "failure" or status == "error" then
-      local names, e = { element.name }, parent
-      while e and e.descriptor ~= "file" do
-        table.insert(names, 1, e.name)
-        e = busted.parent(e)
+  if not subscribed then -- once: nested describes must not log a failure twice
+    subscribed = true
+    busted.subscribe({ "test", "end" }, function(element, parent, status)
+      failed = nil
+      if status == "failure" or status == "error" then
+        local names, e = { element.name }, parent
+        while e and e.descriptor ~= "file" do
+          table.insert(names, 1, e.name)
+          e = busted.parent(e)
+        end
+        failed = { name = table.concat(names, " "), file = e and e.name }
       end
-      failed = { name = table.concat(names, " "), file = e and e.name }
-    end
-    return nil, true
-  end)
+      return nil, true
+    end)
+  end
   busted.after_each(function()
     if failed then
       for _, path in ipairs(M.write_logs(failed.name, failed.file)) do
