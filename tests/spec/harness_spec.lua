@@ -105,7 +105,7 @@ end)
 -- variable writes DIR/closed and whose machine serves DIR/ctl.sock, sends
 -- the signals once it printed "ready", and reports what happened.
 local SIGNAL_RECIPE = recipe([[
-local dir, stubborn = ...
+local dir, mode = ...
 local marker <close> = setmetatable({}, { __close = function()
   local f = assert(io.open(dir .. "/closed", "w")); f:write("closed\n"); f:close()
 end })
@@ -114,13 +114,17 @@ local vm <close> = luavmm.machine { kernel = luavmm.guest("echo"), console = fal
 vm:start()
 vm.console:expect("echo: ready")
 io.stdout:write("ready\n"); io.stdout:flush()
+if mode == "expect" then
+  local ok, err = pcall(vm.console.expect, vm.console, "never printed", 600)
+  io.stdout:write(("expect raised: %s\n"):format(err)); io.stdout:flush()
+end
 local r = vm:wait()
 io.stdout:write(("wait returned %s (%s) %d\n"):format(r.reason, r.detail, r.code)); io.stdout:flush()
-if stubborn then while true do end end
+if mode == "stubborn" then while true do end end
 return r
 ]])
 
-local function run_with_signals(signals, stubborn)
+local function run_with_signals(signals, mode)
   local dir = tmp .. "/sig" .. math.random(1 << 30)
   os.execute("mkdir -p " .. dir)
   local path = t.write_file(dir .. "/recipe.lua", SIGNAL_RECIPE)
@@ -128,7 +132,7 @@ local function run_with_signals(signals, stubborn)
   local lines = {
     -- luavmm keeps an ignored SIGINT ignored, as a background job's is
     ("env --default-signal=INT,TERM %s run %s %s %s >%s/out 2>%s/err & pid=$!"):format(q(t.bin()), q(path), q(dir),
-      stubborn and "stubborn" or "", dir, dir),
+      mode or "", dir, dir),
   }
   for i, sig in ipairs(signals) do
     local want = i == 1 and "ready" or "wait returned"
@@ -165,8 +169,16 @@ describe("a signal to luavmm run", function()
     end)
   end
 
+  it("ends an expect in progress too", function()
+    local r = run_with_signals({ "TERM" }, "expect")
+    assert.are.equal(143, r.status, r.err)
+    assert.truthy(r.out:find("expect raised: [^\n]*the machine stopped %(killed: stopped by SIGTERM%) before 'never printed' appeared"), r.out)
+    assert.truthy(r.out:find("wait returned killed (stopped by SIGTERM) 143\n", 1, true), r.out)
+    assert.are.equal("closed\n", r.closed)
+  end)
+
   it("a second signal ends a recipe that ignores the first", function()
-    local r = run_with_signals({ "INT", "INT" }, true)
+    local r = run_with_signals({ "INT", "INT" }, "stubborn")
     assert.are.equal(130, r.status, r.err)
     assert.truthy(r.out:find("wait returned killed (stopped by SIGINT)", 1, true), r.out)
     assert.is_nil(r.closed) -- ended at once: the recipe never reached its end
