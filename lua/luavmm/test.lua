@@ -4,10 +4,26 @@
 --   local vm <close> = t.machine { kernel = t.guest("hello") }
 --
 -- Machines made here default to console = false (output is still seen by
--- expect()) so spec output stays readable.
+-- expect() and kept in vm.console:log()) so spec output stays readable.
+-- With t.teardown_each(), a failed test leaves each of its machines'
+-- console log in a file, and the path is printed.
 local luavmm = require "luavmm"
 
 local M = {}
+
+-- busted's API when running under busted (nil under a plain lua5.4).
+local function busted_api()
+  local ok, busted = pcall(require, "busted")
+  return ok and type(busted) == "table" and busted.fail and busted or nil
+end
+
+-- Fails the running test: an assertion failure under busted (counted as a
+-- failure, not an error), a plain error elsewhere.
+local function fail(message, level)
+  local busted = busted_api()
+  if busted then busted.fail(message, level + 1) end
+  error(message, level + 1)
+end
 
 -- The path of a built test guest (tests/guests/NAME.c).
 function M.guest(name)
@@ -18,6 +34,7 @@ end
 -- a machine nobody references is still left to the garbage collector.
 local open_machines = setmetatable({}, { __mode = "v" })
 local next_machine = 0
+local machine_names = setmetatable({}, { __mode = "k" }) -- vm -> its name key, for log files
 
 -- luavmm.machine with test-friendly defaults.  The machine is also closed by
 -- M.close_all() (see M.teardown_each), so a failing test never leaks it.
@@ -27,6 +44,7 @@ function M.machine(config)
   local vm = luavmm.machine(c)
   next_machine = next_machine + 1
   open_machines[next_machine] = vm
+  machine_names[vm] = c.name
   return vm
 end
 
@@ -38,21 +56,149 @@ function M.close_all()
   end
 end
 
+-- Where failed tests' console logs go: LUAVMM_TEST_LOGS, else test-logs/
+-- beside the luavmm executable under test (the build directory).
+function M.log_dir()
+  local dir = os.getenv("LUAVMM_TEST_LOGS")
+  if dir and dir ~= "" then return dir end
+  local bin_dir = M.bin():match("^(.*)/[^/]*$")
+  return (bin_dir or ".") .. "/test-logs"
+end
+
+local function file_part(s)
+  return (tostring(s):gsub("[^%w%-_.]+", "_"):sub(1, 80))
+end
+
+-- Writes the console log of every machine M.machine made during the running
+-- test (all of them outside t.teardown_each) to LOG_DIR/SPEC--TEST--NAME.log
+-- (NAME: the machine's name key, else machineN); returns the paths.
+local test_first_machine = 1 -- the first machine id of the running test
+
+function M.write_logs(test_name, spec_file)
+  local paths = {}
+  local dir = M.log_dir()
+  os.execute("mkdir -p " .. M.shell_quote(dir))
+  local ids = {}
+  for i in pairs(open_machines) do
+    if i >= test_first_machine then ids[#ids + 1] = i end
+  end
+  table.sort(ids)
+  for n, i in ipairs(ids) do
+    local vm = open_machines[i]
+    local log, dropped = vm.console:log()
+    local path = ("%s/%s--%s--%s.log"):format(dir, file_part((spec_file or "spec"):match("([^/]*)%.lua$") or spec_file),
+      file_part(test_name), file_part(machine_names[vm] or ("machine" .. n)))
+    local f = io.open(path, "wb")
+    if f then
+      if dropped > 0 then f:write(("[luavmm.test: %d older bytes dropped]\n"):format(dropped)) end
+      f:write(log)
+      f:close()
+      paths[#paths + 1] = path
+    end
+  end
+  return paths
+end
+
 -- Call inside a describe block: every test's machines are torn down after it,
--- whether it passed or not.
+-- whether it passed or not; when it failed (or raised), each machine's
+-- console log is written first (M.write_logs) and its path printed.
+local failed          -- {name =, file =} of the test that just failed
+local subscribed = false
+
 function M.teardown_each()
-  require("busted").after_each(M.close_all)
+  local busted = require("busted")
+  busted.before_each(function() test_first_machine = next_machine + 1 end)
+  if not subscribed then -- once: nested describes must not log a failure twice
+    subscribed = true
+    busted.subscribe({ "test", "end" }, function(element, parent, status)
+      failed = nil
+      if status == "failure" or status == "error" then
+        local names, e = { element.name }, parent
+        while e and e.descriptor ~= "file" do
+          table.insert(names, 1, e.name)
+          e = busted.parent(e)
+        end
+        failed = { name = table.concat(names, " "), file = e and e.name }
+      end
+      return nil, true
+    end)
+  end
+  busted.after_each(function()
+    if failed then
+      for _, path in ipairs(M.write_logs(failed.name, failed.file)) do
+        io.stderr:write("luavmm.test: console log of the failed test: ", path, "\n")
+      end
+      failed = nil
+    end
+    M.close_all()
+  end)
 end
 
 -- vm.console:expect with a failure that names the spec line, the pattern and
--- the guest's last output; returns the captures (or the match).
-function M.expect(vm, pattern, timeout)
-  local results = table.pack(pcall(vm.console.expect, vm.console, pattern, timeout or 30))
+-- the guest's last output; returns the captures (or the match).  `opts` as
+-- console:expect's ({plain = true}, {line = true}).  A timeout or a stopped
+-- machine is an assertion failure of the test (not an error).
+function M.expect(vm, pattern, timeout, opts)
+  local results = table.pack(pcall(vm.console.expect, vm.console, pattern, timeout or 30, opts or {}))
   if not results[1] then
-    error(("expected guest output '%s' did not come:\n  %s"):format(pattern,
-      tostring(results[2]):gsub("^expect: ", "")), 2)
+    fail(("expected guest output '%s' did not come:\n  %s"):format(pattern,
+      (tostring(results[2]):gsub("^.-expect: ", ""))), 2)
   end
   return table.unpack(results, 2, results.n)
+end
+
+-- Calls fn until it returns a true value (returned), serving every machine
+-- meanwhile; false after `timeout` seconds (default 30).  luavmm.wait_until.
+M.wait_until = luavmm.wait_until
+
+--[[
+Running commands in the guest over its console (README, "Running commands
+in the guest").  The guest must run a POSIX shell (or tests/guests/minishell)
+reading the console.  One line is sent:
+
+  printf '%s-%s\n' luavmm-begin ID; ( CMD ); printf '\n%s-%s %d\n' luavmm-end ID "$?"
+
+and the output between the line "luavmm-begin-ID" and "\nluavmm-end-ID
+STATUS\n" is CMD's (a terminal's "\r\n" become "\n").  The echo of the sent
+line cannot match: there the marker's halves are separate words.
+]]
+local next_command = 0
+
+-- The line sent for CMD with marker ID, and the patterns of the begin
+-- marker and of the output + end marker (captures: output, status).
+function M.command_line(cmd, id)
+  return ("printf '%%s-%%s\\n' luavmm-begin %s; ( %s ); printf '\\n%%s-%%s %%d\\n' luavmm-end %s \"$?\"\n")
+    :format(id, cmd, id)
+end
+
+function M.command_patterns(id)
+  return "luavmm%-begin%-" .. id .. "\r?\n", "(.-)\r?\nluavmm%-end%-" .. id .. " (%d+)\r?\n"
+end
+
+function M.execute(vm, cmd, timeout)
+  assert(not cmd:find("[\r\n]"), "execute: the command must be one line")
+  next_command = next_command + 1
+  local id = ("%x%x"):format(next_command, math.random(1 << 24))
+  local begin_pattern, end_pattern = M.command_patterns(id)
+  vm.console:send(M.command_line(cmd, id))
+  local deadline = luavmm.now() + (timeout or 30)
+  local function left() return math.max(0, deadline - luavmm.now()) end
+  local ok, err = pcall(vm.console.expect, vm.console, begin_pattern, left())
+  if ok then
+    local status
+    ok, err, status = pcall(vm.console.expect, vm.console, end_pattern, left())
+    if ok then return tonumber(status), (err:gsub("\r\n", "\n")) end
+  end
+  fail(("command '%s' did not finish:\n  %s"):format(cmd, (tostring(err):gsub("^.-expect: ", ""))), 2)
+end
+
+-- M.execute, failing the test unless the command's status is 0; returns its output.
+function M.succeed(vm, cmd, timeout)
+  local status, output = M.execute(vm, cmd, timeout)
+  if status ~= 0 then
+    fail(("command '%s' exited with status %d; output:\n%s"):format(cmd, status, output), 2)
+  end
+  return output
 end
 
 -- A machine running guest NAME with CMDLINE, started, plus the remaining

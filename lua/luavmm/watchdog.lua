@@ -22,7 +22,7 @@ function M.watch(vm, opts)
   local last_bytes, last_change = -1, luavmm.now()
   local fired = false
   local period = math.max(1, math.floor(seconds * 1000 / 4))
-  local timer = vm:every(period, function(v)
+  local timer = vm:every(period .. "ms", function(v)
     local bytes = v:stats().console_bytes
     local now = luavmm.now()
     if bytes ~= last_bytes then

@@ -26,6 +26,7 @@
 struct lvm_machine;
 
 #define LVM_MACHINE_MT "luavmm.machine"
+#define LVM_HOOK_ERRORS_SHOWN 10 /* printed in full per machine; then powers of two */
 #define LVM_CONSOLE_MT "luavmm.console"
 
 /* Guest output as the control thread sees it. */
@@ -34,7 +35,13 @@ struct lvm_output {
 	size_t pending_len, pending_cap;
 	char tail[1024]; /* the newest output, for error messages */
 	size_t tail_len;
+	/* console:log(): everything the guest printed, the newest LVM_LOG_MAX
+	 * bytes, kept in a ring once full (log_start is its oldest byte) */
+	char *log;
+	size_t log_len, log_cap, log_start;
+	unsigned long long log_dropped; /* bytes that fell out of the ring */
 };
+#define LVM_LOG_MAX (4u << 20)
 
 /* timers.c: vm:after / vm:every, in a binary heap ordered by (due, id). */
 struct lvm_timer {
@@ -70,6 +77,7 @@ struct lvm_lua_machine {
 	bool in_hook;            /* a hook is running (no waiting inside one) */
 	bool stop_fired;         /* the stop event has been delivered */
 	int hook_error_ref;      /* registry: the last hook error with traceback */
+	uint64_t hook_errors;    /* how many hooks failed (only the first few are printed) */
 	struct lvm_timers timers; /* timers.c */
 	/* pump.c: console lines for on_line */
 	char line[1024];
@@ -79,8 +87,29 @@ struct lvm_lua_machine {
 	bool stdin_input;
 	bool stdin_eof;
 	bool tty_held; /* tty.c: this machine keeps the terminal in raw mode */
+	int stop_signal; /* pump.c: the signal that stopped it (0: none) */
+	bool power_button; /* runtime.c: the recipe pressed it: a power-off is success */
+	double last_output, last_status; /* pump.c: `luavmm run -v` status lines */
 	struct lvm_output out;
 };
+
+/*
+ * Process exit statuses (README, "Exit status"): what `luavmm run` exits
+ * with when a recipe returns a wait() result, which carries it as `code`.
+ * A debug-exit value V != 0 gives V clamped to 1..99; a signal N 128 + N.
+ */
+enum {
+	LVM_STATUS_OK = 0,
+	LVM_STATUS_SHUTDOWN = 101,   /* a vCPU triple-faulted */
+	LVM_STATUS_RESET = 102,      /* the guest pulsed reset */
+	LVM_STATUS_ERROR = 103,      /* KVM could not run the guest */
+	LVM_STATUS_HOOK_ERROR = 104, /* a Lua hook, policy or console function raised */
+	LVM_STATUS_KILLED = 105,     /* vm:stop(), the watchdog, Ctrl-A x */
+	LVM_STATUS_POWEROFF = 106,   /* the guest powered off unasked (no power button) */
+	LVM_STATUS_TIMEOUT = 124,    /* wait(timeout) passed (as timeout(1)) */
+};
+/* machine.c: the status the stopped machine's result stands for. */
+int lvm_lua_exit_status(const struct lvm_lua_machine *m);
 
 /* machine_config.c: builds a machine from the table at `index`
  * [-0, +0, e]: raises "machine: ..." on any bad key or failure. */
@@ -138,7 +167,24 @@ bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, do
 		  bool until_output);
 void lvm_lua_drain(lua_State *L, struct lvm_lua_machine *m, int machine_index);
 void lvm_lua_push_tail(lua_State *L, const struct lvm_lua_machine *m);
+/* output_free: the expect() buffer (at close); log_free: the console log
+ * (at __gc, so console:log() outlives close()).  push_log [-0, +1, e]: the
+ * console log, oldest byte first. */
 void lvm_lua_output_free(struct lvm_output *out);
+void lvm_lua_log_free(struct lvm_output *out);
+void lvm_lua_push_log(lua_State *L, const struct lvm_output *out);
+/* serve_round [-0, +0, e]: one round of serving every started machine,
+ * waiting at most until `deadline` (luavmm.wait_until). */
+void lvm_lua_serve_round(lua_State *L, double deadline);
+/* `luavmm run` only: SIGINT/SIGTERM stop every machine with reason
+ * "killed" (the wait in progress returns; a second signal ends the
+ * process); signal_caught is the first one received (0: none). */
+void lvm_lua_catch_signals(void);
+int lvm_lua_signal_caught(void);
+/* `luavmm run -v`: note prints "luavmm: NAME: ..." on stderr when set. */
+extern int lvm_lua_verbose;
+void lvm_lua_note(const struct lvm_lua_machine *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* tty.c: the interactive console (raw terminal, Ctrl-A escapes) for
  * stdin = true.  hold: on start (raw mode if stdin is a terminal); drop: on
@@ -242,6 +288,13 @@ int lvm_lua_ratelimiter_new(lua_State *L);
 
 /* Adds a method table to the machine's methods (used by the files above). */
 void lvm_lua_add_methods(lua_State *L, const luaL_Reg *methods);
+
+/* module.c: durations (README, "Durations").  opt_duration: seconds from a
+ * number or a string with a unit ("250ms", "2s"), `def` for none/nil
+ * [-0, +0, e].  timer_ms: the delay of vm:after/every in ms (a bare number
+ * is deprecated milliseconds) [-0, +0, e]. */
+double lvm_lua_opt_duration(lua_State *L, int index, double def);
+double lvm_lua_timer_ms(lua_State *L, int index, const char *method);
 
 int luaopen_luavmm(lua_State *L);
 

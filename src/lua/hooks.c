@@ -68,12 +68,18 @@ void lvm_lua_check_not_in_hook(lua_State *L, struct lvm_lua_machine *m, const ch
 			   what);
 }
 
+/* Upvalue 1: whether to add a traceback.  Past the first few errors of a
+ * machine (on_hook_error = "continue") only the message is kept: walking a
+ * deep stack for each of thousands of errors would stall the waits. */
 static int traceback_handler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 	if (!msg)
 		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-	luaL_traceback(L, L, msg, 1);
+	if (lua_toboolean(L, lua_upvalueindex(1)))
+		luaL_traceback(L, L, msg, 1);
+	else
+		lua_pushstring(L, msg);
 	return 1;
 }
 
@@ -81,7 +87,15 @@ static int traceback_handler(lua_State *L)
 static void report_hook_error(lua_State *L, struct lvm_lua_machine *m, const char *what)
 {
 	const char *msg = lua_tostring(L, -1);
-	fprintf(stderr, "luavmm: error in %s hook: %s\n", what, msg ? msg : "?");
+	/* With on_hook_error = "continue" a hook may fail on every access: the
+	 * first few are printed in full, then one line at each power of two, so
+	 * stderr cannot become the bottleneck that stalls every wait. */
+	uint64_t n = ++m->hook_errors;
+	if (n <= LVM_HOOK_ERRORS_SHOWN)
+		fprintf(stderr, "luavmm: error in %s hook: %s\n", what, msg ? msg : "?");
+	else if ((n & (n - 1)) == 0)
+		fprintf(stderr, "luavmm: %llu hook errors so far (the latest in %s: %.*s)\n",
+			(unsigned long long)n, what, (int)strcspn(msg ? msg : "", "\n"), msg ? msg : "");
 	fflush(stderr);
 	lua_pushvalue(L, -1);
 	if (m->hook_error_ref != LUA_NOREF)
@@ -96,7 +110,8 @@ static void report_hook_error(lua_State *L, struct lvm_lua_machine *m, const cha
 int lvm_lua_pcall_limited(lua_State *L, struct lvm_lua_machine *m, int nargs, int nresults)
 {
 	int fn = lua_gettop(L) - nargs;
-	lua_pushcfunction(L, traceback_handler);
+	lua_pushboolean(L, m->hook_errors < LVM_HOOK_ERRORS_SHOWN);
+	lua_pushcclosure(L, traceback_handler, 1);
 	lua_insert(L, fn);
 	lua_Hook old_hook = lua_gethook(L);
 	int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);

@@ -22,6 +22,10 @@ static void machine_release(lua_State *L, struct lvm_lua_machine *m, int machine
 {
 	lvm_lua_tty_drop(m);
 	if (m->vm) {
+		if (m->vm->started && !m->stop_fired)
+			lvm_lua_note(m, "closed while %s", lvm_vm_stopped(m->vm) ? "stopped" : "running");
+		else
+			lvm_lua_note(m, "closed");
 		lvm_lua_control_close(L, m);
 		lvm_lua_hooks_release(L, m);
 		lvm_lua_timers_free(L, m);
@@ -59,6 +63,7 @@ int lvm_lua_machine_new(lua_State *L)
 	if (control)
 		lvm_lua_control_open(L, m, control);
 	lua_pop(L, 1);
+	lvm_lua_note(m, "created (%d cpus, %d MiB)", (int)m->vm->ncpus, (int)(m->vm->mem.size >> 20));
 	return 1;
 }
 
@@ -68,6 +73,8 @@ static void start_machine(lua_State *L, struct lvm_lua_machine *m)
 {
 	if (lvm_machine_start(m->machine) < 0)
 		luaL_error(L, "start: %s", lvm_error());
+	m->last_output = m->last_status = lvm_monotonic_seconds();
+	lvm_lua_note(m, "started");
 	lvm_lua_tty_hold(m); /* stdin = true on a terminal: raw until it stops */
 	lvm_lua_fire_event(L, m, 1, "start", 0);
 }
@@ -80,31 +87,63 @@ static int machine_start(lua_State *L)
 	return 1;
 }
 
-/* {reason=, code=, detail=, value= (for "exit")}. */
+/*
+ * The process exit status a stop stands for (README, "Exit status"): 0
+ * exactly when the guest reported success (debug-exit value 0, or an ACPI
+ * power-off after the recipe pressed the power button), the guest's
+ * value for any other debug-exit value (clamped to 1..99), and a status of
+ * its own for every way a machine can end without reporting success.
+ */
+int lvm_lua_exit_status(const struct lvm_lua_machine *m)
+{
+	const struct lvm_vm *vm = m->vm;
+	switch (vm->reason) {
+	case LVM_STOP_EXIT: {
+		uint32_t value = lvm_machine_exit_value(m->machine);
+		return value == 0 ? LVM_STATUS_OK : value > 99 ? 99 : (int)value;
+	}
+	case LVM_STOP_SHUTDOWN: return LVM_STATUS_SHUTDOWN;
+	case LVM_STOP_RESET: return LVM_STATUS_RESET;
+	case LVM_STOP_ERROR: return LVM_STATUS_ERROR;
+	case LVM_STOP_HOOK_ERROR: return LVM_STATUS_HOOK_ERROR;
+	case LVM_STOP_HOST: return m->stop_signal ? 128 + m->stop_signal : LVM_STATUS_KILLED;
+	case LVM_STOP_POWEROFF: return m->power_button ? LVM_STATUS_OK : LVM_STATUS_POWEROFF;
+	case LVM_RUNNING: break;
+	}
+	return LVM_STATUS_ERROR;
+}
+
+/* {reason=, code=, ok=, detail=, value= and qemu_code= (for "exit"),
+ * traceback= (for "hook_error")}. */
 static void push_result(lua_State *L, struct lvm_lua_machine *m, bool timed_out)
 {
 	struct lvm_vm *vm = m->vm;
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, 6);
 	if (timed_out) {
 		lua_pushliteral(L, "timeout");
 		lua_setfield(L, -2, "reason");
-		lua_pushinteger(L, 124); /* what timeout(1) exits with */
+		lua_pushinteger(L, LVM_STATUS_TIMEOUT); /* what timeout(1) exits with */
 		lua_setfield(L, -2, "code");
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, "ok");
 		return;
 	}
 	lua_pushstring(L, lvm_stop_reason_name(vm->reason));
 	lua_setfield(L, -2, "reason");
-	int64_t code = vm->code;
-	if (vm->reason == LVM_STOP_ERROR || vm->reason == LVM_STOP_HOST ||
-	    vm->reason == LVM_STOP_HOOK_ERROR)
-		code = 1;
-	lua_pushinteger(L, (lua_Integer)code);
+	int code = lvm_lua_exit_status(m);
+	lua_pushinteger(L, code);
 	lua_setfield(L, -2, "code");
+	lua_pushboolean(L, code == LVM_STATUS_OK);
+	lua_setfield(L, -2, "ok");
 	lua_pushstring(L, vm->detail);
 	lua_setfield(L, -2, "detail");
 	if (vm->reason == LVM_STOP_EXIT) {
-		lua_pushinteger(L, lvm_machine_exit_value(m->machine));
+		uint32_t value = lvm_machine_exit_value(m->machine);
+		lua_pushinteger(L, value);
 		lua_setfield(L, -2, "value");
+		/* QEMU's isa-debug-exit status, (V << 1) | 1, before the OS truncates it */
+		lua_pushinteger(L, ((lua_Integer)value << 1) | 1);
+		lua_setfield(L, -2, "qemu_code");
 	}
 	if (vm->reason == LVM_STOP_HOOK_ERROR && m->hook_error_ref != LUA_NOREF) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, m->hook_error_ref);
@@ -116,7 +155,7 @@ static void push_result(lua_State *L, struct lvm_lua_machine *m, bool timed_out)
 static int machine_wait(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	lua_Number timeout = luaL_optnumber(L, 2, -1);
+	double timeout = lvm_lua_opt_duration(L, 2, -1);
 	if (!m->vm->started)
 		return luaL_error(L, "wait: the machine has not been started (call vm:start() first)");
 	lvm_lua_check_not_in_hook(L, m, "wait");
@@ -156,7 +195,9 @@ static int machine_close(lua_State *L)
 /* __gc: an unreachable machine is served by no wait, so it always goes. */
 static int machine_gc(lua_State *L)
 {
-	machine_release(L, luaL_checkudata(L, 1, LVM_MACHINE_MT), 1);
+	struct lvm_lua_machine *m = luaL_checkudata(L, 1, LVM_MACHINE_MT);
+	machine_release(L, m, 1);
+	lvm_lua_log_free(&m->out);
 	return 0;
 }
 

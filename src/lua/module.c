@@ -1,4 +1,6 @@
-/* require "luavmm": the module table. */
+/* require "luavmm": the module table, and durations as every binding reads them. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,7 +35,94 @@ static int module_now(lua_State *L)
 	return 1;
 }
 
+/*
+ * Durations (README, "Durations"): a number is seconds; a string carries
+ * its unit: "250ms", "2s", "1.5m", "1h" ("2" is seconds too).
+ */
+static bool parse_duration(const char *s, double *seconds)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || !isfinite(v) || v < 0)
+		return false;
+	while (*end == ' ')
+		end++;
+	static const struct { const char *unit; double scale; } units[] = {
+		{ "", 1 }, { "s", 1 }, { "ms", 1e-3 }, { "us", 1e-6 }, { "m", 60 }, { "min", 60 }, { "h", 3600 },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			*seconds = v * units[i].scale;
+			return true;
+		}
+	}
+	return false;
+}
+
+double lvm_lua_opt_duration(lua_State *L, int index, double def)
+{
+	if (lua_isnoneornil(L, index))
+		return def;
+	if (lua_type(L, index) == LUA_TNUMBER)
+		return lua_tonumber(L, index);
+	double seconds;
+	if (lua_type(L, index) == LUA_TSTRING && parse_duration(lua_tostring(L, index), &seconds))
+		return seconds;
+	return luaL_argerror(L, index, lua_pushfstring(L,
+		"a duration is a number of seconds or a string with a unit (\"250ms\", \"2s\", \"1m\"), not %s",
+		lua_type(L, index) == LUA_TSTRING ? lua_pushfstring(L, "\"%s\"", lua_tostring(L, index))
+						 : luaL_typename(L, index)));
+}
+
+/*
+ * vm:after / vm:every: a string is a duration like any other; a bare number
+ * is still milliseconds, as before durations were uniform, and says once per
+ * process that it is deprecated (bare numbers will mean seconds).
+ */
+double lvm_lua_timer_ms(lua_State *L, int index, const char *method)
+{
+	static bool warned;
+	if (lua_type(L, index) == LUA_TNUMBER) {
+		if (!warned) {
+			warned = true;
+			fprintf(stderr, "luavmm: warning: vm:%s(%s, ...): a bare number is milliseconds here, unlike every other duration; write \"%sms\" (a bare number will mean seconds in a later release)\n",
+				method, lua_tostring(L, index), lua_tostring(L, index));
+		}
+		return lua_tonumber(L, index);
+	}
+	luaL_checkany(L, index);
+	return lvm_lua_opt_duration(L, index, 0) * 1000;
+}
+
+/*
+ * luavmm.wait_until(fn [, timeout = 30]): calls fn until it returns a true
+ * value (returned), serving every machine between calls (their output,
+ * hooks, timers, events); false once the timeout passes or a stop signal
+ * came.  fn runs outside any hook, so it may expect() or wait().
+ */
+static int module_wait_until(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	double timeout = lvm_lua_opt_duration(L, 2, 30);
+	if (lvm_lua_hook_depth > 0 || lvm_lua_pump_depth > 0)
+		return luaL_error(L, "wait_until: cannot wait inside a hook or console callback");
+	double deadline = lvm_monotonic_seconds() + timeout;
+	for (;;) {
+		lua_settop(L, 2);
+		lua_pushvalue(L, 1);
+		lua_call(L, 0, 1);
+		if (lua_toboolean(L, -1))
+			return 1;
+		if (lvm_monotonic_seconds() >= deadline || lvm_lua_signal_caught()) {
+			lua_pushboolean(L, 0);
+			return 1;
+		}
+		lvm_lua_serve_round(L, deadline);
+	}
+}
+
 static const luaL_Reg module_functions[] = {
+	{ "wait_until", module_wait_until },
 	{ "now", module_now },
 	{ "ratelimiter", lvm_lua_ratelimiter_new },
 	{ "machine", lvm_lua_machine_new },

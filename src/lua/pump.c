@@ -7,10 +7,14 @@
  * thread ever runs Lua.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,10 +23,187 @@
 
 #define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */
 
+/* The console log survives this: console:log() works after close(). */
 void lvm_lua_output_free(struct lvm_output *out)
 {
 	free(out->pending);
-	memset(out, 0, sizeof(*out));
+	out->pending = NULL;
+	out->pending_len = out->pending_cap = 0;
+}
+
+void lvm_lua_log_free(struct lvm_output *out)
+{
+	free(out->log);
+	out->log = NULL;
+	out->log_len = out->log_cap = out->log_start = 0;
+}
+
+/* Appends to the console log: a buffer growing to LVM_LOG_MAX, then a ring
+ * overwriting its oldest bytes. */
+static void append_log(struct lvm_output *out, const char *p, size_t n)
+{
+	if (n > LVM_LOG_MAX) {
+		out->log_dropped += n - LVM_LOG_MAX;
+		p += n - LVM_LOG_MAX;
+		n = LVM_LOG_MAX;
+	}
+	if (out->log_cap < LVM_LOG_MAX && out->log_len + n > out->log_cap) {
+		size_t cap = out->log_cap ? out->log_cap : 4096;
+		while (cap < out->log_len + n && cap < LVM_LOG_MAX)
+			cap *= 2;
+		if (cap > LVM_LOG_MAX)
+			cap = LVM_LOG_MAX;
+		char *grown = realloc(out->log, cap); /* log_start is 0 until the ring is full */
+		if (!grown) {
+			out->log_dropped += n;
+			return;
+		}
+		out->log = grown;
+		out->log_cap = cap;
+	}
+	size_t cap = out->log_cap;
+	while (n > 0) {
+		size_t end = (out->log_start + out->log_len) % cap, k;
+		if (out->log_len == cap) { /* full: overwrite the oldest bytes */
+			k = n < cap - end ? n : cap - end;
+			out->log_start = (out->log_start + k) % cap;
+			out->log_dropped += k;
+		} else {
+			size_t room = cap - out->log_len;
+			k = n < room ? n : room;
+			if (k > cap - end)
+				k = cap - end;
+			out->log_len += k;
+		}
+		memcpy(out->log + end, p, k);
+		p += k;
+		n -= k;
+	}
+}
+
+void lvm_lua_push_log(lua_State *L, const struct lvm_output *out)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	size_t first = out->log_len;
+	if (out->log_start + first > out->log_cap)
+		first = out->log_cap - out->log_start;
+	if (first > 0)
+		luaL_addlstring(&b, out->log + out->log_start, first);
+	if (out->log_len > first)
+		luaL_addlstring(&b, out->log, out->log_len - first);
+	luaL_pushresult(&b);
+}
+
+/* ---- `luavmm run -v`: lifecycle events and status lines on stderr ---- */
+
+int lvm_lua_verbose;
+
+#define STATUS_EVERY_S 10.0
+
+void lvm_lua_note(const struct lvm_lua_machine *m, const char *fmt, ...)
+{
+	if (!lvm_lua_verbose)
+		return;
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "luavmm: %s: %s\n", m->name[0] ? m->name : "machine", text);
+	fflush(stderr);
+}
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* A status line per STATUS_EVERY_S while a running machine is silent. */
+static void maybe_status(struct lvm_lua_machine *m)
+{
+	if (!lvm_lua_verbose || !m->vm || !m->vm->started || lvm_vm_stopped(m->vm))
+		return;
+	double now = lvm_monotonic_seconds();
+	double quiet_since = m->last_output > m->last_status ? m->last_output : m->last_status;
+	if (now - quiet_since < STATUS_EVERY_S)
+		return;
+	m->last_status = now;
+	struct lvm_vcpu_stats exits = lvm_vm_exit_stats(m->vm);
+	lvm_lua_note(m, "running for %.0f s, no console output for %.0f s (%llu bytes so far; exits: %llu io, %llu mmio, %llu other)",
+		     seconds_since(&m->vm->start_time), now - m->last_output,
+		     (unsigned long long)m->vm->console.bytes_total, (unsigned long long)exits.io,
+		     (unsigned long long)exits.mmio, (unsigned long long)exits.other);
+}
+
+static double next_status(const struct lvm_lua_machine *m)
+{
+	if (!lvm_lua_verbose || !m->vm || !m->vm->started || lvm_vm_stopped(m->vm))
+		return -1;
+	double quiet_since = m->last_output > m->last_status ? m->last_output : m->last_status;
+	return quiet_since + STATUS_EVERY_S;
+}
+
+/* ---- SIGINT and SIGTERM in `luavmm run` (never in the module) ---- */
+
+static int signal_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t first_signal, signal_count;
+static struct termios initial_termios;
+static bool have_termios;
+
+/*
+ * The first signal only records itself and wakes the control thread's poll
+ * (the self-pipe): the wait in progress stops every machine and returns, so
+ * the recipe runs on to its end and its <close> variables.  A second one
+ * ends the process at once with the signal's default action, after giving
+ * the terminal back as it was when luavmm started.
+ */
+static void on_stop_signal(int sig)
+{
+	int saved_errno = errno;
+	if (signal_count++ > 0) {
+		if (have_termios)
+			tcsetattr(STDIN_FILENO, TCSADRAIN, &initial_termios);
+		signal(sig, SIG_DFL);
+		raise(sig);
+		errno = saved_errno;
+		return;
+	}
+	first_signal = sig;
+	char byte = (char)sig;
+	if (write(signal_pipe[1], &byte, 1) < 0) {
+		/* the flag is enough: the pipe only shortens the wait */
+	}
+	errno = saved_errno;
+}
+
+void lvm_lua_catch_signals(void)
+{
+	static const int stop_signals[] = { SIGINT, SIGTERM };
+	if (signal_pipe[0] >= 0 || pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return;
+	have_termios = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &initial_termios) == 0;
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
+		struct sigaction old;
+		/* an ignored signal (a background job's SIGINT) stays ignored */
+		if (sigaction(stop_signals[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+			continue;
+		struct sigaction sa = { .sa_handler = on_stop_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(stop_signals[i], &sa, NULL);
+	}
+}
+
+int lvm_lua_signal_caught(void)
+{
+	return first_signal;
+}
+
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
 }
 
 static void remember_tail(struct lvm_output *out, const char *p, size_t n)
@@ -102,6 +283,8 @@ void lvm_lua_drain(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 	while ((n = lvm_console_take(&m->vm->console, chunk, sizeof(chunk))) > 0) {
 		remember_tail(&m->out, chunk, n);
 		append_pending(&m->out, chunk, n);
+		append_log(&m->out, chunk, n);
+		m->last_output = lvm_monotonic_seconds();
 		if (m->sink_ref != LUA_NOREF) {
 			/* Like any hook: protected, limited, no waiting or closing inside. */
 			lua_rawgeti(L, LUA_REGISTRYINDEX, m->sink_ref);
@@ -133,6 +316,8 @@ static void fire_stop(lua_State *L, struct lvm_lua_machine *m, int machine_index
 		return;
 	m->stop_fired = true;
 	lvm_lua_tty_drop(m); /* the terminal is the user's again */
+	lvm_lua_note(m, "stopped: %s (%s), exit status %d", lvm_stop_reason_name(m->vm->reason),
+		     m->vm->detail, lvm_lua_exit_status(m));
 	lvm_lua_fire_event(L, m, machine_index, lvm_stop_reason_name(m->vm->reason), 0);
 }
 
@@ -198,6 +383,21 @@ static int push_served(lua_State *L, int self_index, struct served *out)
 	return n;
 }
 
+/* After SIGINT/SIGTERM: every running machine stops with reason "killed". */
+static void stop_on_signal(const struct served *s, int n)
+{
+	int sig = first_signal;
+	if (!sig)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct lvm_lua_machine *m = s[i].m;
+		if (m->vm && m->vm->started && !lvm_vm_stopped(m->vm)) {
+			m->stop_signal = sig;
+			lvm_vm_stop(m->vm, LVM_STOP_HOST, 128 + sig, "stopped by %s", signal_name(sig));
+		}
+	}
+}
+
 /* Output, timers and the stop event of one machine; true if output came. */
 static bool serve_idle(lua_State *L, const struct served *s)
 {
@@ -206,7 +406,10 @@ static bool serve_idle(lua_State *L, const struct served *s)
 	size_t before = s->m->out.pending_len;
 	lvm_lua_drain(L, s->m, s->index);
 	lvm_lua_run_timers(L, s->m, s->index);
-	fire_stop(L, s->m, s->index);
+	if (s->m->vm) {
+		fire_stop(L, s->m, s->index);
+		maybe_status(s->m);
+	}
 	return s->m->out.pending_len != before;
 }
 
@@ -215,6 +418,9 @@ static int served_timeout_ms(const struct served *s, int n, double deadline)
 {
 	for (int i = 0; i < n; i++) {
 		double next = s[i].m->vm ? lvm_lua_next_timer(s[i].m) : -1;
+		if (next >= 0 && (deadline < 0 || next < deadline))
+			deadline = next;
+		next = next_status(s[i].m);
 		if (next >= 0 && (deadline < 0 || next < deadline))
 			deadline = next;
 	}
@@ -232,6 +438,7 @@ struct poll_set {
 	int hooks_at[MAX_SERVED];    /* index in fds, per served machine */
 	unsigned ctl_at[MAX_SERVED], ctl_n[MAX_SERVED];
 	int stdin_at;
+	int signal_at; /* the self-pipe of SIGINT/SIGTERM (luavmm run only) */
 };
 
 static void add_fd(struct poll_set *ps, int fd)
@@ -259,10 +466,22 @@ static void build_poll_set(struct poll_set *ps, const struct served *s, int n)
 		ps->ctl_n[i] = lvm_lua_control_pollfds(s[i].m, ps->fds + ps->n, MAX_POLL_FDS - 1 - ps->n);
 		ps->n += ps->ctl_n[i];
 	}
-	if (s[0].m->vm && s[0].m->stdin_input && !s[0].m->stdin_eof) {
+	if (n > 0 && s[0].m->vm && s[0].m->stdin_input && !s[0].m->stdin_eof) {
 		ps->stdin_at = (int)ps->n;
 		add_fd(ps, STDIN_FILENO);
 	}
+	ps->signal_at = -1;
+	if (signal_pipe[0] >= 0) {
+		ps->signal_at = (int)ps->n;
+		add_fd(ps, signal_pipe[0]);
+	}
+}
+
+static void drain_signal_pipe(void)
+{
+	char buf[16];
+	while (read(signal_pipe[0], buf, sizeof(buf)) > 0)
+		;
 }
 
 /*
@@ -316,6 +535,8 @@ static bool serve_once(lua_State *L, const struct served *s, int n, int timeout)
 	}
 	if (ps.stdin_at >= 0 && s[0].m->vm && (ps.fds[ps.stdin_at].revents & (POLLIN | POLLHUP)))
 		forward_stdin(s[0].m);
+	if (ps.signal_at >= 0 && (ps.fds[ps.signal_at].revents & POLLIN))
+		drain_signal_pipe();
 	return hooks;
 }
 
@@ -329,6 +550,7 @@ bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, do
 	int n = push_served(L, machine_index, served);
 	bool got_output = false, hooks_active = false;
 	for (;;) {
+		stop_on_signal(served, n);
 		for (int i = 0; i < n; i++) {
 			bool output = serve_idle(L, &served[i]);
 			if (i == 0)
@@ -346,6 +568,49 @@ bool lvm_lua_pump(lua_State *L, struct lvm_lua_machine *m, int machine_index, do
 	lua_settop(L, top);
 	lvm_lua_pump_depth--;
 	return got_output;
+}
+
+/*
+ * One round for luavmm.wait_until: serves every started machine, waits once
+ * (until anything is ready for them, a timer is due or `deadline` passes),
+ * serves what became ready and returns.  Without a started machine it only
+ * waits (for the deadline or a stop signal).
+ */
+void lvm_lua_serve_round(lua_State *L, double deadline)
+{
+	int top = lua_gettop(L);
+	struct lvm_lua_machine *first = NULL;
+	if (lua_getfield(L, LUA_REGISTRYINDEX, LIVE_MACHINES) == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			lua_pop(L, 1);
+			struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
+			if (m && m->vm && m->vm->started) {
+				first = m; /* its userdata stays on the stack */
+				break;
+			}
+		}
+	}
+	lvm_lua_pump_depth++;
+	struct served served[MAX_SERVED] = { { NULL, 0 } };
+	int n = first ? push_served(L, -1, served) : 0;
+	stop_on_signal(served, n);
+	for (int i = 0; i < n; i++)
+		serve_idle(L, &served[i]);
+	if (!first_signal) {
+		int timeout = served_timeout_ms(served, n, deadline);
+		if (n > 0) {
+			serve_once(L, served, n, timeout);
+		} else if (timeout != 0) {
+			struct pollfd fd = { .fd = signal_pipe[0], .events = POLLIN };
+			poll(&fd, signal_pipe[0] >= 0 ? 1 : 0, timeout);
+		}
+		stop_on_signal(served, n);
+		for (int i = 0; i < n; i++)
+			serve_idle(L, &served[i]);
+	}
+	lvm_lua_pump_depth--;
+	lua_settop(L, top);
 }
 
 void lvm_lua_push_tail(lua_State *L, const struct lvm_lua_machine *m)

@@ -119,8 +119,16 @@ static void report_error(lua_State *L, int status, const struct capped_heap *h)
 		fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
 }
 
-static int exit_status_of(lua_State *L, int index)
+/*
+ * The exit status a recipe's return value stands for (README, "Exit
+ * status"): nothing 0, a boolean 0/1, an integer 0..255, a wait() result
+ * its `code`.  Anything else is an error: returns -1 after printing it.
+ */
+static int exit_status_of(lua_State *L, int index, const char *name)
 {
+	lua_Integer n;
+	int isint;
+	index = lua_absindex(L, index);
 	switch (lua_type(L, index)) {
 	case LUA_TNONE:
 	case LUA_TNIL:
@@ -128,15 +136,38 @@ static int exit_status_of(lua_State *L, int index)
 	case LUA_TBOOLEAN:
 		return lua_toboolean(L, index) ? 0 : 1;
 	case LUA_TNUMBER:
-		return (int)(lua_tointeger(L, index) & 0xff);
+		n = lua_tointegerx(L, index, &isint);
+		if (isint && n >= 0 && n <= 255)
+			return (int)n;
+		lua_pushstring(L, lua_tostring(L, index));
+		break;
 	case LUA_TTABLE:
 		lua_getfield(L, index, "code");
-		int code = lua_isinteger(L, -1) ? (int)(lua_tointeger(L, -1) & 0xff) : 1;
+		n = lua_tointegerx(L, -1, &isint);
 		lua_pop(L, 1);
-		return code;
+		if (lua_getfield(L, index, "reason") == LUA_TSTRING && isint && n >= 0 && n <= 255) {
+			lua_pop(L, 1);
+			return (int)n;
+		}
+		lua_pop(L, 1);
+		lua_pushliteral(L, "a table that is not a wait() result");
+		break;
+	case LUA_TSTRING:
+		lua_pushfstring(L, "\"%s\"", lua_tostring(L, index));
+		break;
 	default:
-		return 1;
+		lua_pushfstring(L, "a %s", luaL_typename(L, index));
+		break;
 	}
+	fprintf(stderr, "luavmm: %s: the recipe returned %s; return an exit status (0-255), a boolean, or a wait() result\n",
+		name, lua_tostring(L, -1));
+	lua_pop(L, 1);
+	return -1;
+}
+
+const char *lvm_lua_release(void)
+{
+	return LUA_RELEASE;
 }
 
 int lvm_run_recipe(const char *path, int argc, char **argv)
@@ -161,10 +192,13 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 		lvm_lua_sandbox(L);
 	lvm_lua_allow_enforced = sandbox; /* machines open only --allow'ed paths */
 	set_arg_table(L, path, argc, argv);
+	bool from_stdin = strcmp(path, "-") == 0; /* luavmm run - */
+	const char *name = from_stdin ? "stdin" : path;
+	lvm_lua_catch_signals(); /* SIGINT/SIGTERM stop the machines (pump.c) */
 	int status = 1;
 	lua_pushcfunction(L, message_handler);
 	/* a sandboxed recipe is source text: bytecode could crash the VM */
-	if (luaL_loadfilex(L, path, sandbox ? "t" : NULL) != LUA_OK) {
+	if (luaL_loadfilex(L, from_stdin ? NULL : path, sandbox ? "t" : NULL) != LUA_OK) {
 		fprintf(stderr, "luavmm: %s\n", lua_tostring(L, -1));
 	} else {
 		for (int i = 0; i < argc; i++)
@@ -172,10 +206,11 @@ int lvm_run_recipe_opts(const char *path, int argc, char **argv, bool sandbox)
 		int rc = lua_pcall(L, argc, 1, 1);
 		if (rc != LUA_OK)
 			report_error(L, rc, &heap);
-		else
-			status = exit_status_of(L, -1);
+		else if ((status = exit_status_of(L, -1, name)) < 0)
+			status = 1;
 	}
 	fflush(stdout);
 	lua_close(L); /* collects every machine: vCPUs stopped, fds closed */
-	return status;
+	int sig = lvm_lua_signal_caught();
+	return sig ? 128 + sig : status;
 }

@@ -195,6 +195,7 @@ static int machine_power_button(lua_State *L)
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	if (!m->vm->started || lvm_machine_power_button(m->machine) < 0)
 		return luaL_error(L, "power_button: the machine is not running");
+	m->power_button = true; /* the power-off it leads to is what the recipe asked for */
 	lua_settop(L, 1);
 	return 1;
 }

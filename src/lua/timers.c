@@ -135,7 +135,7 @@ static int add_timer(lua_State *L, bool repeat)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	struct lvm_timers *ts = &m->timers;
-	lua_Number ms = luaL_checknumber(L, 2);
+	lua_Number ms = lvm_lua_timer_ms(L, 2, repeat ? "every" : "after"); /* "50ms", "2s" */
 	luaL_checktype(L, 3, LUA_TFUNCTION);
 	if (!(ms >= 0) || (repeat && ms < 1))
 		return luaL_argerror(L, 2, repeat ? "the period must be at least 1 ms"

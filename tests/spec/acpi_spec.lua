@@ -199,6 +199,8 @@ describe("the ACPI hardware, from a guest", function()
     local result, out = t.run({ kernel = t.guest("pmtimer"), cmdline = "poweroff" }, 60)
     assert.truthy(out:find("pmtimer: S5 is SLP_TYP 5\n", 1, true), out)
     assert.are.equal("poweroff", result.reason, out)
+    assert.are.equal(106, result.code) -- unasked: not a success
+    assert.is_false(result.ok)
     assert.falsy(out:find("still running", 1, true), out)
   end)
 
@@ -210,6 +212,8 @@ describe("the ACPI hardware, from a guest", function()
     assert.are.equal("timeout", vm:wait(0.3).reason)
     local result = vm:shutdown(60)
     assert.are.equal("poweroff", result.reason, vm.console:output())
+    assert.are.equal(0, result.code) -- asked for: success
+    assert.is_true(result.ok)
     assert.truthy(vm.console:output():find("pmtimer: power button pressed\n", 1, true))
     assert.has_error(function() vm:power_button() end, "power_button: the machine is not running")
   end)

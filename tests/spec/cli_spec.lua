@@ -46,7 +46,7 @@ describe("luavmm run", function()
 
   it("exits with the status a recipe returns (a wait() result's code)", function()
     local r = t.exec_recipe(boot_recipe('luavmm.guest("exitcode")', ', cmdline = "21"'))
-    assert.are.equal(43, r.status)
+    assert.are.equal(21, r.status)
     assert.truthy(r.stdout:find("exitcode 21", 1, true))
   end)
 
@@ -56,7 +56,7 @@ local vm <close> = luavmm.machine { kernel = luavmm.guest("echo"), stdin = true 
 vm:start()
 return vm:wait(30)
 ]]), nil, nil, nil, "typed on stdin\nexit 9\n")
-    assert.are.equal((9 << 1) | 1, r.status, r.stderr)
+    assert.are.equal(9, r.status, r.stderr)
     assert.truthy(r.stdout:find("echo: ready\ntyped on stdin\nexit 9\n", 1, true))
   end)
 
@@ -73,7 +73,7 @@ return vm:wait(30)
   it("prints --help and --version", function()
     local help = t.exec { "--help" }
     assert.are.equal(0, help.status)
-    assert.truthy(help.stdout:find("luavmm run RECIPE", 1, true))
+    assert.truthy(help.stdout:find("luavmm run [OPTIONS] RECIPE", 1, true))
     local version = t.exec { "--version" }
     assert.are.equal(0, version.status)
     assert.truthy(version.stdout:find("^luavmm %d+%.%d+%.%d+\n"))

@@ -108,7 +108,7 @@ local function attach_bg(sock, chunk, prefix)
 end
 
 local function attach_result(vm, base)
-  vm:every(10, function(v)
+  vm:every("10ms", function(v)
     local f = io.open(base .. ".rc")
     if f then f:close(); v:stop("attach finished") end
   end)

@@ -35,7 +35,7 @@ local luavmm = require "luavmm"
 local vm <close> = luavmm.machine { kernel = luavmm.guest("luadev"), cmdline = "c",
   console = false, memory = "32M" }
 ticks = 0
-vm:every(10, function() ticks = ticks + 1 end)
+vm:every("10ms", function() ticks = ticks + 1 end)
 vm:start()
 PREPARE
 print("ready") io.stdout:flush()

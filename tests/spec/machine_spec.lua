@@ -7,7 +7,9 @@ describe("a machine running the hello guest", function()
     local result, output = t.run { kernel = t.guest("hello"), cmdline = "one two  three" }
     assert.are.equal("exit", result.reason)
     assert.are.equal(0, result.value)
-    assert.are.equal(1, result.code) -- isa-debug-exit: (0 << 1) | 1
+    assert.are.equal(0, result.code) -- success: luavmm run exits 0
+    assert.is_true(result.ok)
+    assert.are.equal(1, result.qemu_code) -- isa-debug-exit: (0 << 1) | 1
     assert.truthy(output:find("Hello from luavmm!\n", 1, true))
     assert.truthy(output:find("cmdline: one two  three\n", 1, true))
   end)
@@ -53,11 +55,13 @@ end)
 
 describe("the exitcode guest", function()
   for _, value in ipairs { 0, 1, 42, 127, 255 } do
-    it("passes debug-exit value " .. value .. " through as code (v<<1)|1", function()
+    it("passes debug-exit value " .. value .. " through as value, qemu_code (v<<1)|1 and code", function()
       local result = t.run { kernel = t.guest("exitcode"), cmdline = tostring(value) }
       assert.are.equal("exit", result.reason)
       assert.are.equal(value, result.value)
-      assert.are.equal((value << 1) | 1, result.code)
+      assert.are.equal((value << 1) | 1, result.qemu_code)
+      assert.are.equal(math.min(value, 99), result.code) -- README, "Exit status"
+      assert.are.equal(value == 0, result.ok)
     end)
   end
 
@@ -176,7 +180,7 @@ describe("a console sink that stops reading", function()
     reader:close()
     local vm = t.machine { kernel = t.guest("echo"), console = fifo }
     local ticks = 0
-    vm:every(20, function() ticks = ticks + 1 end)
+    vm:every("20ms", function() ticks = ticks + 1 end)
     vm:start()
     vm.console:send(string.rep("0123456789abcdef", 1024)) -- 16 KiB to echo back
     assert.are.equal("timeout", vm:wait(2).reason)
