@@ -82,6 +82,7 @@ struct conn {
 	bool wr_shut;
 	uint8_t *wbuf;
 	size_t whead, wlen;
+	size_t wline; /* bytes at the head that are our "OK" line, not guest data */
 	char line[LINE_MAX_LEN];
 	size_t line_len;
 };
@@ -307,8 +308,9 @@ static bool conn_flush(struct lvm_vsock *v, struct conn *c)
 		}
 		c->whead = (c->whead + (size_t)n) % cap;
 		c->wlen -= (size_t)n;
-		if (c->state == C_OPEN)
-			c->fwd_cnt += (uint32_t)n;
+		size_t line = (size_t)n < c->wline ? (size_t)n : c->wline;
+		c->wline -= line;
+		c->fwd_cnt += (uint32_t)((size_t)n - line);
 	}
 	if (c->wlen == 0)
 		c->whead = 0;
@@ -469,6 +471,7 @@ static void guest_packet(struct lvm_vsock *v, const struct lvm_vsock_pkt *p,
 		c->state = C_OPEN;
 		char ok[LINE_MAX_LEN];
 		int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
+		c->wline = (size_t)n; /* not guest data: fwd_cnt does not count it */
 		if (!conn_write(v, c, ok, (size_t)n))
 			return;
 		break;
