@@ -375,10 +375,12 @@ static int do_bulk(uint32_t port, uint64_t total)
 			send_pkt(OP_SHUTDOWN, SHUT_SEND, 0, 0);
 			shut = 1;
 		}
-		if (sent < total && c == 0) {
+		if (sent < total && c == 0 && !requests) { /* once per stall */
 			send_pkt(OP_CREDIT_REQUEST, 0, 0, 0);
 			requests++;
 		}
+		if (c > 0)
+			requests = 0;
 		if (!recv_conn(&p, SPINS)) {
 			fail("bulk: stalled");
 			break;

@@ -571,7 +571,10 @@ static bool next_packet(struct lvm_vsock *v, struct lvm_vsock_pkt *p, uint32_t r
 		p->dst_port = c->peer_port;
 		p->buf_alloc = CONN_BUF;
 		p->fwd_cnt = c->fwd_cnt;
-		if (c->pending) {
+		/* A data packet carries our credit too: CREDIT_UPDATE alone waits
+		 * behind data, so a driver asking for credit in a loop cannot
+		 * starve the stream of receive buffers. */
+		if (c->pending & ~(unsigned)P_CREDIT) {
 			unsigned bit = c->pending & -c->pending;
 			c->pending &= ~bit;
 			c->fwd_told = c->fwd_cnt;
@@ -585,17 +588,23 @@ static bool next_packet(struct lvm_vsock *v, struct lvm_vsock_pkt *p, uint32_t r
 			}
 			return true;
 		}
-		if (c->state != C_OPEN || !c->readable || c->host_eof ||
-		    (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV))
-			continue;
 		uint32_t want = peer_credit(c);
 		if (want > room)
 			want = room;
-		if (want == 0)
+		if (c->state != C_OPEN || !c->readable || c->host_eof ||
+		    (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) || want == 0) {
+			if (c->pending & P_CREDIT) {
+				c->pending &= ~(unsigned)P_CREDIT;
+				c->fwd_told = c->fwd_cnt;
+				p->op = VIRTIO_VSOCK_OP_CREDIT_UPDATE;
+				return true;
+			}
 			continue;
+		}
 		ssize_t n = recv(c->fd, v->payload, want, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			c->readable = false;
+			next = c; /* its CREDIT_UPDATE, if one is owed */
 			continue;
 		}
 		if (n <= 0) { /* EOF: the host will send no more; an error ends it */
@@ -612,6 +621,7 @@ static bool next_packet(struct lvm_vsock *v, struct lvm_vsock_pkt *p, uint32_t r
 		}
 		c->tx_cnt += (uint32_t)n;
 		c->fwd_told = c->fwd_cnt;
+		c->pending &= ~(unsigned)P_CREDIT;
 		p->op = VIRTIO_VSOCK_OP_RW;
 		p->len = (uint32_t)n;
 		v->st.rx_bytes += (uint64_t)n;
