@@ -128,6 +128,30 @@ describe("virtio-vsock", function()
     assert.are.equal(1, s.credit_violations)
   end)
 
+  it("vm.vsock:connect reaches the guest from Lua, without a socket file", function()
+    local vm = t.boot("vsock-check", "echo 99", { vsock = { cid = 3 } })
+    vm:start()
+    t.expect(vm, "vsock: listening on 99\n")
+    local s, host_port = vm.vsock:connect(99)
+    assert.are.equal(0x40000000, host_port)
+    local data = ("luavmm"):rep(20000) -- 120000 bytes: past the guest's window
+    local got = {}
+    local n = 0
+    assert.is_true(s:send(data:sub(1, 60000)))
+    assert.is_true(s:send(data:sub(60001)))
+    while n < #data do
+      local chunk = assert(s:receive(65536, 30))
+      got[#got + 1] = chunk
+      n = n + #chunk
+    end
+    assert.are.equal(data, table.concat(got))
+    s:close()
+    t.expect(vm, "vsock: echoed 120000 bytes\n")
+    t.expect(vm, "vsock: closed\n")
+    assert.are.equal(0, vm:wait(30).value)
+    assert.has_error(function() s:send("x") end, "vsock stream: closed")
+  end)
+
   it("checks the recipe entry", function()
     local function bad(entry, msg)
       local ok, err = pcall(t.machine, { kernel = t.guest("hello"), vsock = entry })
