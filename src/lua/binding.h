@@ -126,6 +126,10 @@ void lvm_lua_register_devices(lua_State *L);
 /* Pushes the table of `key`'s devices, or nothing if `key` names no
  * device kind; returns the count pushed [-0, +(0|1), e]. */
 int lvm_lua_push_devices(lua_State *L, int machine_index, const char *key);
+/* vsock.c: vm.vsock:connect(port [, timeout_s]) -> stream, host_port, with
+ * the device object at 1; register: the stream's metatable. */
+int lvm_lua_vsock_connect(lua_State *L);
+void lvm_lua_register_vsock(lua_State *L);
 
 /* device_tree.c: vm:dtb(), vm:device_tree() */
 int lvm_lua_machine_dtb(lua_State *L);

@@ -140,6 +140,7 @@ int luaopen_luavmm(lua_State *L)
 	lvm_lua_register_runtime(L);
 	lvm_lua_register_ratelimit(L);
 	lvm_lua_register_devices(L);
+	lvm_lua_register_vsock(L);
 	luaL_newlib(L, module_functions);
 	lua_pushliteral(L, LUAVMM_VERSION);
 	lua_setfield(L, -2, "version");

@@ -7,6 +7,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vconsole.h"
+#include "devices/virtio/vsock.h"
 
 const struct lvm_device_type *const lvm_device_types[] = {
 	&lvm_blk_device,      /* disks = { NAME = {...} } */
@@ -14,6 +15,7 @@ const struct lvm_device_type *const lvm_device_types[] = {
 	&lvm_rng_device,      /* rng = true */
 	&lvm_vconsole_device, /* virtio_console = true */
 	&lvm_balloon_device,  /* balloon = true | { stats =, deflate_on_oom =, ... } */
+	&lvm_vsock_device,    /* vsock = { cid = 3, path = "v.sock" } */
 };
 
 const unsigned lvm_device_type_count = sizeof(lvm_device_types) / sizeof(lvm_device_types[0]);
