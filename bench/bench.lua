@@ -93,7 +93,10 @@ local function measure(who, elf, cmdline, opts)
   f:close()
   local r = {}
   for k, v in line:gmatch("(%w+)=(%-?%d+)") do r[k] = tonumber(v) end
-  local ok = r.status == 1 and r.first and r.first >= 0
+  -- A guest that succeeded: luavmm exits 0 (README, "Exit status"); the
+  -- floors and QEMU exit (0 << 1) | 1, isa-debug-exit's convention.
+  local success = (who == "luavmm" or who == "hooked") and 0 or 1
+  local ok = r.status == success and r.first and r.first >= 0
   for i = 1, #(opts.markers or {}) do ok = ok and r["m" .. i] and r["m" .. i] >= 0 end
   if not ok then
     failures[#failures + 1] = string.format("%s %s %q: %s", who, elf:match("[^/]*$"), cmdline,
