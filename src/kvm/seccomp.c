@@ -93,9 +93,13 @@ static int load(enum lvm_seccomp_profile profile)
 		rc = allow_all(ctx, vcpu_calls, sizeof(vcpu_calls) / sizeof(vcpu_calls[0]));
 	if (rc == 0 && profile == LVM_SECCOMP_IO)
 		rc = allow_all(ctx, io_calls, sizeof(io_calls) / sizeof(io_calls[0]));
-	if (rc == 0 && profile == LVM_SECCOMP_IO) /* vsock: "<path>_<port>" only */
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	if (rc == 0 && profile == LVM_SECCOMP_IO) { /* vsock: "<path>_<port>" only */
+		/* Spelled out: SCMP_A0() leaves datum_b implicit, which clang's
+		 * -Wmissing-field-initializers rejects. */
+		struct scmp_arg_cmp unix_only = { .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX,
+						  .datum_b = 0 };
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, unix_only);
+	}
 	if (rc == 0)
 		rc = seccomp_load(ctx); /* this thread only: no SCMP_FLTATR_CTL_TSYNC */
 	seccomp_release(ctx);

@@ -22,7 +22,7 @@
 #define DEFAULT_HOOK_LIMIT 100000000 /* Lua VM instructions per hook call */
 #define DEFAULT_HOOK_TIMEOUT 10.0     /* seconds per hook call, time in C included */
 
-struct lua_hook_handle {
+struct hook_handle {
 	struct lvm_hook *hook; /* NULL once removed */
 	struct lvm_vm *vm;
 };
@@ -263,7 +263,7 @@ static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
 		return luaL_error(L, "%s: range %s is out of bounds", what, range);
 	}
 	struct lvm_bus *bus = space == LVM_HOOK_PIO ? &m->vm->pio : &m->vm->mmio;
-	struct lua_hook_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
+	struct hook_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	h->hook = NULL;
 	h->vm = m->vm;
 	luaL_setmetatable(L, LVM_HOOK_MT);
@@ -294,7 +294,7 @@ static int machine_on_mmio(lua_State *L)
 
 static int hook_remove(lua_State *L)
 {
-	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
+	struct hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
 	lua_getiuservalue(L, 1, 1);
 	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	if (h->hook && m && m->vm == h->vm) {
@@ -310,7 +310,7 @@ static int hook_remove(lua_State *L)
  * records are freed with the machine). */
 static int hook_accesses(lua_State *L)
 {
-	struct lua_hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
+	struct hook_handle *h = luaL_checkudata(L, 1, LVM_HOOK_MT);
 	lua_getiuservalue(L, 1, 1);
 	struct lvm_lua_machine *m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	bool alive = h->hook && m && m->vm && m->vm == h->vm;

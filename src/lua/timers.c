@@ -17,7 +17,7 @@
 
 #define LVM_TIMER_MT "luavmm.timer"
 
-struct lua_timer_handle {
+struct timer_handle {
 	unsigned slot, id; /* valid while user value 1 (the machine) is open */
 };
 
@@ -123,7 +123,7 @@ static void release(lua_State *L, struct lvm_timers *ts, unsigned slot)
 
 static void push_handle(lua_State *L, int machine_index, unsigned slot, unsigned id)
 {
-	struct lua_timer_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
+	struct timer_handle *h = lua_newuserdatauv(L, sizeof(*h), 1);
 	h->slot = slot;
 	h->id = id;
 	luaL_setmetatable(L, LVM_TIMER_MT);
@@ -167,7 +167,7 @@ static int machine_every(lua_State *L)
 
 static struct lvm_timer *handle_timer(lua_State *L, struct lvm_lua_machine **m)
 {
-	struct lua_timer_handle *h = luaL_checkudata(L, 1, LVM_TIMER_MT);
+	struct timer_handle *h = luaL_checkudata(L, 1, LVM_TIMER_MT);
 	lua_getiuservalue(L, 1, 1);
 	*m = luaL_testudata(L, -1, LVM_MACHINE_MT);
 	return *m && (*m)->vm ? find_timer(*m, h->slot, h->id) : NULL;
