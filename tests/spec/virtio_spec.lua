@@ -225,6 +225,31 @@ describe("virtio-net", function()
     assert.truthy(r.stdout:find("net: got pong from 52:54:00:00:00:0a\n", 1, true), r.stdout)
   end)
 
+  it_root("warns of a tap that is down and counts the frames it loses", function()
+    local ns = t.netns()
+    local recipe = [[
+      local luavmm = require "luavmm"
+      -- tapz does not exist: opening it creates it, down and unbridged
+      local vm <close> = luavmm.machine { kernel = luavmm.guest("net-check"), cmdline = "ping",
+        memory = "32M", console = false, nets = { eth0 = { tap = "tapz" } } }
+      vm:start()
+      local s
+      luavmm.wait_until(function() s = vm.nets.eth0:stats(); return s.tx_while_down > 0 end, 60)
+      io.write(("tx %d lost %d up %d\n"):format(s.tx_packets, s.tx_while_down, s.link_up))
+      vm:stop()
+      return 0
+    ]]
+    local r = t.exec_recipe(recipe, {}, nil, "ip netns exec " .. ns)
+    os.execute("ip netns del " .. ns)
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stderr:find("luavmm: warning: tap tapz is down: frames the guest sends are lost", 1, true),
+      r.stderr)
+    local tx, lost, up = r.stdout:match("tx (%d+) lost (%d+) up (%d+)")
+    assert.is_true(tonumber(lost) > 0, r.stdout)
+    assert.are.equal("0", tx) -- nothing reached the host
+    assert.are.equal("0", up)
+  end)
+
   it("rejects a bad MAC and a missing tap naming the key", function()
     local ok, msg = pcall(t.machine, { kernel = t.guest("hello"),
       nets = { eth0 = { tap = "tap0", mac = "01:00:00:00:00:01" } } })

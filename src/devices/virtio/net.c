@@ -12,15 +12,18 @@
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "util/error.h"
 #include "devices/virtio/gate.h"
 #include "devices/virtio/transport.h"
+#include "util/clock.h"
+#include "util/error.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -30,6 +33,9 @@
 struct lvm_net {
 	struct lvm_virtio_transport *transport;
 	int tap_fd;
+	int ctl_fd;            /* a datagram socket for SIOCGIFFLAGS on the tap */
+	char tap_name[IFNAMSIZ];
+	uint64_t link_checked_ns; /* when the I/O thread last read the tap's flags */
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
 	struct lvm_throttle throttle; /* both directions share it */
@@ -71,6 +77,27 @@ static bool describe_rx(void *arg, struct lvm_filter_request *req)
 	return true;
 }
 
+/* Whether the host side of the tap is up.  A down tap takes frames and
+ * drops them without telling the writer, so this is the only way to know. */
+static bool tap_up(const struct lvm_net *net)
+{
+	struct ifreq ifr = { 0 };
+	memcpy(ifr.ifr_name, net->tap_name, sizeof(ifr.ifr_name));
+	return net->ctl_fd < 0 || ioctl(net->ctl_fd, SIOCGIFFLAGS, &ifr) < 0 ||
+	       (ifr.ifr_flags & IFF_UP);
+}
+
+/* The link state as of at most a second ago (one ioctl a second, not a frame). */
+static bool link_up_now(struct lvm_net *net)
+{
+	uint64_t now = lvm_monotonic_ns();
+	if (now - net->link_checked_ns >= 1000000000ull) {
+		net->link_checked_ns = now;
+		__atomic_store_n(&net->stats.link_up, tap_up(net) ? 1 : 0, __ATOMIC_RELAXED);
+	}
+	return __atomic_load_n(&net->stats.link_up, __ATOMIC_RELAXED) != 0;
+}
+
 static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 {
 	if (!sendable(c))
@@ -80,6 +107,9 @@ static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 		lvm_stat_add(&net->stats.tx_packets, 1);
 		lvm_stat_add(&net->stats.tx_bytes, (uint64_t)n - HDR_LEN);
 	}
+	/* A down tap either refuses the write (EIO) or swallows the frame. */
+	if (!link_up_now(net))
+		lvm_stat_add(&net->stats.tx_while_down, 1);
 }
 
 static bool tx_next(struct lvm_net *net, struct lvm_virtio_transport *t)
@@ -277,12 +307,20 @@ struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, cons
 	lvm_throttle_init(&net->throttle);
 	lvm_gate_init(&net->rx_gate, &net->throttle);
 	lvm_gate_init(&net->tx_gate, &net->throttle);
+	net->ctl_fd = -1;
 	net->tap_fd = open_tap(tap);
 	if (net->tap_fd < 0) {
 		lvm_throttle_destroy(&net->throttle);
 		free(net);
 		return NULL;
 	}
+	snprintf(net->tap_name, sizeof(net->tap_name), "%s", tap);
+	net->ctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	net->link_checked_ns = lvm_monotonic_ns();
+	net->stats.link_up = tap_up(net);
+	if (!net->stats.link_up)
+		lvm_warn("tap %s is down: frames the guest sends are lost until it is up (ip link set %s up; net:stats().tx_while_down counts them)",
+			 tap, tap);
 	net->transport = lvm_virtio_new(vm, base, gsi, &net_ops, net);
 	if (!net->transport) {
 		lvm_net_free(net);
@@ -304,6 +342,8 @@ void lvm_net_free(struct lvm_net *net)
 	lvm_virtio_free(net->transport);
 	if (net->tap_fd >= 0)
 		close(net->tap_fd);
+	if (net->ctl_fd >= 0)
+		close(net->ctl_fd);
 	lvm_throttle_destroy(&net->throttle);
 	free(net);
 }

@@ -15,6 +15,8 @@ struct lvm_net;
 struct lvm_net_stats {
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped;
 	uint64_t policy_dropped; /* frames the policy dropped (both directions) */
+	uint64_t tx_while_down;  /* frames sent while the host's tap was down (lost) */
+	uint64_t link_up;        /* 1 while the tap is up (as last seen), else 0 */
 };
 
 /* NULL + lvm_error ("cannot open tap TAP: reason") on failure. */

@@ -119,6 +119,8 @@ static unsigned net_stats(void *dev, struct lvm_device_stat *out)
 	out[n++] = (struct lvm_device_stat){ "tx_bytes", s.tx_bytes };
 	out[n++] = (struct lvm_device_stat){ "rx_dropped", s.rx_dropped };
 	out[n++] = (struct lvm_device_stat){ "dropped", s.policy_dropped };
+	out[n++] = (struct lvm_device_stat){ "tx_while_down", s.tx_while_down };
+	out[n++] = (struct lvm_device_stat){ "link_up", s.link_up };
 	out[n++] = (struct lvm_device_stat){ "throttled", lvm_throttle_count(lvm_net_throttle(dev)) };
 	return n;
 }
