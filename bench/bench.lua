@@ -354,6 +354,51 @@ for _ = 1, MANY_ROUNDS do
   end
 end
 
+-- (g) scaling: exec -> process gone and peak RSS of `hello` with more vCPUs
+-- and more RAM, luavmm and QEMU alike (the same measurement as (a2)).
+local SCALE_ROUNDS = quick and 3 or 9
+local scale_cases = { { cpus = 1, mem = "64M" }, { cpus = 4, mem = "64M" }, { cpus = 16, mem = "64M" },
+  { cpus = 64, mem = "64M" }, { cpus = 1, mem = "1G" }, { cpus = 1, mem = "8G" }, { cpus = 1, mem = "20G" } }
+local scale = {}
+local function scale_cmd(who, c)
+  if who == "luavmm" then
+    return { LUAVMM, "run", RECIPE, HELLO, "bench", c.mem, "60", tostring(c.cpus) }
+  end
+  return { QEMU, "-M", "microvm", "-accel", "kvm", "-m", c.mem, "-smp", tostring(c.cpus),
+    "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+    "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", HELLO, "-append", "bench" }
+end
+local function scale_run(who, c)
+  local h = { FIRST_BYTE, "-t", "120", "--" }
+  for _, v in ipairs(scale_cmd(who, c)) do h[#h + 1] = v end
+  local f = io.popen(qjoin(h) .. " 2>>" .. q(log))
+  local line = f:read("a")
+  f:close()
+  local r = {}
+  for k, v in line:gmatch("(%w+)=(%-?%d+)") do r[k] = tonumber(v) end
+  local success = who == "luavmm" and 0 or 1
+  if r.status ~= success or not r.reaped then
+    failures[#failures + 1] = ("scale %s %d cpus %s: %s"):format(who, c.cpus, c.mem, line:gsub("\n", ""))
+    return nil
+  end
+  return r
+end
+io.stderr:write(string.format("bench: (g) scaling, %d rounds of %d cases\n", SCALE_ROUNDS, #scale_cases))
+for i, c in ipairs(scale_cases) do
+  scale[i] = { luavmm = {}, qemu = {}, rss = {}, qrss = {} }
+  for _ = 1, SCALE_ROUNDS do
+    for _, who in ipairs(shuffle(QEMU and { "luavmm", "qemu" } or { "luavmm" })) do
+      local r = scale_run(who, c)
+      if r then
+        table.insert(scale[i][who], r.reaped)
+        if r.maxrss and r.maxrss > 0 then -- peak RSS (wait4), guest pages touched included
+          table.insert(scale[i][who == "luavmm" and "rss" or "qrss"], r.maxrss)
+        end
+      end
+    end
+  end
+end
+
 -- (e) virtio-blk throughput (blk.lua): higher is better, so the target is a floor.
 local blk_results = {}
 if with_blk then
@@ -373,6 +418,20 @@ do
     local function sec(v) return v and string.format("%.0f ms", v * 1e3) or "n/a" end
     ratio_row(("(f) %d machines at once, one recipe"):format(n), median(many[n]),
       ("%d processes"):format(n), median(many["procs" .. n]), sec, 1.5)
+  end
+end
+do
+  local base = median(scale[1].luavmm)
+  for i, c in ipairs(scale_cases) do
+    local lv, qe = median(scale[i].luavmm), median(scale[i].qemu)
+    local function ms2(v) return v and string.format("%.1f ms", v / 1e6) or "n/a" end
+    local target, verdict = "(info)", "info"
+    if c.mem == "64M" and c.cpus == 64 then
+      target = "<= 1.5x 1 vCPU"
+      verdict = (lv and base) and (lv <= 1.5 * base and "ok" or "MISSED") or "NO DATA"
+    end
+    row(("(g) %d vCPU, %s: exec->gone"):format(c.cpus, c.mem), ms2(lv), "QEMU " .. ms2(qe),
+      (lv and qe) and string.format("%.3f", lv / qe) or "n/a", target, verdict)
   end
 end
 for _, r in ipairs(blk_results) do
@@ -422,6 +481,11 @@ print("                   bare floor (raw_loader -b: no irqchip, no PIT) " .. sp
 print("                   QEMU " .. (QEMU and spread(reaped.qemu, 1e6, "ms") or "not installed"))
 print("      paired per round: luavmm/bare " .. spread(reaped_paired, 1, ""))
 print("  (f) sequential VMs/s " .. spread(many.seq, 1, "/s"))
+for i, c in ipairs(scale_cases) do
+  print(("  (g) %d vCPU %s: luavmm %s, peak RSS %s; QEMU %s, peak RSS %s"):format(c.cpus, c.mem,
+    spread(scale[i].luavmm, 1e6, "ms"), spread(scale[i].rss, 1024, "MiB"),
+    spread(scale[i].qemu, 1e6, "ms"), spread(scale[i].qrss, 1024, "MiB")))
+end
 for _, n in ipairs({ 10, 50 }) do
   print(("  (f) %d at once: one recipe %s; %d processes %s"):format(n, spread(many[n], 1e-3, "ms"), n,
     spread(many["procs" .. n], 1e-3, "ms")))

@@ -14,7 +14,7 @@
  *   -k  kill the command as soon as everything asked for was seen
  *   -e  echo the command's output to stderr (debugging)
  *
- * Prints one line: "first=NS m1=NS ... end=NS reaped=NS status=S rss=KB anon=KB file=KB
+ * Prints one line: "first=NS m1=NS ... end=NS reaped=NS status=S maxrss=KB rss=KB anon=KB file=KB
  * shmem=KB hwm=KB priv=KB pss=KB"; times are nanoseconds since exec, -1
  * when never seen.
  * The child's stdin is /dev/null; its stderr is inherited.
@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,7 +235,8 @@ int main(int argc, char **argv)
 	if (timed_out)
 		kill(pid, SIGKILL);
 	int wstatus = 0;
-	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+	struct rusage usage = { 0 };
+	while (wait4(pid, &wstatus, 0, &usage) < 0 && errno == EINTR)
 		;
 	long long reaped = now_ns(); /* the process is gone, its teardown included */
 	long long t0 = *t_exec;
@@ -245,7 +247,8 @@ int main(int argc, char **argv)
 	printf("first=%lld", first < 0 ? -1 : first - t0);
 	for (int i = 0; i < nmarkers; i++)
 		printf(" m%d=%lld", i + 1, mark[i] < 0 ? -1 : mark[i] - t0);
-	printf(" end=%lld reaped=%lld status=%d", end < 0 ? -1 : end - t0, reaped - t0, status);
+	printf(" end=%lld reaped=%lld status=%d maxrss=%ld", end < 0 ? -1 : end - t0, reaped - t0,
+	       status, usage.ru_maxrss);
 	if (snap_marker)
 		printf(" rss=%ld anon=%ld file=%ld shmem=%ld hwm=%ld priv=%ld pss=%ld", snap.rss,
 		       snap.anon, snap.file, snap.shmem, snap.hwm, snap.priv, snap.pss);
