@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kvm/vm.h"
+#include "util/error.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define LVM_SANITIZED 1
@@ -143,12 +144,33 @@ static int compile(enum lvm_seccomp_profile profile, struct sock_fprog *out)
 	return rc;
 }
 
-static int load(enum lvm_seccomp_profile profile)
+static int compiled_for(enum lvm_seccomp_profile profile)
 {
 	struct sock_fprog *prog = &compiled[profile == LVM_SECCOMP_IO];
 	pthread_mutex_lock(&compile_lock);
 	int rc = prog->filter ? 0 : compile(profile, prog);
 	pthread_mutex_unlock(&compile_lock);
+	return rc;
+}
+
+int lvm_seccomp_prepare(void)
+{
+	if (!lvm_seccomp_enabled())
+		return 0;
+	int rc = compiled_for(LVM_SECCOMP_VCPU);
+	if (rc == 0)
+		rc = compiled_for(LVM_SECCOMP_IO);
+	if (rc < 0) {
+		errno = -rc;
+		return lvm_fail_errno("seccomp: cannot build the system-call filters");
+	}
+	return 0;
+}
+
+static int load(enum lvm_seccomp_profile profile)
+{
+	struct sock_fprog *prog = &compiled[profile == LVM_SECCOMP_IO];
+	int rc = compiled_for(profile);
 	if (rc < 0)
 		return rc;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||

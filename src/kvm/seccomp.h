@@ -32,5 +32,9 @@ bool lvm_seccomp_enabled(void);
  * (read once per thread start, never in a loop).
  */
 int lvm_seccomp_enter(enum lvm_seccomp_profile profile, struct lvm_vm *vm);
+/* Compiles the filters of every thread class once per process (VM
+ * creation calls it, so a thread never needs a file descriptor for it
+ * later, when a recipe may have used them all up); -1 + lvm_error. */
+int lvm_seccomp_prepare(void);
 
 #endif

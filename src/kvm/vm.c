@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "kvm/arch.h"
 #include "kvm/kvm.h"
+#include "kvm/seccomp.h"
 #include "kvm/vcpu.h"
 
 /* A fresh VM with every fd marked "not open", so destroy works at any point. */
@@ -88,8 +89,8 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts)
 	if (lvm_console_init(&vm->console) < 0)
 		goto fail;
 	vm->console.stopping = &vm->stopping; /* a stalled sink must not block a stop */
-	if (lvm_hookq_init(&vm->hooks) < 0 || lvm_arch_vm_init(vm, opts) < 0 ||
-	    lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
+	if (lvm_seccomp_prepare() < 0 || lvm_hookq_init(&vm->hooks) < 0 ||
+	    lvm_arch_vm_init(vm, opts) < 0 || lvm_memory_init(&vm->mem, vm->vm_fd, opts->mem_size) < 0 ||
 	    create_vcpus(vm, opts->ncpus) < 0)
 		goto fail;
 	return vm;
