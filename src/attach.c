@@ -95,10 +95,32 @@ static char *read_line(const char *prompt)
 #endif
 }
 
+/* `help` at the prompt: answered here, the VM never sees it. */
+static void print_help(void)
+{
+	fputs("Lua chunks run inside the VMM with `vm` (this machine) and the recipe's globals;\n"
+	      "`return x` prints x (tables nested, addresses in hex).  Useful calls:\n"
+	      "  return vm:stats()                 exits, devices, unclaimed ports, hooks, uptime\n"
+	      "  vm:pause()  vm:resume()           park and release the vCPUs\n"
+	      "  return vm:regs(0)                 vCPU 0's registers (paused)\n"
+	      "  return vm:read(0x1000, 16)        guest RAM\n"
+	      "  return vm.console:output()        guest output not yet consumed\n"
+	      "  vm.console:send('text\\n')         type into the guest's console\n"
+	      "  return vm.disks, vm.nets          the devices; :stats(), :set_rate_limit{...}\n"
+	      "  vm:irq(5)  vm:power_button()  vm:stop()\n"
+	      "Ctrl-D leaves the prompt; the VM goes on.\n",
+	      stdout);
+}
+
 static int interactive(int fd)
 {
 	char *line;
 	while ((line = read_line("luavmm> ")) != NULL) {
+		if (strcmp(line, "help") == 0 || strcmp(line, "?") == 0) {
+			print_help();
+			free(line);
+			continue;
+		}
 		int rc = *line ? roundtrip(fd, line) : 0;
 		free(line);
 		if (rc < 0)

@@ -296,6 +296,38 @@ static int load_chunk(lua_State *L, const char *src, size_t len)
 	return luaL_loadbufferx(L, src, len, "=attach", "t");
 }
 
+/*
+ * A result as text: tables through luavmm.pretty (nested, keys sorted,
+ * addresses in hex) when that module loads, anything else (and tables
+ * when it does not) as tostring() would.
+ */
+static void push_text(lua_State *L, int index)
+{
+	bool plain = lua_type(L, index) != LUA_TTABLE;
+	if (!plain && luaL_getmetafield(L, index, "__tostring") != LUA_TNIL) {
+		lua_pop(L, 1); /* the table's own text wins */
+		plain = true;
+	}
+	if (!plain) {
+		lua_getglobal(L, "require");
+		lua_pushliteral(L, "luavmm.pretty");
+		if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+		    lua_getfield(L, -1, "format") == LUA_TFUNCTION) {
+			lua_pushvalue(L, index);
+			lua_call(L, 1, 1);
+			lua_remove(L, -2); /* the module */
+			if (lua_type(L, -1) == LUA_TSTRING)
+				return;
+			lua_pop(L, 1);
+		} else if (lua_istable(L, -1)) {
+			lua_pop(L, 2); /* the module and its non-function field */
+		} else {
+			lua_pop(L, 1); /* the error or a non-module */
+		}
+	}
+	luaL_tolstring(L, index, NULL);
+}
+
 /* format(lines, results...): the printed lines, then the results on one line. */
 static int format_reply(lua_State *L)
 {
@@ -306,7 +338,7 @@ static int format_reply(lua_State *L)
 		luaL_addvalue(&b);
 	lua_pop(L, 1);
 	for (int i = 1; i <= nres; i++) {
-		luaL_tolstring(L, 1 + i, NULL); /* may run a __tostring */
+		push_text(L, 1 + i); /* may run a __tostring */
 		luaL_addvalue(&b);
 		luaL_addchar(&b, i < nres ? '\t' : '\n');
 	}

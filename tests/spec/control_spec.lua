@@ -137,6 +137,16 @@ describe("the control socket", function()
     assert.are.equal("state\trunning\n42\tfalse\n", r.stdout)
   end)
 
+  it("prints tables nested, keys sorted, addresses in hex (luavmm.pretty)", function()
+    local sock = socket_path()
+    local vm = t.boot("luadev", "c", { control = sock })
+    vm:start()
+    local r = attach_result(vm, attach_bg(sock,
+      'return { b = { rip = 4096, n = 2 }, a = "x", 7, setmetatable({}, { __tostring = function() return "own" end }) }'))
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal('{ 7, own, a = "x", b = { n = 2, rip = 0x1000 } }\n', r.stdout)
+  end)
+
   it("is mode 0600 and goes away with the machine", function()
     local sock = socket_path()
     local vm = t.boot("luadev", "", { control = sock })
