@@ -97,8 +97,8 @@ double lvm_lua_timer_ms(lua_State *L, int index, const char *method)
 /*
  * luavmm.wait_until(fn [, timeout = 30]): calls fn until it returns a true
  * value (returned), serving every machine between calls (their output,
- * hooks, timers, events); false once the timeout passes or a stop signal
- * came.  fn runs outside any hook, so it may expect() or wait().
+ * hooks, timers, events) and calling it again at least every 20 ms; false
+ * once the timeout passes or a stop signal came.  fn runs outside any hook, so it may expect() or wait().
  */
 static int module_wait_until(lua_State *L)
 {
@@ -117,7 +117,10 @@ static int module_wait_until(lua_State *L)
 			lua_pushboolean(L, 0);
 			return 1;
 		}
-		lvm_lua_serve_round(L, deadline);
+		/* Serve until something happens, but look again at least every
+		 * 20 ms: fn may watch what raises no event (a device counter). */
+		double next = lvm_monotonic_seconds() + 0.02;
+		lvm_lua_serve_round(L, next < deadline ? next : deadline);
 	}
 }
 

@@ -269,6 +269,20 @@ describe("luavmm.wait_until", function()
     assert.truthy(vm.console:log():find("in 0x510 = 0x3\n", 1, true))
   end)
 
+  it("looks again while the guest is silent: a condition that raises no event ends the wait", function()
+    local vm = t.boot("echo", "") -- prints its banner, then waits for input
+    vm:start()
+    t.expect(vm, "echo: ready\n")
+    local t0, calls = luavmm.now(), 0
+    -- Nothing the pump waits on changes; only the clock does.
+    assert.is_true(luavmm.wait_until(function()
+      calls = calls + 1
+      return luavmm.now() - t0 > 0.3
+    end, 30))
+    assert.is_true(calls > 2, "called " .. calls .. " times")
+    assert.is_true(luavmm.now() - t0 < 25, "it waited for the timeout, not the condition")
+  end)
+
   it("returns false when the timeout passes first", function()
     local vm = t.boot("echo", "")
     vm:start()
