@@ -18,6 +18,8 @@
 
 struct lvm_filter;
 struct lvm_throttle;
+struct lvm_state_writer;
+struct lvm_state_reader;
 
 /* Where the board put a device: its register window and interrupt line. */
 struct lvm_device_env {
@@ -91,6 +93,26 @@ struct lvm_device_type {
 	size_t (*receive)(void *dev, const void *bytes, size_t n);
 	/* Control methods of its Lua object; ends with a NULL name. */
 	const struct lvm_device_method *methods;
+
+	/*
+	 * Snapshot and fork (machine/snapshot.c): all four, or none (a machine
+	 * with a kind that has none refuses to be saved, naming it).
+	 * quiesce: control thread, the vCPUs paused: complete every request
+	 *   the driver handed over (its buffers written, the used ring updated)
+	 *   and take no new work (no queue, tap or timer event is served) until
+	 *   resume.  0, or -1 + lvm_error.
+	 * save: quiesced; writes the device's fields (util/state.h) into the
+	 *   section the machine opened for it ("disks.root", "rng").
+	 * load: on a device just created from the same recipe entry, before
+	 *   its start: reads the fields back, checking every value as hostile
+	 *   input (the file may be corrupt); the device then starts as if the
+	 *   driver had set it up (queues live, ioeventfds registered).  0, or
+	 *   -1 + lvm_error / lvm_state_bad.
+	 */
+	int (*quiesce)(void *dev);
+	void (*resume)(void *dev);
+	void (*save)(void *dev, struct lvm_state_writer *w);
+	int (*load)(void *dev, struct lvm_state_reader *r);
 };
 
 #endif
