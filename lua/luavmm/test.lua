@@ -48,6 +48,20 @@ function M.machine(config)
   return vm
 end
 
+-- Tracks a machine made elsewhere (vm:fork, luavmm.restore) like one made
+-- by M.machine: closed by M.close_all, its log kept if the test fails.
+function M.track(vm, name)
+  next_machine = next_machine + 1
+  open_machines[next_machine] = vm
+  machine_names[vm] = name
+  return vm
+end
+
+-- luavmm.restore(dir, overrides), tracked (M.track).
+function M.restore(dir, overrides)
+  return M.track(luavmm.restore(dir, overrides), overrides and overrides.name or "restored")
+end
+
 -- Closes every machine made by M.machine (closing twice is harmless).
 function M.close_all()
   for i, vm in pairs(open_machines) do
@@ -301,6 +315,114 @@ function M.netns()
   }
   for _, c in ipairs(cmds) do assert(os.execute(c .. " 2>&1"), c) end
   return ns
+end
+
+--[[
+Snapshot, restore and fork (README, "Snapshots and forks").  Inside a
+describe block:
+
+  local base = t.base({ kernel = t.guest("counter") }, function(vm)
+    t.expect(vm, "count 3\n")
+  end)
+  it("...", function()
+    local child = t.fork { console = false }   -- or base:fork { ... }
+    t.expect(child, "count 4\n")
+  end)
+
+t.base boots the machine once, before the block's first test (lazily:
+not at all when every test is filtered out), calls ready(vm) to bring it
+to the interesting point, and pauses it; it is closed after the block's
+last test.  t.fork (the innermost base of the running test) and base:fork
+give a new machine forked from the paused base, started (unless
+opts.start is false) and closed after the test, passed or not.  With
+t.teardown_each() in the block, a failed test's forks leave their console
+logs too (named by their `name` override, else forkN).
+]]
+local bases = {} -- the stack of bases whose describe blocks are running
+
+local function close_forks(b)
+  for i = #b.forks, 1, -1 do
+    b.forks[i]:close()
+    b.forks[i] = nil
+  end
+end
+
+local base_methods = {}
+base_methods.__index = base_methods
+
+-- A machine forked from this base (paused), started unless opts.start is
+-- false; closed after the running test.
+function base_methods:fork(overrides, opts)
+  if not self.vm then
+    fail("luavmm.test: fork() before the base machine was set up (outside an it?)", 2)
+  end
+  local child = self.vm:fork(overrides or {})
+  self.forks[#self.forks + 1] = child
+  M.track(child, (overrides and overrides.name) or ("fork" .. #self.forks))
+  if not (opts and opts.start == false) then child:start() end
+  return child
+end
+
+-- The base machine itself (paused between tests), or nil before set-up.
+function base_methods:machine()
+  return self.vm
+end
+
+function M.base(recipe, ready)
+  local busted = require("busted")
+  local b = setmetatable({ forks = {} }, base_methods)
+  busted.lazy_setup(function()
+    local c = { memory = "32M", console = false }
+    for k, v in pairs(recipe) do c[k] = v end
+    b.vm = luavmm.machine(c)
+    bases[#bases + 1] = b
+    b.vm:start()
+    if ready then ready(b.vm) end
+    if not b.vm:paused() then b.vm:pause() end
+  end)
+  busted.after_each(function() close_forks(b) end)
+  busted.lazy_teardown(function()
+    close_forks(b)
+    for i = #bases, 1, -1 do
+      if bases[i] == b then table.remove(bases, i) end
+    end
+    if b.vm then b.vm:close() end
+    b.vm = nil
+  end)
+  return b
+end
+
+-- base:fork on the innermost base whose describe block is running.
+function M.fork(overrides, opts)
+  local b = bases[#bases]
+  if not b then fail("luavmm.test: fork() with no t.base in an enclosing describe", 2) end
+  return b:fork(overrides, opts)
+end
+
+-- The next "count N..." line of a counter guest (tests/guests/counter.c):
+-- N and the rest of the line (" tag X", " aps ...", " blk ok").  A timeout
+-- is a test failure.
+function M.count(vm, timeout)
+  local ok, n, rest = pcall(vm.console.expect, vm.console, "^count (%d+)(.*)$", timeout or 30, { line = true })
+  if not ok then
+    fail(("expected a 'count N' line, none came:\n  %s"):format((tostring(n):gsub("^.-expect: ", ""))), 2)
+  end
+  return tonumber(n), rest
+end
+
+-- A new empty directory under $TMPDIR (or /tmp); M.remove_tree removes it.
+function M.tmpdir(prefix)
+  local base = os.getenv("TMPDIR")
+  if not base or base == "" then base = "/tmp" end
+  local p = io.popen("mktemp -d " .. shell_quote(base .. "/" .. (prefix or "luavmm-test") .. ".XXXXXX"))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  return dir
+end
+
+function M.remove_tree(path)
+  if path and path ~= "" and path ~= "/" then os.execute("rm -rf " .. shell_quote(path)) end
 end
 
 -- Open file descriptors and threads of this process, for leak checks.
