@@ -1,15 +1,15 @@
 -- luavmm benchmarks: the driver behind bench/run (see README.md there).
---   lua5.4 bench/bench.lua BUILD_DIR [quick] [noblk]
+--   lua5.4 bench/bench.lua BUILD_DIR [quick] [noblk] [nosnap]
 -- Runs luavmm, the bare-KVM floors (raw_loader, kvm_floor) and QEMU on the
 -- same guest ELFs, interleaved in random order, and prints medians and their
 -- ratios.  Every time comes from bench/first_byte (CLOCK_MONOTONIC, from just
 -- before execve to bytes read from the command's stdout pipe).
 -- Never fails on a missed target: the verdict column says so.
 
-local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick] [noblk]")
+local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick] [noblk] [nosnap]")
 local flags = {}
 for i = 2, #arg do flags[arg[i]] = true end
-local quick, with_blk = flags.quick, not flags.noblk
+local quick, with_blk, with_snapshot = flags.quick, not flags.noblk, not flags.nosnap
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 
 local FIRST_BYTE = build .. "/bench/first_byte"
@@ -442,6 +442,17 @@ for _, r in ipairs(blk_results) do
     not ok and "NO DATA" or (r.luavmm >= r.qemu and "ok" or "MISSED"))
 end
 
+-- (h) snapshot, restore and fork (snapshot.lua, run as a luavmm recipe).
+local snap_details = {}
+if with_snapshot then
+  io.stderr:write("bench: (h) snapshot, restore and fork\n")
+  local snap_rows, snap_fails
+  snap_rows, snap_details, snap_fails = dofile(here .. "/snapshot.lua").measure {
+    build = build, here = here, quick = quick, log = log }
+  for _, r in ipairs(snap_rows) do row(table.unpack(r)) end
+  table.move(snap_fails, 1, #snap_fails, #failures + 1, failures)
+end
+
 local head = { "figure", "luavmm", "reference (floor or peer)", "ratio", "target", "verdict" }
 local width = {}
 for i, h in ipairs(head) do width[i] = #h end
@@ -517,6 +528,7 @@ if #blk_results > 0 then
   print(string.format("  (e) blk-bench guest, %d rounds per case; MB/s from guest TSC cycles; write runs end with a FLUSH",
     blk_results[1].n))
 end
+for _, d in ipairs(snap_details) do print("  " .. d) end
 if #failures > 0 then
   print(string.format("\n%d run(s) failed and were left out (their stderr is in %s):", #failures, log))
   for i = 1, math.min(#failures, 10) do print("  " .. failures[i]) end
