@@ -15,12 +15,7 @@
 #include "machine/machine_board.h"
 #include "util/error.h"
 #include "util/state.h"
-
-#define STATE_MAGIC "LUAVMMST"
-#define STATE_FORMAT 1u
-#define STATE_HEADER_BYTES 80u
-#define STATE_BODY_MAX (256u << 20) /* far above any machine's state */
-#define VERSION_BYTES 32u
+#include "util/state_file.h"
 
 struct lvm_saved_state {
 	uint8_t *body;
@@ -167,35 +162,6 @@ struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *reci
 
 /* --- the files ------------------------------------------------------------- */
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-static void make_header(uint8_t *h, uint32_t digest, unsigned cpus, uint64_t ram,
-			const uint8_t *body, size_t body_len)
-{
-	memset(h, 0, STATE_HEADER_BYTES);
-	memcpy(h, STATE_MAGIC, 8);
-	put_le(h + 8, STATE_FORMAT, 4);
-	put_le(h + 12, STATE_HEADER_BYTES, 4);
-	snprintf((char *)h + 16, VERSION_BYTES, "%s", LUAVMM_VERSION);
-	put_le(h + 48, digest, 4);
-	put_le(h + 52, cpus, 4);
-	put_le(h + 56, ram, 8);
-	put_le(h + 64, body_len, 8);
-	put_le(h + 72, lvm_crc32c(0, body, body_len), 4);
-}
-
 static int write_whole(int fd, const void *buf, size_t len, const char *path)
 {
 	const uint8_t *p = buf;
@@ -253,7 +219,7 @@ struct state_ctx {
 static int fill_state(int fd, void *opaque, const char *path)
 {
 	struct state_ctx *c = opaque;
-	if (write_whole(fd, c->header, STATE_HEADER_BYTES, path) < 0)
+	if (write_whole(fd, c->header, LVM_STATE_HEADER_BYTES, path) < 0)
 		return -1;
 	return write_whole(fd, c->body, c->body_len, path);
 }
@@ -276,15 +242,18 @@ int lvm_machine_snapshot(struct lvm_machine *m, const char *dir, const void *rec
 	struct memory_ctx mc = { vm, 0 };
 	if (rc == 0)
 		rc = write_file(dir, "memory", fill_memory, &mc);
-	uint8_t header[STATE_HEADER_BYTES];
+	uint8_t header[LVM_STATE_HEADER_BYTES];
 	if (rc == 0) {
-		make_header(header, digest, vm->ncpus, vm->mem.size, w.buf, w.len);
+		struct lvm_state_header h = { .cpu_digest = digest, .cpus = vm->ncpus,
+					      .ram = vm->mem.size };
+		snprintf(h.version, sizeof(h.version), "%s", LUAVMM_VERSION);
+		lvm_state_file_header(header, &h, w.buf, w.len);
 		struct state_ctx sc = { header, w.buf, w.len };
 		rc = write_file(dir, "state", fill_state, &sc);
 	}
 	resume_devices(m, lvm_machine_device_count(m));
 	if (rc == 0 && info)
-		*info = (struct lvm_snapshot_info){ STATE_HEADER_BYTES + w.len, (uint64_t)mc.written,
+		*info = (struct lvm_snapshot_info){ LVM_STATE_HEADER_BYTES + w.len, (uint64_t)mc.written,
 						    vm->mem.size, now() - t0 };
 	lvm_state_writer_free(&w);
 	return rc < 0 ? lvm_fail_prefix("snapshot %s: ", dir) : 0;
@@ -292,44 +261,33 @@ int lvm_machine_snapshot(struct lvm_machine *m, const char *dir, const void *rec
 
 /* --- reading one back ------------------------------------------------------ */
 
-static int read_header(struct lvm_saved_state *s, int fd, const char *path, uint64_t file_size)
+/* Reads DIR/state whole and checks it (util/state_file.h). */
+static int read_state(struct lvm_saved_state *s, int fd, const char *path, uint64_t file_size)
 {
-	uint8_t h[STATE_HEADER_BYTES];
-	if (file_size < 16 || pread(fd, h, 16, 0) != 16)
-		return lvm_fail("%s: truncated (%llu bytes, not even a header)", path,
+	if (file_size > LVM_STATE_HEADER_BYTES + (uint64_t)LVM_STATE_BODY_MAX)
+		return lvm_fail("%s: %llu bytes is too large for a state file", path,
 				(unsigned long long)file_size);
-	if (memcmp(h, STATE_MAGIC, 8) != 0)
-		return lvm_fail("%s: not a luavmm state file (bad magic)", path);
-	uint32_t format = (uint32_t)get_le(h + 8, 4), hlen = (uint32_t)get_le(h + 12, 4);
-	if (format != STATE_FORMAT || hlen != STATE_HEADER_BYTES)
-		return lvm_fail("%s: state format %u, this luavmm reads format %u", path, format,
-				STATE_FORMAT);
-	if (file_size < STATE_HEADER_BYTES || pread(fd, h, STATE_HEADER_BYTES, 0) != STATE_HEADER_BYTES)
-		return lvm_fail("%s: truncated header", path);
-	char version[VERSION_BYTES + 1] = { 0 };
-	memcpy(version, h + 16, VERSION_BYTES);
-	if (strcmp(version, LUAVMM_VERSION) != 0)
-		return lvm_fail("%s: made by luavmm %.32s, this is luavmm %s", path, version,
-				LUAVMM_VERSION);
-	s->cpu_digest = (uint32_t)get_le(h + 48, 4);
-	s->cpus = (unsigned)get_le(h + 52, 4);
-	s->ram = get_le(h + 56, 8);
-	uint64_t body_len = get_le(h + 64, 8);
-	uint32_t crc = (uint32_t)get_le(h + 72, 4);
-	if (body_len > STATE_BODY_MAX || file_size != STATE_HEADER_BYTES + body_len)
-		return lvm_fail("%s: truncated or padded (%llu bytes, the header says %llu)", path,
-				(unsigned long long)file_size,
-				(unsigned long long)(STATE_HEADER_BYTES + body_len));
-	s->body_len = (size_t)body_len;
-	s->body = malloc(s->body_len ? s->body_len : 1);
-	if (!s->body)
+	uint8_t *file = malloc(file_size ? file_size : 1);
+	if (!file)
 		return lvm_fail("out of memory");
-	if (pread(fd, s->body, s->body_len, STATE_HEADER_BYTES) != (ssize_t)s->body_len)
+	if (pread(fd, file, file_size, 0) != (ssize_t)file_size) {
+		free(file);
 		return lvm_fail_errno("%s: read", path);
-	if (lvm_crc32c(0, s->body, s->body_len) != crc)
-		return lvm_fail("%s: corrupt (checksum mismatch)", path);
-	if (s->cpus == 0 || s->ram == 0 || lvm_state_check(s->body, s->body_len) < 0)
-		return lvm_fail_prefix("%s: corrupt: ", path);
+	}
+	struct lvm_state_header h;
+	const uint8_t *body;
+	size_t body_len;
+	int rc = lvm_state_file_parse(file, file_size, LUAVMM_VERSION, &h, &body, &body_len);
+	if (rc < 0) {
+		free(file);
+		return lvm_fail_prefix("%s: ", path);
+	}
+	memmove(file, body, body_len);
+	s->body = file;
+	s->body_len = body_len;
+	s->cpu_digest = h.cpu_digest;
+	s->cpus = h.cpus;
+	s->ram = h.ram;
 	return 0;
 }
 
@@ -358,7 +316,7 @@ struct lvm_saved_state *lvm_saved_state_open(const char *dir)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	int rc = fd < 0 || fstat(fd, &st) < 0 ? lvm_fail_errno("%s", path)
-					      : read_header(s, fd, path, (uint64_t)st.st_size);
+					      : read_state(s, fd, path, (uint64_t)st.st_size);
 	if (fd >= 0)
 		close(fd);
 	if (rc == 0)
