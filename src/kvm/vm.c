@@ -23,7 +23,7 @@ static struct lvm_vm *vm_alloc(void)
 	if (!vm)
 		return NULL;
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
-	vm->mem.memfd = -1;
+	vm->mem.memfd = vm->mem.base_fd = -1;
 	vm->mem.host = NULL;
 	vm->console.notify_fd = -1;
 	pthread_mutex_init(&vm->state_lock, NULL);
@@ -121,6 +121,7 @@ int lvm_vm_start(struct lvm_vm *vm)
 	if (vm->started)
 		return lvm_fail("the machine was already started");
 	vm->started = true;
+	lvm_memory_touched(&vm->mem); /* RAM moves on from any snapshot base */
 	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		if (start_vcpu_thread(vm, &vm->vcpus[i]) < 0) {

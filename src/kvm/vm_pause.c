@@ -47,6 +47,7 @@ void lvm_vm_pause(struct lvm_vm *vm)
 void lvm_vm_resume(struct lvm_vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
+	lvm_memory_touched(&vm->mem); /* RAM moves on from any snapshot base */
 	__atomic_store_n(&vm->paused, 0, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->park_cond);
 	pthread_mutex_unlock(&vm->state_lock);

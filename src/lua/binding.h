@@ -113,7 +113,23 @@ int lvm_lua_exit_status(const struct lvm_lua_machine *m);
 
 /* machine_config.c: builds a machine from the table at `index`
  * [-0, +0, e]: raises "machine: ..." on any bad key or failure. */
-struct lvm_machine *lvm_lua_create_machine(lua_State *L, int index, struct lvm_lua_machine *m);
+struct lvm_saved_state;
+struct lvm_machine *lvm_lua_create_machine(lua_State *L, int index, struct lvm_lua_machine *m,
+					   const struct lvm_saved_state *restore);
+
+/* machine.c: a new machine object from the recipe table at `index`, or
+ * (restore non-NULL) continuing a saved state [-0, +1, e]. */
+int lvm_lua_machine_build(lua_State *L, int index, const struct lvm_saved_state *restore);
+
+/* recipe.c: the data of the recipe table at `index` as a string [-0, +1, e]
+ * (functions left out); decode pushes the table back, or returns false
+ * (nothing pushed) if the bytes are not an encoded recipe. */
+void lvm_lua_recipe_encode(lua_State *L, int index);
+bool lvm_lua_recipe_decode(lua_State *L, const void *bytes, size_t len);
+
+/* snapshot.c: vm:snapshot(dir), vm:fork([overrides]); luavmm.restore(dir [, overrides]). */
+void lvm_lua_register_snapshot(lua_State *L);
+int lvm_lua_restore(lua_State *L);
 
 /* value.c: the value at `index` as a util/value.h tree [-0, +1, e]: pushes
  * the anchor that keeps the tree's memory alive; pop it when done. */
@@ -201,6 +217,8 @@ size_t lvm_lua_tty_filter(struct lvm_lua_machine *m, const char *buf, size_t n, 
 
 /* hooks.c: on_pio/on_mmio/on/on_line and running hooks safely. */
 #define LVM_MACHINE_STATE 2 /* user value: a table of the machine's Lua hooks */
+#define LVM_MACHINE_RECIPE 3 /* user value: the recipe's data (recipe.c), for snapshot and fork */
+#define LVM_MACHINE_USER_VALUES 3
 void lvm_lua_register_hooks(lua_State *L);
 void lvm_lua_hooks_init(struct lvm_lua_machine *m);
 /* Pushes the machine's state table field `key` (a table, created on demand)

@@ -41,21 +41,25 @@ static void machine_release(lua_State *L, struct lvm_lua_machine *m, int machine
 	lvm_lua_output_free(&m->out);
 }
 
-int lvm_lua_machine_new(lua_State *L)
+int lvm_lua_machine_build(lua_State *L, int t, const struct lvm_saved_state *restore)
 {
-	luaL_checktype(L, 1, LUA_TTABLE);
-	struct lvm_lua_machine *m = lua_newuserdatauv(L, sizeof(*m), LVM_MACHINE_STATE);
+	t = lua_absindex(L, t);
+	luaL_checktype(L, t, LUA_TTABLE);
+	lvm_lua_recipe_encode(L, t); /* before anything is made: it may raise */
+	struct lvm_lua_machine *m = lua_newuserdatauv(L, sizeof(*m), LVM_MACHINE_USER_VALUES);
 	memset(m, 0, sizeof(*m));
 	m->sink_ref = LUA_NOREF;
 	lvm_lua_hooks_init(m);
 	lvm_lua_timers_init(m);
 	luaL_setmetatable(L, LVM_MACHINE_MT);
-	m->machine = lvm_lua_create_machine(L, 1, m);
+	m->machine = lvm_lua_create_machine(L, t, m, restore);
 	m->vm = lvm_machine_vm(m->machine);
+	lua_rotate(L, -2, 1); /* the recipe's bytes above the machine */
+	lua_setiuservalue(L, -2, LVM_MACHINE_RECIPE);
 	lvm_lua_push_console(L, -1);
 	lua_setiuservalue(L, -2, 1);
 	lvm_lua_register_live(L, -1);
-	lua_getfield(L, 1, "control");
+	lua_getfield(L, t, "control");
 	const char *control = lua_isstring(L, -1) ? lua_tostring(L, -1) : lvm_lua_default_control;
 	/* the recipe's own path is checked; --control PATH is the user's */
 	if (lua_isstring(L, -1) && lvm_lua_allow_check(NULL, "control", control, true) < 0)
@@ -63,8 +67,14 @@ int lvm_lua_machine_new(lua_State *L)
 	if (control)
 		lvm_lua_control_open(L, m, control);
 	lua_pop(L, 1);
-	lvm_lua_note(m, "created (%d cpus, %d MiB)", (int)m->vm->ncpus, (int)(m->vm->mem.size >> 20));
+	lvm_lua_note(m, "%s (%d cpus, %d MiB)", restore ? "restored" : "created", (int)m->vm->ncpus,
+		     (int)(m->vm->mem.size >> 20));
 	return 1;
+}
+
+int lvm_lua_machine_new(lua_State *L)
+{
+	return lvm_lua_machine_build(L, 1, NULL);
 }
 
 /* Starts the machine at index 1.  Called straight from the method the

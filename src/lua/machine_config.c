@@ -170,7 +170,8 @@ static void on_hook_error_field(lua_State *L, int t, struct lvm_lua_machine *m)
 		luaL_error(L, "machine: on_hook_error must be \"stop\" or \"continue\", not \"%s\"", how);
 }
 
-struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_machine *m)
+struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_machine *m,
+					   const struct lvm_saved_state *restore)
 {
 	t = lua_absindex(L, t);
 	luaL_checktype(L, t, LUA_TTABLE);
@@ -183,8 +184,9 @@ struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_m
 		.initrd = string_field(L, t, "initrd"),
 		.boot = string_field(L, t, "boot"),
 		.allow = lvm_lua_allow_enforced ? lvm_lua_allow_check : NULL, /* --sandbox */
+		.restore = restore,
 	};
-	if (!config.kernel)
+	if (!config.kernel && !restore)
 		luaL_error(L, "machine: kernel is required (the path of the guest to boot)");
 	const char *name = string_field(L, t, "name");
 	snprintf(m->name, sizeof(m->name), "%s", name ? name : "");

@@ -129,6 +129,7 @@ static const luaL_Reg module_functions[] = {
 	{ "now", module_now },
 	{ "ratelimiter", lvm_lua_ratelimiter_new },
 	{ "machine", lvm_lua_machine_new },
+	{ "restore", lvm_lua_restore },
 	{ "guest", module_guest },
 	{ NULL, NULL },
 };
@@ -144,6 +145,7 @@ int luaopen_luavmm(lua_State *L)
 	lvm_lua_register_ratelimit(L);
 	lvm_lua_register_devices(L);
 	lvm_lua_register_vsock(L);
+	lvm_lua_register_snapshot(L);
 	luaL_newlib(L, module_functions);
 	lua_pushliteral(L, LUAVMM_VERSION);
 	lua_setfield(L, -2, "version");

@@ -79,6 +79,7 @@ static int machine_write(lua_State *L)
 	const char *bytes = luaL_checklstring(L, 3, &len);
 	void *p = guest_range(L, m, "write", addr, (lua_Integer)len);
 	memcpy(p, bytes, len);
+	lvm_memory_touched(&m->vm->mem);
 	lua_settop(L, 1);
 	return 1;
 }

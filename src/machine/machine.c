@@ -9,6 +9,8 @@
 
 #include "arch/x86/board.h"
 #include "machine/devices.h"
+#include "machine/machine_board.h"
+#include "machine/snapshot.h"
 #include "util/error.h"
 
 #define MACHINE_DEVICES_MAX 16u
@@ -120,7 +122,9 @@ static int check_resources(const struct lvm_machine *m, const struct lvm_machine
 {
 	if (!c->allow)
 		return 0;
-	if (ask(c, "kernel", c->kernel, false) < 0 || ask(c, "initrd", c->initrd, false) < 0 ||
+	bool booting = !c->restore; /* a restored machine opens no kernel */
+	if ((booting && (ask(c, "kernel", c->kernel, false) < 0 ||
+			 ask(c, "initrd", c->initrd, false) < 0)) ||
 	    ask(c, "console", c->console_path, true) < 0)
 		return -1;
 	for (unsigned i = 0; i < m->nwanted; i++) {
@@ -192,7 +196,11 @@ static int build(struct lvm_machine *m, const struct lvm_machine_config *c,
 	for (unsigned i = 0; i < m->nwanted; i++)
 		if (create_device(m, &m->wanted[i]) < 0)
 			return -1;
-	if (lvm_x86_board_boot(m->board, bc) < 0 || start_devices(m) < 0)
+	if (c->restore ? lvm_x86_board_prepare(m->board, bc) < 0 ||
+				 lvm_machine_load_state(m, c->restore) < 0
+		       : lvm_x86_board_boot(m->board, bc) < 0)
+		return -1;
+	if (start_devices(m) < 0)
 		return -1;
 	int fd = c->console_path ? open_console(c->console_path) : c->console_fd;
 	if (fd < 0 && c->console_path)
@@ -256,6 +264,11 @@ void lvm_machine_destroy(struct lvm_machine *m)
 	lvm_x86_board_destroy(m->board);
 	free_wanted(m);
 	free(m);
+}
+
+struct lvm_x86_board *lvm_machine_board(struct lvm_machine *m)
+{
+	return m->board;
 }
 
 struct lvm_vm *lvm_machine_vm(struct lvm_machine *m)

@@ -21,6 +21,8 @@
 #include "kvm/vm.h"
 #include "util/value.h"
 
+struct lvm_saved_state;
+
 struct lvm_machine_config {
 	uint64_t mem_size;
 	unsigned ncpus;
@@ -48,6 +50,13 @@ struct lvm_machine_config {
 	 */
 	int (*allow)(void *opaque, const char *what, const char *path, bool write);
 	void *allow_opaque;
+	/*
+	 * Optional (machine/snapshot.h): the machine continues this saved
+	 * state instead of booting `kernel` (which is then neither needed nor
+	 * opened).  The recipe must describe the same machine (RAM, vCPUs,
+	 * devices); borrowed for the call.
+	 */
+	const struct lvm_saved_state *restore;
 };
 
 struct lvm_machine;

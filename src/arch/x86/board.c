@@ -287,7 +287,9 @@ static int load_kernel(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
 	return rc;
 }
 
-int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config)
+/* Firmware tables, command line and device tree; the kernel too if `kernel`. */
+static int board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config,
+		      bool kernel)
 {
 	char *cmdline = NULL;
 	/* The DSDT lists the devices: now that they have their slots, and
@@ -308,10 +310,25 @@ int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_c
 	if (board->dtb) {
 		boot.dtb = board->dtb;
 		boot.dtb_size = board->dtb_size;
-		rc = load_kernel(board, &boot, config->boot);
+		rc = kernel ? load_kernel(board, &boot, config->boot) : 0;
 	}
 	free(cmdline);
 	return rc;
+}
+
+int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config)
+{
+	return board_boot(board, config, true);
+}
+
+int lvm_x86_board_prepare(struct lvm_x86_board *board, const struct lvm_x86_board_config *config)
+{
+	return board_boot(board, config, false);
+}
+
+int lvm_x86_board_cpu_digest(struct lvm_x86_board *board, uint32_t *digest)
+{
+	return lvm_x86_cpuid_digest(board->vm, digest);
 }
 
 void lvm_x86_board_power_button(struct lvm_x86_board *board)
@@ -341,4 +358,19 @@ void lvm_x86_board_destroy(struct lvm_x86_board *board)
 	free(board->dtb);
 	lvm_vm_destroy(board->vm);
 	free(board);
+}
+
+int lvm_x86_board_save(struct lvm_x86_board *board, struct lvm_state_writer *w)
+{
+	(void)board;
+	(void)w;
+	return lvm_fail("board: saving is not there yet");
+}
+
+int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t len)
+{
+	(void)board;
+	(void)state;
+	(void)len;
+	return lvm_fail("board: loading is not there yet");
 }

@@ -50,6 +50,22 @@ struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board);
 int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi);
 /* Command line (with an entry per slot handed out), device tree, kernel. */
 int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config);
+/*
+ * Snapshot and restore (machine/snapshot.h).  prepare: boot's work
+ * without the kernel (a restored machine's RAM comes from the snapshot).
+ * save: the vCPUs, the clock, the interrupt controllers and the legacy
+ * devices, each in its own section (the VM must not be running); load:
+ * the same back into a board created from the same configuration, before
+ * it runs.  cpu_digest: a digest of what this host's KVM offers a guest
+ * (KVM_GET_SUPPORTED_CPUID), so a state is only loaded on a host that can
+ * run it.  0, or -1 + lvm_error.
+ */
+struct lvm_state_writer;
+int lvm_x86_board_prepare(struct lvm_x86_board *board, const struct lvm_x86_board_config *config);
+int lvm_x86_board_save(struct lvm_x86_board *board, struct lvm_state_writer *w);
+int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t len);
+int lvm_x86_board_cpu_digest(struct lvm_x86_board *board, uint32_t *digest);
+
 /* Presses the ACPI fixed-feature power button (PWRBTN_STS, and the SCI
  * if the guest enabled it); an ACPI guest then powers off through S5. */
 void lvm_x86_board_power_button(struct lvm_x86_board *board);

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include "util/error.h"
+#include "util/state.h"
 
 #define CPUID_MAX_ENTRIES 256
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
@@ -212,5 +213,26 @@ int lvm_x86_cpuid_signature(struct lvm_vm *vm, uint32_t *eax, uint32_t *edx)
 	*eax = e ? e->eax : 0;
 	*edx = e ? e->edx : 0;
 	free(cpuid);
+	return 0;
+}
+
+int lvm_x86_cpuid_digest(struct lvm_vm *vm, uint32_t *digest)
+{
+	struct kvm_cpuid2 *cpuid = supported_cpuid(vm->kvm_fd);
+	if (!cpuid)
+		return -1;
+	uint32_t crc = 0;
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 e = cpuid->entries[i];
+		/* What names the CPU the ioctl ran on is not the host's CPU model. */
+		if (e.function == 1)
+			e.ebx &= 0x00ffffffu; /* initial APIC ID */
+		if (e.function == 0xb || e.function == 0x1f)
+			e.edx = 0; /* x2APIC ID */
+		uint32_t words[7] = { e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx };
+		crc = lvm_crc32c(crc, words, sizeof(words));
+	}
+	free(cpuid);
+	*digest = crc;
 	return 0;
 }

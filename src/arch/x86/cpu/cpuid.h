@@ -53,6 +53,9 @@ struct kvm_cpuid2;
 void lvm_x86_cpuid_set_topology(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned ncpus);
 int lvm_x86_cpuid_apply_overrides(struct kvm_cpuid2 *cpuid, const struct lvm_cpuid_overrides *policy);
 
+/* CRC-32C of KVM_GET_SUPPORTED_CPUID: equal on hosts whose KVM offers a
+ * guest the same CPU (snapshots are only loaded where they can run). */
+int lvm_x86_cpuid_digest(struct lvm_vm *vm, uint32_t *digest);
 /* Leaf 01H EAX (signature) and EDX (features) as KVM supports them. */
 int lvm_x86_cpuid_signature(struct lvm_vm *vm, uint32_t *eax, uint32_t *edx);
 
