@@ -1,0 +1,388 @@
+/*
+ * The copy-on-write overlay of a snapshot disk (blk_overlay.h).
+ */
+#include "devices/virtio/blk_overlay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/virtio/queue.h"
+#include "util/error.h"
+
+#define BLOCK ((uint64_t)LVM_BLK_OVERLAY_BLOCK)
+
+struct lvm_blk_overlay {
+	int base_fd;     /* the image, read only */
+	int fd;          /* the unlinked overlay file, `size` bytes, sparse */
+	uint64_t size;
+	uint64_t nblocks;
+	uint64_t *held;  /* bit b: the overlay holds block b */
+	uint64_t bytes;  /* bytes of the held blocks (atomic: read by stats) */
+	uint8_t block[LVM_BLK_OVERLAY_BLOCK];   /* a block being copied up */
+	struct iovec iov[LVM_VQ_MAX_SEGS];       /* a slice of the caller's buffers */
+};
+
+static bool is_held(const struct lvm_blk_overlay *ov, uint64_t b)
+{
+	return (ov->held[b / 64] >> (b % 64)) & 1;
+}
+
+/* Bytes of block b (the last one may be short: a disk is whole sectors). */
+static uint64_t block_len(const struct lvm_blk_overlay *ov, uint64_t b)
+{
+	uint64_t left = ov->size - b * BLOCK;
+	return left < BLOCK ? left : BLOCK;
+}
+
+/* Marks blocks [first, last] held. */
+static void hold(struct lvm_blk_overlay *ov, uint64_t first, uint64_t last)
+{
+	uint64_t added = 0;
+	for (uint64_t b = first; b <= last; b++) {
+		if (!is_held(ov, b)) {
+			ov->held[b / 64] |= 1ull << (b % 64);
+			added += block_len(ov, b);
+		}
+	}
+	__atomic_fetch_add(&ov->bytes, added, __ATOMIC_RELAXED);
+}
+
+static bool in_disk(const struct lvm_blk_overlay *ov, uint64_t off, uint64_t len)
+{
+	if (len <= ov->size && off <= ov->size - len)
+		return true;
+	errno = EINVAL;
+	return false;
+}
+
+/* The directory overlays go in: $TMPDIR, else /tmp. */
+static const char *tmp_dir(void)
+{
+	const char *dir = getenv("TMPDIR");
+	return dir && *dir ? dir : "/tmp";
+}
+
+/* An unlinked read-write file in `dir`, or -1 (errno set). */
+static int open_unlinked(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* No O_TMPFILE on this file system (or kernel): name it and unlink it. */
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/luavmm-overlay-XXXXXX", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+struct lvm_blk_overlay *lvm_blk_overlay_new(int base_fd, uint64_t size)
+{
+	const char *dir = tmp_dir();
+	struct lvm_blk_overlay *ov = calloc(1, sizeof(*ov));
+	if (!ov) {
+		lvm_fail("out of memory");
+		return NULL;
+	}
+	ov->fd = -1;
+	ov->size = size;
+	ov->nblocks = size / BLOCK + (size % BLOCK != 0);
+	ov->held = calloc(ov->nblocks / 64 + 1, sizeof(uint64_t));
+	ov->base_fd = fcntl(base_fd, F_DUPFD_CLOEXEC, 0);
+	if (!ov->held) {
+		lvm_fail("out of memory for the overlay's map of %llu blocks",
+			 (unsigned long long)ov->nblocks);
+		goto fail;
+	}
+	if (ov->base_fd < 0) {
+		lvm_fail_errno("cannot duplicate the image's descriptor");
+		goto fail;
+	}
+	ov->fd = open_unlinked(dir);
+	if (ov->fd < 0 || ftruncate(ov->fd, (off_t)size) < 0) {
+		lvm_fail_errno("cannot create an overlay in %s", dir);
+		goto fail;
+	}
+	return ov;
+fail:
+	lvm_blk_overlay_free(ov);
+	return NULL;
+}
+
+void lvm_blk_overlay_free(struct lvm_blk_overlay *ov)
+{
+	if (!ov)
+		return;
+	if (ov->fd >= 0)
+		close(ov->fd); /* the last reference: the file's blocks go back */
+	if (ov->base_fd >= 0)
+		close(ov->base_fd);
+	free(ov->held);
+	free(ov);
+}
+
+/* pread/pwrite of exactly `len` bytes at `off` over `n` iovecs (consumed). */
+static bool transfer(int fd, struct iovec *iov, int n, uint64_t off, uint64_t len, bool write)
+{
+	while (len > 0) {
+		ssize_t done = write ? pwritev(fd, iov, n, (off_t)off) : preadv(fd, iov, n, (off_t)off);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0) {
+			if (done == 0)
+				errno = EIO; /* the file ends early */
+			return false;
+		}
+		off += (uint64_t)done;
+		len -= (uint64_t)done;
+		while (n > 0 && (size_t)done >= iov->iov_len) {
+			done -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= (size_t)done;
+		}
+	}
+	return true;
+}
+
+/* Disk bytes [off, off + len) to or from the caller's buffers from byte `at` on. */
+static bool slice_io(struct lvm_blk_overlay *ov, int fd, const struct iovec *iov, unsigned n,
+		     uint64_t at, uint64_t off, uint64_t len, bool write)
+{
+	int k = lvm_iov_slice(iov, n, (size_t)at, (size_t)len, ov->iov, LVM_VQ_MAX_SEGS);
+	if (k < 0) {
+		errno = EINVAL;
+		return false;
+	}
+	return transfer(fd, ov->iov, k, off, len, write);
+}
+
+bool lvm_blk_overlay_read(struct lvm_blk_overlay *ov, const struct iovec *iov, unsigned n,
+			  uint64_t off, uint64_t len)
+{
+	if (!in_disk(ov, off, len))
+		return false;
+	uint64_t end = off + len;
+	for (uint64_t at = off; at < end;) {
+		/* The longest run of blocks with one owner, read in one go. */
+		uint64_t b = at / BLOCK;
+		bool mine = is_held(ov, b);
+		uint64_t stop = (b + 1) * BLOCK;
+		while (stop < end && is_held(ov, stop / BLOCK) == mine)
+			stop += BLOCK;
+		if (stop > end)
+			stop = end;
+		if (!slice_io(ov, mine ? ov->fd : ov->base_fd, iov, n, at - off, at, stop - at, false))
+			return false;
+		at = stop;
+	}
+	return true;
+}
+
+/* Copies block b up from the image into the overlay and marks it held. */
+static bool copy_up(struct lvm_blk_overlay *ov, uint64_t b)
+{
+	uint64_t len = block_len(ov, b), got = 0;
+	while (got < len) {
+		ssize_t r = pread(ov->base_fd, ov->block + got, len - got, (off_t)(b * BLOCK + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return false;
+		if (r == 0) { /* the image shrank under us: the rest reads as zeroes */
+			memset(ov->block + got, 0, len - got);
+			break;
+		}
+		got += (uint64_t)r;
+	}
+	struct iovec v = { ov->block, len };
+	if (!transfer(ov->fd, &v, 1, b * BLOCK, len, true))
+		return false;
+	hold(ov, b, b);
+	return true;
+}
+
+/* Before [off, off + len) is overwritten: copies up the blocks at either
+ * end that it covers only in part and the overlay does not hold yet. */
+static bool prepare(struct lvm_blk_overlay *ov, uint64_t off, uint64_t len)
+{
+	uint64_t first = off / BLOCK, last = (off + len - 1) / BLOCK;
+	bool head_part = off % BLOCK != 0 || off + len < first * BLOCK + block_len(ov, first);
+	bool tail_part = off + len < last * BLOCK + block_len(ov, last);
+	if (head_part && !is_held(ov, first) && !copy_up(ov, first))
+		return false;
+	if (last != first && tail_part && !is_held(ov, last) && !copy_up(ov, last))
+		return false;
+	return true;
+}
+
+bool lvm_blk_overlay_write(struct lvm_blk_overlay *ov, const struct iovec *iov, unsigned n,
+			   uint64_t off, uint64_t len)
+{
+	if (!in_disk(ov, off, len))
+		return false;
+	if (len == 0)
+		return true;
+	if (!prepare(ov, off, len) || !slice_io(ov, ov->fd, iov, n, 0, off, len, true))
+		return false;
+	hold(ov, off / BLOCK, (off + len - 1) / BLOCK);
+	return true;
+}
+
+/* Zeroes by writing zeroes, where the file system cannot fallocate. */
+static bool write_zeroes(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeroes[65536];
+	while (len > 0) {
+		size_t n = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
+		ssize_t done = pwrite(fd, zeroes, n, (off_t)off);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return false;
+		off += (uint64_t)done;
+		len -= (uint64_t)done;
+	}
+	return true;
+}
+
+bool lvm_blk_overlay_zero(struct lvm_blk_overlay *ov, uint64_t off, uint64_t len)
+{
+	if (!in_disk(ov, off, len))
+		return false;
+	if (len == 0)
+		return true;
+	if (!prepare(ov, off, len))
+		return false;
+	/* A hole reads as zeroes and gives the space back (tmpfs: the memory). */
+	if (fallocate(ov->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
+	    !write_zeroes(ov->fd, off, len))
+		return false;
+	hold(ov, off / BLOCK, (off + len - 1) / BLOCK);
+	return true;
+}
+
+uint64_t lvm_blk_overlay_size(const struct lvm_blk_overlay *ov)
+{
+	return ov->size;
+}
+
+uint64_t lvm_blk_overlay_bytes(const struct lvm_blk_overlay *ov)
+{
+	return __atomic_load_n(&ov->bytes, __ATOMIC_RELAXED);
+}
+
+bool lvm_blk_overlay_is_over(const struct lvm_blk_overlay *ov, int fd)
+{
+	struct stat a, b;
+	return fstat(ov->base_fd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* Copies [off, off + len) from one file to another with read and write. */
+static bool copy_plain(int from, int to, uint64_t off, uint64_t len)
+{
+	uint8_t buf[65536];
+	while (len > 0) {
+		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		ssize_t r = pread(from, buf, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return false;
+		}
+		struct iovec v = { buf, (size_t)r };
+		if (!transfer(to, &v, 1, off, (uint64_t)r, true))
+			return false;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return true;
+}
+
+/* Copies [off, off + len) between the files at the same offsets, in the
+ * kernel where it can (a reflink on a file system that shares extents). */
+static bool copy_range(int from, int to, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		loff_t in = (loff_t)off, out = (loff_t)off;
+		ssize_t done = copy_file_range(from, &in, to, &out, (size_t)len, 0);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done <= 0)
+			return copy_plain(from, to, off, len); /* EXDEV, ENOSYS, EOPNOTSUPP... */
+		off += (uint64_t)done;
+		len -= (uint64_t)done;
+	}
+	return true;
+}
+
+/* Copies the data of [off, end) from one overlay file to another, skipping
+ * holes (the destination is all holes: they already read as zeroes). */
+static bool copy_data(int from, int to, uint64_t off, uint64_t end)
+{
+	while (off < end) {
+		off_t data = lseek(from, (off_t)off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			return true; /* only holes from here on */
+		if (data < 0)
+			return copy_range(from, to, off, end - off); /* no SEEK_DATA: all of it */
+		if ((uint64_t)data >= end)
+			return true;
+		off_t hole = lseek(from, data, SEEK_HOLE);
+		uint64_t stop = hole < 0 || (uint64_t)hole > end ? end : (uint64_t)hole;
+		if (!copy_range(from, to, (uint64_t)data, stop - (uint64_t)data))
+			return false;
+		off = stop;
+	}
+	return true;
+}
+
+struct lvm_blk_overlay *lvm_blk_overlay_clone(const struct lvm_blk_overlay *parent)
+{
+	if (!parent) { /* lvm_blk_overlay_of a disk without one */
+		lvm_fail("the disk has no overlay to copy (not a snapshot disk)");
+		return NULL;
+	}
+	struct lvm_blk_overlay *c = lvm_blk_overlay_new(parent->base_fd, parent->size);
+	if (!c)
+		return NULL;
+	memcpy(c->held, parent->held, (parent->nblocks / 64 + 1) * sizeof(uint64_t));
+	c->bytes = lvm_blk_overlay_bytes(parent);
+	/* Each run of held blocks, found a word of the map at a time. */
+	for (uint64_t b = 0; b < c->nblocks;) {
+		if (c->held[b / 64] == 0 && b % 64 == 0) {
+			b += 64;
+			continue;
+		}
+		if (!is_held(c, b)) {
+			b++;
+			continue;
+		}
+		uint64_t first = b;
+		while (b < c->nblocks && is_held(c, b))
+			b++;
+		uint64_t end = b * BLOCK < c->size ? b * BLOCK : c->size;
+		if (!copy_data(parent->fd, c->fd, first * BLOCK, end)) {
+			lvm_fail_errno("cannot copy the overlay");
+			lvm_blk_overlay_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
