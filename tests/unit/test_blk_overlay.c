@@ -3,7 +3,8 @@
  * reads see the machine's writes (aligned, unaligned, across blocks, into
  * the short last block), the image's bytes never change, discard reads
  * back as zeroes, a clone starts with its parent's contents and the two
- * then diverge; and the recipe key `snapshot` (parse, allow check).
+ * then diverge; a saved overlay loads back (twice, independently) and a
+ * damaged one is refused; and the recipe key `snapshot` (parse, allow check).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "devices/virtio/blk.h"
 #include "devices/virtio/blk_overlay.h"
 #include "util/error.h"
+#include "util/state.h"
 
 #define BLK 4096u
 #define SIZE (10u * BLK + 1536u) /* whole sectors, the last block short */
@@ -268,6 +270,107 @@ static void test_random(void)
 	close(base);
 }
 
+/* The saved file's map (one word here: 11 blocks) and trailer. */
+#define MAP_AT (11u * BLK)
+#define SAVED_LEN (MAP_AT + 8u + 24u)
+
+static int corrupt(const char *path, uint64_t at, const void *bytes, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t w = fd < 0 ? -1 : pwrite(fd, bytes, n, (off_t)at);
+	if (fd >= 0)
+		close(fd);
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+/* Loading `path` fails with a message containing `why`. */
+static bool refused(int base, uint64_t size, const char *path, const char *why)
+{
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_load(base, size, path);
+	lvm_blk_overlay_free(ov);
+	if (!ov && !strstr(lvm_error(), why))
+		fprintf(stderr, "    load error: %s\n", lvm_error());
+	return !ov && strstr(lvm_error(), why);
+}
+
+static void test_save_load(void)
+{
+	static uint8_t m[SIZE], m2[SIZE];
+	char path[] = "/tmp/test-blk-overlay-saved-XXXXXX";
+	int tmp = mkstemp(path);
+	CHECK(tmp >= 0);
+	close(tmp);
+	int base = make_base();
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_new(base, SIZE);
+	CHECK(ov != NULL);
+	if (!ov)
+		return;
+	init_model(m);
+	CHECK(put(ov, m, 100, 5000, 0x31));
+	CHECK(lvm_blk_overlay_zero(ov, 6 * BLK, BLK + 512));
+	memset(m + 6 * BLK, 0, BLK + 512);
+	CHECK(put(ov, m, SIZE - 700, 700, 0x32));
+	CHECK_EQ_U64(lvm_blk_overlay_save(ov, path), 0);
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && st.st_size == SAVED_LEN);
+
+	/* Loaded twice: each reads as saved, and they are independent. */
+	struct lvm_blk_overlay *a = lvm_blk_overlay_load(base, SIZE, path);
+	struct lvm_blk_overlay *b = lvm_blk_overlay_load(base, SIZE, path);
+	CHECK(a && b);
+	if (a && b) {
+		CHECK(same_as(a, m));
+		CHECK(same_as(b, m));
+		CHECK_EQ_U64(lvm_blk_overlay_bytes(a), lvm_blk_overlay_bytes(ov));
+		memcpy(m2, m, SIZE);
+		CHECK(put(a, m2, 9 * BLK, 10, 0x33));
+		CHECK(same_as(a, m2));
+		CHECK(same_as(b, m));
+	}
+	lvm_blk_overlay_free(a);
+	lvm_blk_overlay_free(b);
+
+	/* Hostile files: each refused with a reason. */
+	uint8_t saved[SAVED_LEN];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && pread(fd, saved, SAVED_LEN, 0) == SAVED_LEN);
+	if (fd >= 0)
+		close(fd);
+	CHECK(refused(base, SIZE - 2048, path, "not the saved overlay of a 40448-byte disk"));
+	CHECK(refused(base, SIZE, "/nonexistent-luavmm.overlay", "cannot open"));
+	CHECK(truncate(path, SAVED_LEN - 1) == 0);
+	CHECK(refused(base, SIZE, path, "not the saved overlay"));
+	CHECK(truncate(path, SAVED_LEN) == 0 && corrupt(path, MAP_AT + 8, "LVMOVL2", 8) == 0);
+	CHECK(refused(base, SIZE, path, "is not a saved disk overlay"));
+	CHECK(corrupt(path, MAP_AT, saved + MAP_AT, SAVED_LEN - MAP_AT) == 0);
+	uint8_t word[8];
+	memcpy(word, saved + MAP_AT, 8);
+	word[0] ^= 0x80; /* block 7: held or not, the checksum tells */
+	CHECK(corrupt(path, MAP_AT, word, 8) == 0);
+	CHECK(refused(base, SIZE, path, "damaged (checksum)"));
+	/* A block past the end, with a checksum that matches. */
+	word[0] ^= 0x80;
+	word[1] |= 0x08; /* block 11 of 11 */
+	uint32_t crc = lvm_crc32c(0, word, 8);
+	uint8_t crc_le[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+			      (uint8_t)(crc >> 24) };
+	CHECK(corrupt(path, MAP_AT, word, 8) == 0 && corrupt(path, MAP_AT + 24, crc_le, 4) == 0);
+	CHECK(refused(base, SIZE, path, "past the disk's end"));
+	/* The disk size in the trailer must match the one asked for. */
+	CHECK(corrupt(path, MAP_AT, saved + MAP_AT, SAVED_LEN - MAP_AT) == 0);
+	uint8_t other_size[8] = { 0x00, 0xa4 }; /* 42 KiB: another disk with the same length */
+	CHECK(corrupt(path, MAP_AT + 16, other_size, 8) == 0);
+	CHECK(refused(base, SIZE, path, "overlay of a 41984-byte disk"));
+
+	/* Saving where nothing can be created. */
+	CHECK(lvm_blk_overlay_save(ov, "/nonexistent-luavmm-dir/x") < 0);
+	CHECK(strstr(lvm_error(), "cannot create /nonexistent-luavmm-dir/x") != NULL);
+	lvm_blk_overlay_free(ov);
+	unlink(path);
+	CHECK(base_intact(base));
+	close(base);
+}
+
 static void test_no_tmp_dir(void)
 {
 	const char *old = getenv("TMPDIR");
@@ -341,6 +444,7 @@ int main(void)
 	RUN_TEST(test_discard);
 	RUN_TEST(test_clone);
 	RUN_TEST(test_random);
+	RUN_TEST(test_save_load);
 	RUN_TEST(test_no_tmp_dir);
 	RUN_TEST(test_recipe_key);
 	return CHECK_DONE();

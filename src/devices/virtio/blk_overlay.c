@@ -14,6 +14,7 @@
 
 #include "devices/virtio/queue.h"
 #include "util/error.h"
+#include "util/state.h"
 
 #define BLOCK ((uint64_t)LVM_BLK_OVERLAY_BLOCK)
 
@@ -27,6 +28,12 @@ struct lvm_blk_overlay {
 	uint8_t block[LVM_BLK_OVERLAY_BLOCK];   /* a block being copied up */
 	struct iovec iov[LVM_VQ_MAX_SEGS];       /* a slice of the caller's buffers */
 };
+
+/* Words of the map: ceil(nblocks / 64). */
+static size_t map_words(const struct lvm_blk_overlay *ov)
+{
+	return (size_t)((ov->nblocks + 63) / 64);
+}
 
 static bool is_held(const struct lvm_blk_overlay *ov, uint64_t b)
 {
@@ -97,7 +104,7 @@ struct lvm_blk_overlay *lvm_blk_overlay_new(int base_fd, uint64_t size)
 	ov->fd = -1;
 	ov->size = size;
 	ov->nblocks = size / BLOCK + (size % BLOCK != 0);
-	ov->held = calloc(ov->nblocks / 64 + 1, sizeof(uint64_t));
+	ov->held = calloc(map_words(ov) + 1, sizeof(uint64_t)); /* + 1: never calloc(0) */
 	ov->base_fd = fcntl(base_fd, F_DUPFD_CLOEXEC, 0);
 	if (!ov->held) {
 		lvm_fail("out of memory for the overlay's map of %llu blocks",
@@ -353,6 +360,29 @@ static bool copy_data(int from, int to, uint64_t off, uint64_t end)
 	return true;
 }
 
+/* Copies the blocks `map` holds from one file to another (same offsets). */
+static bool copy_held(const struct lvm_blk_overlay *map, int from, int to)
+{
+	/* Each run of held blocks, found a word of the map at a time. */
+	for (uint64_t b = 0; b < map->nblocks;) {
+		if (b % 64 == 0 && map->held[b / 64] == 0) {
+			b += 64;
+			continue;
+		}
+		if (!is_held(map, b)) {
+			b++;
+			continue;
+		}
+		uint64_t first = b;
+		while (b < map->nblocks && is_held(map, b))
+			b++;
+		uint64_t end = b * BLOCK < map->size ? b * BLOCK : map->size;
+		if (!copy_data(from, to, first * BLOCK, end))
+			return false;
+	}
+	return true;
+}
+
 struct lvm_blk_overlay *lvm_blk_overlay_clone(const struct lvm_blk_overlay *parent)
 {
 	if (!parent) { /* lvm_blk_overlay_of a disk without one */
@@ -362,27 +392,162 @@ struct lvm_blk_overlay *lvm_blk_overlay_clone(const struct lvm_blk_overlay *pare
 	struct lvm_blk_overlay *c = lvm_blk_overlay_new(parent->base_fd, parent->size);
 	if (!c)
 		return NULL;
-	memcpy(c->held, parent->held, (parent->nblocks / 64 + 1) * sizeof(uint64_t));
+	memcpy(c->held, parent->held, map_words(c) * sizeof(uint64_t));
 	c->bytes = lvm_blk_overlay_bytes(parent);
-	/* Each run of held blocks, found a word of the map at a time. */
-	for (uint64_t b = 0; b < c->nblocks;) {
-		if (c->held[b / 64] == 0 && b % 64 == 0) {
-			b += 64;
-			continue;
-		}
-		if (!is_held(c, b)) {
-			b++;
-			continue;
-		}
-		uint64_t first = b;
-		while (b < c->nblocks && is_held(c, b))
-			b++;
-		uint64_t end = b * BLOCK < c->size ? b * BLOCK : c->size;
-		if (!copy_data(parent->fd, c->fd, first * BLOCK, end)) {
-			lvm_fail_errno("cannot copy the overlay");
-			lvm_blk_overlay_free(c);
-			return NULL;
-		}
+	if (!copy_held(c, parent->fd, c->fd)) {
+		lvm_fail_errno("cannot copy the overlay");
+		lvm_blk_overlay_free(c);
+		return NULL;
 	}
 	return c;
+}
+
+/*
+ * The saved form (lvm_blk_overlay_save), one file:
+ *   [0, size)            the disk's bytes where held, holes elsewhere
+ *   [A, A + 8 * words)   the map, u64 little-endian words (A: size rounded
+ *                        up to a block; words: ceil(blocks / 64))
+ *   then 24 bytes        "LVMOVL1\0", size (u64), CRC-32C of the map (u32),
+ *                        zero (u32)
+ * The file's length follows from the disk's size, which the loader knows.
+ */
+#define TRAILER 24u
+static const char magic[8] = "LVMOVL1";
+
+static uint64_t map_at(uint64_t size)
+{
+	return (size + BLOCK - 1) / BLOCK * BLOCK;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* The map and trailer as saved (malloc'd, *len bytes), or NULL. */
+static uint8_t *encode_tail(const struct lvm_blk_overlay *ov, size_t *len)
+{
+	size_t words = map_words(ov);
+	*len = words * 8 + TRAILER;
+	uint8_t *t = malloc(*len);
+	if (!t)
+		return NULL;
+	for (size_t i = 0; i < words; i++)
+		put_le(t + 8 * i, ov->held[i], 8);
+	uint8_t *tr = t + words * 8;
+	memcpy(tr, magic, sizeof(magic));
+	put_le(tr + 8, ov->size, 8);
+	put_le(tr + 16, lvm_crc32c(0, t, words * 8), 4);
+	put_le(tr + 20, 0, 4);
+	return t;
+}
+
+int lvm_blk_overlay_save(const struct lvm_blk_overlay *ov, const char *path)
+{
+	size_t len;
+	uint8_t *tail = encode_tail(ov, &len);
+	if (!tail)
+		return lvm_fail("out of memory");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		free(tail);
+		return lvm_fail_errno("cannot create %s", path);
+	}
+	struct iovec v = { .iov_base = tail, .iov_len = len };
+	bool ok = ftruncate(fd, (off_t)map_at(ov->size)) == 0 && copy_held(ov, ov->fd, fd) &&
+		  transfer(fd, &v, 1, map_at(ov->size), len, true);
+	int rc = ok ? 0 : lvm_fail_errno("cannot write %s", path);
+	free(tail);
+	if (close(fd) < 0 && rc == 0)
+		rc = lvm_fail_errno("cannot write %s", path);
+	return rc;
+}
+
+/* Reads the saved map and trailer of `fd` into `ov` (hostile input): 0, or -1 + lvm_error. */
+static int decode_tail(struct lvm_blk_overlay *ov, int fd, const char *path)
+{
+	size_t len = map_words(ov) * 8 + TRAILER;
+	uint8_t *t = malloc(len);
+	if (!t)
+		return lvm_fail("out of memory");
+	struct iovec v = { .iov_base = t, .iov_len = len };
+	int rc = 0;
+	const uint8_t *tr = t + len - TRAILER;
+	if (!transfer(fd, &v, 1, map_at(ov->size), len, false))
+		rc = lvm_fail_errno("cannot read %s", path);
+	else if (memcmp(tr, magic, sizeof(magic)) != 0 || get_le(tr + 20, 4) != 0)
+		rc = lvm_fail("%s is not a saved disk overlay", path);
+	else if (get_le(tr + 8, 8) != ov->size)
+		rc = lvm_fail("%s is the overlay of a %llu-byte disk, not of %llu bytes", path,
+			      (unsigned long long)get_le(tr + 8, 8), (unsigned long long)ov->size);
+	else if (get_le(tr + 16, 4) != lvm_crc32c(0, t, len - TRAILER))
+		rc = lvm_fail("%s: the overlay's map is damaged (checksum)", path);
+	for (size_t i = 0; rc == 0 && i < map_words(ov); i++)
+		ov->held[i] = get_le(t + 8 * i, 8);
+	free(t);
+	if (rc == 0 && ov->nblocks % 64 && ov->held[ov->nblocks / 64] >> (ov->nblocks % 64))
+		rc = lvm_fail("%s: the overlay's map holds blocks past the disk's end", path);
+	return rc;
+}
+
+/* Bytes of the blocks the map holds (the last one may be short). */
+static uint64_t held_bytes(const struct lvm_blk_overlay *ov)
+{
+	uint64_t blocks = 0;
+	for (size_t i = 0; i < map_words(ov); i++)
+		blocks += (uint64_t)__builtin_popcountll(ov->held[i]);
+	uint64_t n = blocks * BLOCK;
+	if (ov->nblocks && is_held(ov, ov->nblocks - 1))
+		n -= BLOCK - block_len(ov, ov->nblocks - 1);
+	return n;
+}
+
+/* The length of the saved overlay of a `size`-byte disk. */
+static uint64_t saved_len(uint64_t size)
+{
+	uint64_t blocks = size / BLOCK + (size % BLOCK != 0);
+	return map_at(size) + (blocks + 63) / 64 * 8 + TRAILER;
+}
+
+/* Fills the new overlay `ov` from the saved file `fd`: 0, or -1 + lvm_error. */
+static int load_into(struct lvm_blk_overlay *ov, int fd, const char *path)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return lvm_fail_errno("cannot stat %s", path);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != saved_len(ov->size))
+		return lvm_fail("%s is not the saved overlay of a %llu-byte disk (%lld bytes, not %llu)",
+				path, (unsigned long long)ov->size, (long long)st.st_size,
+				(unsigned long long)saved_len(ov->size));
+	if (decode_tail(ov, fd, path) < 0)
+		return -1;
+	ov->bytes = held_bytes(ov);
+	if (!copy_held(ov, fd, ov->fd))
+		return lvm_fail_errno("cannot copy %s", path);
+	return 0;
+}
+
+struct lvm_blk_overlay *lvm_blk_overlay_load(int base_fd, uint64_t size, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		lvm_fail_errno("cannot open %s", path);
+		return NULL;
+	}
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_new(base_fd, size);
+	if (ov && load_into(ov, fd, path) < 0) {
+		lvm_blk_overlay_free(ov);
+		ov = NULL;
+	}
+	close(fd);
+	return ov;
 }

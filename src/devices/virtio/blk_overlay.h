@@ -46,6 +46,23 @@ struct lvm_blk_overlay *lvm_blk_overlay_clone(const struct lvm_blk_overlay *pare
 void lvm_blk_overlay_free(struct lvm_blk_overlay *ov);
 
 /*
+ * For vm:snapshot(dir): writes the overlay's contents and map into a new
+ * file `path` (0600; sparse: only the held blocks' data, then the map and
+ * a checksummed trailer).  Not fsynced: the caller syncs what it keeps.
+ * `ov` must not be written meanwhile.  0, or -1 + lvm_error.
+ */
+int lvm_blk_overlay_save(const struct lvm_blk_overlay *ov, const char *path);
+/*
+ * For restore: a new overlay of `size` bytes over `base_fd` whose contents
+ * are those saved in `path` (copied: the file is only read and may be
+ * loaded again, by several machines).  The file is checked as hostile
+ * input (its length, magic, disk size, map checksum, no block past the
+ * end).  It does not record which image it was over: the caller must
+ * pair it with the same, unchanged image.  NULL + lvm_error.
+ */
+struct lvm_blk_overlay *lvm_blk_overlay_load(int base_fd, uint64_t size, const char *path);
+
+/*
  * The disk's bytes [off, off + len) to and from the `n` buffers `iov`
  * (holding at least len bytes; at most LVM_VQ_MAX_SEGS of them).  false
  * (errno set) if the range is off the disk or the I/O failed; a failed
