@@ -270,6 +270,51 @@ static void test_random(void)
 	close(base);
 }
 
+/* A map of several words: runs that cross them, and the whole disk. */
+static void test_big_map(void)
+{
+	enum { BIG = 200 * BLK + 512, BLOCKS = 201 };
+	static uint8_t m[BIG], buf[BIG];
+	static bool held[BLOCKS];
+	char path[] = "/tmp/test-blk-overlay-big-XXXXXX";
+	int base = mkstemp(path);
+	CHECK(base >= 0 && ftruncate(base, BIG) == 0);
+	unlink(path);
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_new(base, BIG);
+	CHECK(ov != NULL);
+	if (!ov)
+		return;
+	memset(m, 0, sizeof(m));
+	unsigned seed = 99;
+	for (int i = 0; i < 200; i++) {
+		seed = seed * 1103515245u + 12345u;
+		uint64_t off = (seed >> 4) % BIG;
+		seed = seed * 1103515245u + 12345u;
+		uint64_t len = 1 + (seed >> 4) % (i % 3 ? 2 * BLK : 90 * BLK);
+		if (len > BIG - off)
+			len = BIG - off;
+		memset(buf, i + 1, len);
+		memset(m + off, i + 1, len);
+		CHECK(ov_write(ov, buf, off, len));
+		for (uint64_t b = off / BLK; b <= (off + len - 1) / BLK; b++)
+			held[b] = true;
+		uint64_t want = 0;
+		for (unsigned b = 0; b < BLOCKS; b++)
+			want += held[b] ? (b == BLOCKS - 1 ? 512 : BLK) : 0;
+		CHECK_EQ_U64(lvm_blk_overlay_bytes(ov), want);
+	}
+	CHECK(ov_read(ov, buf, 0, BIG) && memcmp(buf, m, BIG) == 0);
+	struct lvm_blk_overlay *c = lvm_blk_overlay_clone(ov);
+	CHECK(c && ov_read(c, buf, 0, BIG) && memcmp(buf, m, BIG) == 0);
+	CHECK(lvm_blk_overlay_zero(ov, 0, BIG));
+	CHECK_EQ_U64(lvm_blk_overlay_bytes(ov), BIG);
+	memset(m, 0, sizeof(m));
+	CHECK(ov_read(ov, buf, 0, BIG) && memcmp(buf, m, BIG) == 0);
+	lvm_blk_overlay_free(c);
+	lvm_blk_overlay_free(ov);
+	close(base);
+}
+
 /* The saved file's map (one word here: 11 blocks) and trailer. */
 #define MAP_AT (11u * BLK)
 #define SAVED_LEN (MAP_AT + 8u + 24u)
@@ -444,6 +489,7 @@ int main(void)
 	RUN_TEST(test_discard);
 	RUN_TEST(test_clone);
 	RUN_TEST(test_random);
+	RUN_TEST(test_big_map);
 	RUN_TEST(test_save_load);
 	RUN_TEST(test_no_tmp_dir);
 	RUN_TEST(test_recipe_key);

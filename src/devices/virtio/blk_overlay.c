@@ -47,16 +47,21 @@ static uint64_t block_len(const struct lvm_blk_overlay *ov, uint64_t b)
 	return left < BLOCK ? left : BLOCK;
 }
 
-/* Marks blocks [first, last] held. */
+/* Marks blocks [first, last] held, a word of the map at a time (a guest
+ * may discard the whole disk in one request). */
 static void hold(struct lvm_blk_overlay *ov, uint64_t first, uint64_t last)
 {
 	uint64_t added = 0;
-	for (uint64_t b = first; b <= last; b++) {
-		if (!is_held(ov, b)) {
-			ov->held[b / 64] |= 1ull << (b % 64);
-			added += block_len(ov, b);
-		}
+	bool short_tail = last == ov->nblocks - 1 && !is_held(ov, last);
+	for (uint64_t b = first; b <= last;) {
+		uint64_t w = b / 64, lo = b % 64, hi = last / 64 == w ? last % 64 : 63;
+		uint64_t mask = (hi - lo == 63 ? ~0ull : (1ull << (hi - lo + 1)) - 1) << lo;
+		added += (uint64_t)__builtin_popcountll(mask & ~ov->held[w]) * BLOCK;
+		ov->held[w] |= mask;
+		b = w * 64 + hi + 1;
 	}
+	if (short_tail) /* the disk's last block, now held, may be short */
+		added -= BLOCK - block_len(ov, last);
 	__atomic_fetch_add(&ov->bytes, added, __ATOMIC_RELAXED);
 }
 
