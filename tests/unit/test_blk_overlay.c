@@ -4,7 +4,8 @@
  * the short last block), the image's bytes never change, discard reads
  * back as zeroes, a clone starts with its parent's contents and the two
  * then diverge; a saved overlay loads back (twice, independently) and a
- * damaged one is refused; and the recipe key `snapshot` (parse, allow check).
+ * damaged one is refused; the recipe key `snapshot` (parse, allow check);
+ * and a disk on a real VM with its overlay swapped for a fork's copy.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "devices/device.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/blk_overlay.h"
+#include "kvm/vm.h"
 #include "util/error.h"
 #include "util/state.h"
 
@@ -331,7 +333,9 @@ static int corrupt(const char *path, uint64_t at, const void *bytes, size_t n)
 /* Loading `path` fails with a message containing `why`. */
 static bool refused(int base, uint64_t size, const char *path, const char *why)
 {
-	struct lvm_blk_overlay *ov = lvm_blk_overlay_load(base, size, path);
+	struct lvm_blk_overlay *like = lvm_blk_overlay_new(base, size);
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_load(like, path);
+	lvm_blk_overlay_free(like);
 	lvm_blk_overlay_free(ov);
 	if (!ov && !strstr(lvm_error(), why))
 		fprintf(stderr, "    load error: %s\n", lvm_error());
@@ -360,8 +364,8 @@ static void test_save_load(void)
 	CHECK(stat(path, &st) == 0 && st.st_size == SAVED_LEN);
 
 	/* Loaded twice: each reads as saved, and they are independent. */
-	struct lvm_blk_overlay *a = lvm_blk_overlay_load(base, SIZE, path);
-	struct lvm_blk_overlay *b = lvm_blk_overlay_load(base, SIZE, path);
+	struct lvm_blk_overlay *a = lvm_blk_overlay_load(ov, path);
+	struct lvm_blk_overlay *b = lvm_blk_overlay_load(ov, path);
 	CHECK(a && b);
 	if (a && b) {
 		CHECK(same_as(a, m));
@@ -383,6 +387,9 @@ static void test_save_load(void)
 		close(fd);
 	CHECK(refused(base, SIZE - 2048, path, "not the saved overlay of a 40448-byte disk"));
 	CHECK(refused(base, SIZE, "/nonexistent-luavmm.overlay", "cannot open"));
+	CHECK(lvm_blk_overlay_load(NULL, path) == NULL);
+	CHECK(lvm_blk_overlay_clone(NULL) == NULL);
+	CHECK(strstr(lvm_error(), "not a snapshot disk") != NULL);
 	CHECK(truncate(path, SAVED_LEN - 1) == 0);
 	CHECK(refused(base, SIZE, path, "not the saved overlay"));
 	CHECK(truncate(path, SAVED_LEN) == 0 && corrupt(path, MAP_AT + 8, "LVMOVL2", 8) == 0);
@@ -483,6 +490,83 @@ static void test_recipe_key(void)
 	CHECK_STR(lvm_error(), "disks.root.snapshot must be a boolean, not a string");
 }
 
+/* The disk itself on a real VM (not started): lvm_blk_open with snapshot,
+ * its overlay, swapping in a fork's copy, the errors naming the field. */
+static void test_disk(void)
+{
+	struct lvm_vm_options opts = { .mem_size = 16u << 20, .ncpus = 1 };
+	struct lvm_vm *vm = lvm_vm_create(&opts);
+	CHECK(vm != NULL);
+	if (!vm) {
+		fprintf(stderr, "    %s\n", lvm_error());
+		return;
+	}
+	char path[] = "/tmp/test-blk-overlay-disk-XXXXXX", other[] = "/tmp/test-blk-overlay-o-XXXXXX";
+	int base = mkstemp(path), ofd = mkstemp(other);
+	CHECK(base >= 0 && ftruncate(base, SIZE) == 0 && ofd >= 0 && ftruncate(ofd, SIZE) == 0);
+	uint64_t at = 0xd0000000u;
+	struct lvm_blk *parent = lvm_blk_open(vm, at, 5, "root", path, false, true);
+	struct lvm_blk *child = lvm_blk_open(vm, at + 0x1000, 6, "root", path, false, true);
+	struct lvm_blk *plain = lvm_blk_open(vm, at + 0x2000, 7, "plain", path, false, false);
+	struct lvm_blk *ro = lvm_blk_open(vm, at + 0x3000, 8, "ro", path, true, true);
+	CHECK(parent && child && plain && ro);
+	if (parent && child && plain && ro) {
+		CHECK(lvm_blk_overlay_of(parent) && lvm_blk_overlay_of(child));
+		CHECK(!lvm_blk_overlay_of(plain) && !lvm_blk_overlay_of(ro)); /* readonly wins */
+		uint8_t buf[BLK];
+		memset(buf, 0x5a, sizeof(buf));
+		CHECK(ov_write(lvm_blk_overlay_of(parent), buf, BLK, BLK));
+		CHECK(lvm_blk_replace_overlay(child, lvm_blk_overlay_clone(lvm_blk_overlay_of(parent))) == 0);
+		uint8_t got[BLK] = { 0 };
+		CHECK(ov_read(lvm_blk_overlay_of(child), got, BLK, BLK) && memcmp(got, buf, BLK) == 0);
+
+		struct lvm_device_stat st[LVM_DEVICE_STATS_MAX];
+		unsigned n = lvm_blk_device.stats(child, st);
+		CHECK(n > 0 && strcmp(st[n - 1].name, "overlay_bytes") == 0 && st[n - 1].value == BLK);
+		n = lvm_blk_device.stats(plain, st);
+		CHECK(n > 0 && strcmp(st[n - 1].name, "overlay_bytes") != 0);
+
+		/* Refused: no overlay to replace, another image, a failed clone. */
+		CHECK(lvm_blk_replace_overlay(plain, lvm_blk_overlay_new(base, SIZE)) < 0);
+		CHECK(strstr(lvm_error(), "disk plain has no overlay") != NULL);
+		CHECK(lvm_blk_replace_overlay(child, lvm_blk_overlay_new(ofd, SIZE)) < 0);
+		CHECK(strstr(lvm_error(), "over another image") != NULL);
+		CHECK(lvm_blk_replace_overlay(child, lvm_blk_overlay_new(base, SIZE - 512)) < 0);
+		CHECK(strstr(lvm_error(), "the overlay is 41984 bytes, disk root 42496") != NULL);
+		CHECK(lvm_blk_replace_overlay(child, lvm_blk_overlay_clone(NULL)) < 0);
+		CHECK(strstr(lvm_error(), "no overlay to copy") != NULL);
+		CHECK(ov_read(lvm_blk_overlay_of(child), got, BLK, BLK) && memcmp(got, buf, BLK) == 0);
+	}
+	lvm_blk_free(parent);
+	lvm_blk_free(child);
+	lvm_blk_free(plain);
+	lvm_blk_free(ro);
+
+	/* Errors name the field. */
+	CHECK(lvm_blk_open(vm, at, 5, "x", "/nonexistent-luavmm.img", false, true) == NULL);
+	CHECK(strncmp(lvm_error(), "path: cannot open /nonexistent-luavmm.img", 41) == 0);
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	setenv("TMPDIR", "/nonexistent-luavmm-dir", 1);
+	CHECK(lvm_blk_open(vm, at, 5, "x", path, false, true) == NULL);
+	CHECK_STR(lvm_error(), "snapshot: cannot create an overlay in /nonexistent-luavmm-dir: "
+			       "No such file or directory");
+	struct lvm_blk *no_overlay_needed = lvm_blk_open(vm, at, 5, "x", path, true, true);
+	CHECK(no_overlay_needed != NULL);
+	lvm_blk_free(no_overlay_needed);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+
+	unlink(path);
+	unlink(other);
+	close(base);
+	close(ofd);
+	lvm_vm_destroy(vm);
+}
+
 int main(void)
 {
 	RUN_TEST(test_reads_see_writes);
@@ -493,5 +577,6 @@ int main(void)
 	RUN_TEST(test_save_load);
 	RUN_TEST(test_no_tmp_dir);
 	RUN_TEST(test_recipe_key);
+	RUN_TEST(test_disk);
 	return CHECK_DONE();
 }

@@ -442,6 +442,8 @@ struct lvm_blk_overlay *lvm_blk_overlay_of(struct lvm_blk *blk)
 int lvm_blk_replace_overlay(struct lvm_blk *blk, struct lvm_blk_overlay *ov)
 {
 	int rc = 0;
+	if (!ov)
+		return -1; /* the clone or load that made it failed: its lvm_error stands */
 	if (!blk->overlay)
 		rc = lvm_fail("disk %s has no overlay (snapshot = false, or readonly)", blk->name);
 	else if (lvm_blk_overlay_size(ov) != blk->sectors * SECTOR)

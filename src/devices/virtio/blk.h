@@ -44,10 +44,12 @@ void lvm_blk_params_set_snapshot(void *params);
 struct lvm_blk_overlay;
 struct lvm_blk_overlay *lvm_blk_overlay_of(struct lvm_blk *blk);
 /*
- * For a fork: swaps the disk's overlay for `ov` (usually
- * lvm_blk_overlay_clone(lvm_blk_overlay_of(parent))), before the disk
- * starts or while it is quiesced.  Takes `ov` in every case.  -1 + lvm_error
- * if the disk has no overlay (created without snapshot) or `ov` is over
+ * For a fork or a restore: swaps the disk's overlay for `ov`, before the
+ * disk starts or while it is quiesced: lvm_blk_overlay_clone(
+ * lvm_blk_overlay_of(parent)) or lvm_blk_overlay_load(
+ * lvm_blk_overlay_of(blk), path).  Takes `ov` in every case.  -1 +
+ * lvm_error if `ov` is NULL (the clone or load failed: its error stands),
+ * the disk has no overlay (created without snapshot) or `ov` is over
  * another image or of another size.
  */
 int lvm_blk_replace_overlay(struct lvm_blk *blk, struct lvm_blk_overlay *ov);

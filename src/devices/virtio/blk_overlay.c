@@ -541,14 +541,19 @@ static int load_into(struct lvm_blk_overlay *ov, int fd, const char *path)
 	return 0;
 }
 
-struct lvm_blk_overlay *lvm_blk_overlay_load(int base_fd, uint64_t size, const char *path)
+struct lvm_blk_overlay *lvm_blk_overlay_load(const struct lvm_blk_overlay *like,
+					      const char *path)
 {
+	if (!like) {
+		lvm_fail("the disk has no overlay to load into (not a snapshot disk)");
+		return NULL;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		lvm_fail_errno("cannot open %s", path);
 		return NULL;
 	}
-	struct lvm_blk_overlay *ov = lvm_blk_overlay_new(base_fd, size);
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_new(like->base_fd, like->size);
 	if (ov && load_into(ov, fd, path) < 0) {
 		lvm_blk_overlay_free(ov);
 		ov = NULL;

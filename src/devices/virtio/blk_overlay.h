@@ -53,14 +53,17 @@ void lvm_blk_overlay_free(struct lvm_blk_overlay *ov);
  */
 int lvm_blk_overlay_save(const struct lvm_blk_overlay *ov, const char *path);
 /*
- * For restore: a new overlay of `size` bytes over `base_fd` whose contents
- * are those saved in `path` (copied: the file is only read and may be
- * loaded again, by several machines).  The file is checked as hostile
- * input (its length, magic, disk size, map checksum, no block past the
- * end).  It does not record which image it was over: the caller must
- * pair it with the same, unchanged image.  NULL + lvm_error.
+ * For restore: a new overlay over the same image as `like` (and of its
+ * size; usually the fresh one of a disk just created with snapshot) whose
+ * contents are those saved in `path` (copied: the file is only read and
+ * may be loaded again, by several machines).  The file is checked as
+ * hostile input (its length, magic, disk size, map checksum, no block past
+ * the end).  It does not record which image it was over: the caller must
+ * pair it with the same, unchanged image.  NULL + lvm_error (also for a
+ * NULL `like`: a disk without an overlay).
  */
-struct lvm_blk_overlay *lvm_blk_overlay_load(int base_fd, uint64_t size, const char *path);
+struct lvm_blk_overlay *lvm_blk_overlay_load(const struct lvm_blk_overlay *like,
+					      const char *path);
 
 /*
  * The disk's bytes [off, off + len) to and from the `n` buffers `iov`
