@@ -93,23 +93,33 @@ static struct lvm_vm *new_vm(unsigned ncpus, enum lvm_irqchip_mode mode)
 	return vm;
 }
 
+/* One MSR in a struct kvm_msrs (a flexible array: a buffer, as msr.c does). */
+struct one_msr {
+	_Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+};
+
+static struct kvm_msrs *one_msr(struct one_msr *m, uint32_t index, uint64_t value)
+{
+	struct kvm_msrs *msrs = (struct kvm_msrs *)m->buf;
+	memset(m, 0, sizeof(*m));
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = index;
+	msrs->entries[0].data = value;
+	return msrs;
+}
+
 static int set_msr(struct lvm_vcpu *vcpu, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e = { .index = index, .data = value } };
-	return ioctl(vcpu->fd, KVM_SET_MSRS, &m);
+	struct one_msr m;
+	return ioctl(vcpu->fd, KVM_SET_MSRS, one_msr(&m, index, value));
 }
 
 static bool get_msr(struct lvm_vcpu *vcpu, uint32_t index, uint64_t *value)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e = { .index = index } };
-	int n = ioctl(vcpu->fd, KVM_GET_MSRS, &m);
-	*value = m.e.data;
+	struct one_msr m;
+	struct kvm_msrs *msrs = one_msr(&m, index, 0);
+	int n = ioctl(vcpu->fd, KVM_GET_MSRS, msrs);
+	*value = msrs->entries[0].data;
 	return n == 1;
 }
 
@@ -656,6 +666,88 @@ out:
 	lvm_vm_destroy(b);
 }
 
+/* --- the formats of hosts without SREGS2 or XSAVE ----------------------- */
+
+/* `p` (len bytes) with [from, to) replaced by a u8 format and a blob. */
+static uint8_t *splice(const uint8_t *p, size_t len, size_t from, size_t to, uint8_t format,
+		       const void *blob, uint32_t n, size_t *out_len)
+{
+	*out_len = len - (to - from) + 1 + 4 + n;
+	uint8_t *q = malloc(*out_len);
+	memcpy(q, p, from);
+	q[from] = format;
+	memcpy(q + from + 1, &n, 4);
+	memcpy(q + from + 5, blob, n);
+	memcpy(q + from + 5 + n, p + to, len - to);
+	return q;
+}
+
+/* Loads `p` into a new VM's vCPU 0; returns the VM (NULL on failure). */
+static struct lvm_vm *load_into_new_vm(const uint8_t *p, size_t len)
+{
+	struct lvm_vm *vm = new_vm(1, LVM_IRQCHIP_SPLIT);
+	struct lvm_state_reader r;
+	memset(&r, 0, sizeof(r));
+	r.p = p;
+	r.len = len;
+	snprintf(r.name, sizeof(r.name), "cpu.0");
+	if (vm && (lvm_x86_vcpu_load(&vm->vcpus[0], &r) < 0 || lvm_state_section_done(&r) < 0)) {
+		fprintf(stderr, "load: %s\n", lvm_error());
+		check_failures++;
+		lvm_vm_destroy(vm);
+		vm = NULL;
+	}
+	return vm;
+}
+
+static void test_loads_sregs_and_fpu_formats(void)
+{
+	struct lvm_vm *a = new_vm(1, LVM_IRQCHIP_SPLIT), *b = NULL, *c = NULL;
+	struct lvm_state_writer w;
+	lvm_state_writer_init(&w);
+	bool avx, tsc_aux;
+	if (!a)
+		goto out;
+	set_distinctive_state(a, &avx, &tsc_aux);
+	struct lvm_state_reader sec;
+	if (!save_vm(a, &w) || lvm_state_section(w.buf, w.len, "cpu.0", &sec) < 0) {
+		check_failures++;
+		goto out;
+	}
+	const size_t sregs_at = 8 + 4 + sizeof(struct kvm_regs);
+	const size_t fpu_at = skip_blob(sec.p, sregs_at + 1);
+
+	/* struct kvm_sregs (KVM_SET_SREGS) instead of struct kvm_sregs2. */
+	struct kvm_sregs sregs, got;
+	CHECK(ioctl(a->vcpus[0].fd, KVM_GET_SREGS, &sregs) == 0);
+	size_t len;
+	uint8_t *q = splice(sec.p, sec.len, sregs_at, fpu_at, 1, &sregs, sizeof(sregs), &len);
+	b = load_into_new_vm(q, len);
+	free(q);
+	if (b) {
+		CHECK(ioctl(b->vcpus[0].fd, KVM_GET_SREGS, &got) == 0);
+		CHECK(memcmp(&sregs, &got, sizeof(got)) == 0);
+	}
+
+	/* struct kvm_fpu (KVM_SET_FPU) instead of the XSAVE area: x87 and SSE only. */
+	struct kvm_fpu fpu, fgot;
+	CHECK(ioctl(a->vcpus[0].fd, KVM_GET_FPU, &fpu) == 0);
+	CHECK_EQ_U64(fpu.xmm[0][15], 0xaf);
+	q = splice(sec.p, sec.len, fpu_at, skip_blob(sec.p, fpu_at + 1), 2, &fpu, sizeof(fpu), &len);
+	c = load_into_new_vm(q, len);
+	free(q);
+	if (c) {
+		CHECK(ioctl(c->vcpus[0].fd, KVM_GET_FPU, &fgot) == 0);
+		CHECK(memcmp(fpu.xmm, fgot.xmm, sizeof(fpu.xmm)) == 0);
+		CHECK_EQ_U64(fgot.mxcsr, fpu.mxcsr);
+	}
+out:
+	lvm_state_writer_free(&w);
+	lvm_vm_destroy(a);
+	lvm_vm_destroy(b);
+	lvm_vm_destroy(c);
+}
+
 /* --- hostile sections ---------------------------------------------------- */
 
 /* A reader over bytes the test made up, as the caller would hand it. */
@@ -790,6 +882,7 @@ int main(void)
 	RUN_TEST(test_round_trip_kernel_irqchip);
 	RUN_TEST(test_tsc_deadline_survives);
 	RUN_TEST(test_guest_continues_after_load);
+	RUN_TEST(test_loads_sregs_and_fpu_formats);
 	RUN_TEST(test_refuses_bad_sections);
 	return CHECK_DONE();
 }

@@ -486,11 +486,12 @@ static int load_tsc_khz(struct lvm_vcpu *vcpu, struct lvm_state_reader *r, uint3
 /* Without KVM_SET_SREGS2 here: KVM then reads the PDPTRs from guest memory. */
 static void sregs2_to_sregs(const struct kvm_sregs2 *s2, struct kvm_sregs *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->cs = s2->cs, s->ds = s2->ds, s->es = s2->es, s->fs = s2->fs, s->gs = s2->gs;
-	s->ss = s2->ss, s->tr = s2->tr, s->ldt = s2->ldt, s->gdt = s2->gdt, s->idt = s2->idt;
-	s->cr0 = s2->cr0, s->cr2 = s2->cr2, s->cr3 = s2->cr3, s->cr4 = s2->cr4, s->cr8 = s2->cr8;
-	s->efer = s2->efer, s->apic_base = s2->apic_base;
+	*s = (struct kvm_sregs){
+		.cs = s2->cs, .ds = s2->ds, .es = s2->es, .fs = s2->fs, .gs = s2->gs, .ss = s2->ss,
+		.tr = s2->tr, .ldt = s2->ldt, .gdt = s2->gdt, .idt = s2->idt,
+		.cr0 = s2->cr0, .cr2 = s2->cr2, .cr3 = s2->cr3, .cr4 = s2->cr4, .cr8 = s2->cr8,
+		.efer = s2->efer, .apic_base = s2->apic_base,
+	}; /* no interrupt_bitmap: a pending interrupt travels in the vCPU events */
 }
 
 static int load_sregs(struct lvm_vcpu *vcpu, struct lvm_state_reader *r,

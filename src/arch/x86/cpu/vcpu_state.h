@@ -23,7 +23,9 @@
  * Section of the VM clock (the caller names it): u64 kvmclock in ns
  * (KVM_GET_CLOCK).  Loaded, the guest's clock continues from that value:
  * like its TSC (the MSR), it does not see the time the snapshot spent on
- * disk.
+ * disk.  (Where KVM cannot move the guest's TSC, kvm_pvm, the TSC does
+ * see it; the TSC is then set to what the guest reads, so that KVM's
+ * deadline timer and kvmclock sums agree with the guest.)
  *
  * Loading expects the vCPU as the machine's recipe creates it (CPUID set:
  * the XSAVE features and some MSRs depend on it), validates the whole
