@@ -666,6 +666,63 @@ out:
 	lvm_vm_destroy(b);
 }
 
+/* The port on the first VM's bus: counts the `in`s it answers (0xff). */
+static void count_reads(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, bool is_write)
+{
+	(void)offset;
+	if (!is_write) {
+		__atomic_fetch_add((uint64_t *)opaque, 1, __ATOMIC_RELAXED);
+		memset(data, 0xff, size);
+	}
+}
+
+/*
+ * The same guest on its vCPU thread, paused and saved wherever the pause
+ * caught it.  Every `in` the port answered was completed by the save: in
+ * the new VM the next `in` is round (answers + 1), none is done twice, and
+ * each exit still finds RDX = 0xff * (RCX - 1).
+ */
+static void test_save_while_parked(void)
+{
+	struct lvm_vm *a = new_vm(1, LVM_IRQCHIP_SPLIT), *b = new_vm(1, LVM_IRQCHIP_SPLIT);
+	struct lvm_state_writer w;
+	uint64_t answered = 0;
+	lvm_state_writer_init(&w);
+	if (!a || !b)
+		goto out;
+	start_guest(a);
+	CHECK(lvm_bus_register(&a->pio, GUEST_PORT, 1, count_reads, &answered, "test") == 0);
+	CHECK(lvm_vm_start(a) == 0);
+	usleep(20000);
+	lvm_vm_pause(a);
+	CHECK(!lvm_vm_stopped(a));
+	if (!save_vm(a, &w)) {
+		check_failures++;
+		goto out;
+	}
+	uint64_t rounds = __atomic_load_n(&answered, __ATOMIC_RELAXED);
+	CHECK(rounds > 0);
+	memcpy(b->mem.host, a->mem.host, a->mem.size);
+	lvm_vm_resume(a);
+	CHECK(load_vm(b, &w));
+	for (uint64_t i = 1; i <= 3; i++) {
+		if (!run_to_in(&b->vcpus[0], 0xff)) {
+			check_failures++;
+			break;
+		}
+		struct kvm_regs regs;
+		CHECK(ioctl(b->vcpus[0].fd, KVM_GET_REGS, &regs) == 0);
+		CHECK_EQ_U64(regs.rcx, rounds + i);
+		CHECK_EQ_U64(regs.rdx, 0xff * (regs.rcx - 1));
+		CHECK_EQ_U64(regs.rip, CODE_ADDR + 6);
+		CHECK_EQ_U64(counter(b), regs.rcx);
+	}
+out:
+	lvm_state_writer_free(&w);
+	lvm_vm_destroy(a);
+	lvm_vm_destroy(b);
+}
+
 /* --- the formats of hosts without SREGS2 or XSAVE ----------------------- */
 
 /* `p` (len bytes) with [from, to) replaced by a u8 format and a blob. */
@@ -882,6 +939,7 @@ int main(void)
 	RUN_TEST(test_round_trip_kernel_irqchip);
 	RUN_TEST(test_tsc_deadline_survives);
 	RUN_TEST(test_guest_continues_after_load);
+	RUN_TEST(test_save_while_parked);
 	RUN_TEST(test_loads_sregs_and_fpu_formats);
 	RUN_TEST(test_refuses_bad_sections);
 	return CHECK_DONE();
