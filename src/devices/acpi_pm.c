@@ -1,6 +1,7 @@
 #include "devices/acpi_pm.h"
 
 #include "util/clock.h"
+#include "util/state.h"
 
 #define NS_PER_S 1000000000ull
 #define PM1_STS_W1C (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_WAK_STS)
@@ -19,12 +20,18 @@ uint32_t lvm_acpi_pm_timer(void)
 	return (uint32_t)ticks_now();
 }
 
+/* The guest's count: the host's plus what a loaded state moved it by. */
+static uint64_t guest_ticks(const struct lvm_acpi_pm *pm)
+{
+	return ticks_now() + pm->tmr_offset;
+}
+
 void lvm_acpi_pm_init(struct lvm_acpi_pm *pm, struct lvm_irq_line sci,
 		      void (*on_poweroff)(void *), void *opaque)
 {
 	*pm = (struct lvm_acpi_pm){ .sci = sci, .on_poweroff = on_poweroff, .opaque = opaque };
 	pthread_mutex_init(&pm->lock, NULL);
-	pm->tmr_epoch = ticks_now() >> 31;
+	pm->tmr_epoch = guest_ticks(pm) >> 31;
 }
 
 int lvm_acpi_pm_attach(struct lvm_acpi_pm *pm, struct lvm_bus *pio, uint16_t base,
@@ -61,7 +68,7 @@ void lvm_acpi_pm_power_button(struct lvm_acpi_pm *pm)
 static uint16_t read_sts(struct lvm_acpi_pm *pm)
 {
 	uint16_t sts = pm->sts;
-	if ((ticks_now() >> 31) != pm->tmr_epoch)
+	if ((guest_ticks(pm) >> 31) != pm->tmr_epoch)
 		sts |= LVM_PM1_TMR;
 	return sts;
 }
@@ -104,7 +111,7 @@ void lvm_acpi_pm_evt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 		v &= mask & PM1_STS_W1C;
 		pm->sts &= (uint16_t)~v;
 		if (v & LVM_PM1_TMR)
-			pm->tmr_epoch = ticks_now() >> 31;
+			pm->tmr_epoch = guest_ticks(pm) >> 31;
 		split_write(offset, data, size, 1, &v, &mask);
 		pm->en = (uint16_t)((pm->en & ~mask) | (v & mask & PM1_EN_BITS));
 		update_sci(pm);
@@ -136,10 +143,51 @@ void lvm_acpi_pm_cnt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 void lvm_acpi_pm_tmr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 			bool is_write)
 {
-	(void)opaque;
+	const struct lvm_acpi_pm *pm = opaque;
 	if (is_write) /* PM_TMR is read-only */
 		return;
-	uint32_t now = lvm_acpi_pm_timer();
+	uint32_t now = (uint32_t)guest_ticks(pm); /* no lock: the offset changes only on load */
 	uint16_t regs[2] = { (uint16_t)now, (uint16_t)(now >> 16) };
 	read_bytes(regs, 2, offset, data, size);
+}
+
+void lvm_acpi_pm_save(const struct lvm_acpi_pm *cpm, struct lvm_state_writer *w)
+{
+	struct lvm_acpi_pm *pm = (struct lvm_acpi_pm *)cpm; /* only for the lock */
+	pthread_mutex_lock(&pm->lock);
+	lvm_state_put_u16(w, pm->sts);
+	lvm_state_put_u16(w, pm->en);
+	lvm_state_put_u16(w, pm->cnt);
+	lvm_state_put_u64(w, guest_ticks(pm));
+	lvm_state_put_u64(w, pm->tmr_epoch);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+int lvm_acpi_pm_load(struct lvm_acpi_pm *pm, struct lvm_state_reader *r)
+{
+	uint16_t sts = lvm_state_get_u16(r), en = lvm_state_get_u16(r), cnt = lvm_state_get_u16(r);
+	uint64_t ticks = lvm_state_get_u64(r), epoch = lvm_state_get_u64(r);
+	if (r->failed)
+		return -1;
+	if (sts & ~PM1_STS_W1C)
+		return lvm_state_bad(r, "PM1_STS 0x%04x has bits outside 0x%04x", sts, PM1_STS_W1C);
+	if (en & ~PM1_EN_BITS)
+		return lvm_state_bad(r, "PM1_EN 0x%04x has bits outside 0x%04x", en, PM1_EN_BITS);
+	if (cnt & ~PM1_CNT_STORED)
+		return lvm_state_bad(r, "PM1_CNT 0x%04x has bits outside 0x%04x", cnt,
+				     PM1_CNT_STORED);
+	if (epoch > ticks >> 31)
+		return lvm_state_bad(r, "PM timer epoch %llu is after the count %llu",
+				     (unsigned long long)epoch, (unsigned long long)ticks);
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	/* The count goes on from the saved value (unsigned wrap-around is the
+	 * difference either way); the time the state spent saved never passed. */
+	pm->tmr_offset = ticks - ticks_now();
+	pm->tmr_epoch = epoch;
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
 }

@@ -18,7 +18,8 @@
  *     on_poweroff; any other sleep type is ignored (the write returns as if
  *     the machine woke at once; the DSDT declares no other \_Sx).
  *   - PM_TMR: 3.579545 MHz, 32 bits (the FADT sets TMR_VAL_EXT), read from
- *     CLOCK_MONOTONIC on each access, no thread.
+ *     CLOCK_MONOTONIC on each access (plus an offset a loaded state sets, so
+ *     the count goes on from the saved one), no thread.
  * The SCI is a level-triggered line, high while (PM1_STS & PM1_EN) has
  * PWRBTN set.  Accesses of any size at any offset work byte by byte.
  */
@@ -56,7 +57,8 @@ struct lvm_acpi_pm {
 	void *opaque;
 	pthread_mutex_t lock;
 	uint16_t sts, en, cnt;
-	uint64_t tmr_epoch; /* (ticks >> 31) when TMR_STS was last cleared */
+	uint64_t tmr_offset; /* guest ticks - host ticks (0 until a state is loaded) */
+	uint64_t tmr_epoch;  /* (guest ticks >> 31) when TMR_STS was last cleared */
 	bool sci_level;
 };
 
@@ -67,8 +69,17 @@ int lvm_acpi_pm_attach(struct lvm_acpi_pm *pm, struct lvm_bus *pio, uint16_t bas
 		       struct lvm_irq_line sci, void (*on_poweroff)(void *), void *opaque);
 /* Presses the fixed-feature power button: PWRBTN_STS, and the SCI if enabled. */
 void lvm_acpi_pm_power_button(struct lvm_acpi_pm *pm);
-/* The timer's 32-bit count now. */
+/* The host's 32-bit count now (the guest's, until a state is loaded). */
 uint32_t lvm_acpi_pm_timer(void);
+
+struct lvm_state_reader;
+struct lvm_state_writer;
+/* Saved state (util/state.h; the caller opens the section): PM1_STS,
+ * PM1_EN, PM1_CNT, the timer's 64-bit count and TMR_STS's epoch.  Load
+ * continues the count from the saved one and re-derives the SCI; 0, or -1
+ * through lvm_state_bad. */
+void lvm_acpi_pm_save(const struct lvm_acpi_pm *pm, struct lvm_state_writer *w);
+int lvm_acpi_pm_load(struct lvm_acpi_pm *pm, struct lvm_state_reader *r);
 
 /* Bus handlers; opaque = struct lvm_acpi_pm *. */
 void lvm_acpi_pm_evt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,

@@ -113,6 +113,17 @@ struct lvm_device_type {
 	void (*resume)(void *dev);
 	void (*save)(void *dev, struct lvm_state_writer *w);
 	int (*load)(void *dev, struct lvm_state_reader *r);
+	/*
+	 * Optional: host-side state kept in a file rather than in the state
+	 * (a snapshot disk's overlay).  save_files: beside a snapshot, in
+	 * `dir`, named from `prefix` (the device's section name), quiesced;
+	 * load_files: back, after load; inherit: a fork's child takes its own
+	 * copy of the parent's (the parent quiesced or paused).  0, or -1 +
+	 * lvm_error.
+	 */
+	int (*save_files)(void *dev, const char *dir, const char *prefix);
+	int (*load_files)(void *dev, const char *dir, const char *prefix);
+	int (*inherit)(void *child, void *parent);
 };
 
 #endif

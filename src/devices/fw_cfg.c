@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/state.h"
 
 #define FW_CFG_MAX_RAM 0x11 /* kvm-unit-tests' memory-limit key (QEMU's KERNEL_DATA) */
 #define FIXED_ITEMS 6
@@ -142,4 +143,35 @@ void lvm_fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, 
 	}
 	/* Writes to the data port are ignored: the write channel is deprecated. */
 	pthread_mutex_unlock(&f->lock);
+}
+
+void lvm_fw_cfg_save(const struct lvm_fw_cfg *cf, struct lvm_state_writer *w)
+{
+	struct lvm_fw_cfg *f = (struct lvm_fw_cfg *)cf; /* only for the lock */
+	pthread_mutex_lock(&f->lock);
+	lvm_state_put_u16(w, f->selected);
+	lvm_state_put_u32(w, f->offset);
+	pthread_mutex_unlock(&f->lock);
+}
+
+int lvm_fw_cfg_load(struct lvm_fw_cfg *f, struct lvm_state_reader *r)
+{
+	uint16_t selected = lvm_state_get_u16(r);
+	uint32_t offset = lvm_state_get_u32(r);
+	if (r->failed)
+		return -1;
+	pthread_mutex_lock(&f->lock);
+	/* The items come from the recipe, the same on both sides: the read
+	 * position must lie within the selected one (unknown keys never move). */
+	const struct item *it = find(f, selected & FW_CFG_ENTRY_MASK);
+	uint32_t limit = it ? it->len : 0;
+	if (offset <= limit) {
+		f->selected = selected;
+		f->offset = offset;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (offset > limit)
+		return lvm_state_bad(r, "read offset %u is past item 0x%04x's %u bytes", offset,
+				     selected, limit);
+	return 0;
 }

@@ -22,6 +22,8 @@
 #define LVM_FW_CFG_NAME_MAX 55  /* fw_cfg_file.name is 56 bytes with its NUL */
 
 struct lvm_fw_cfg;
+struct lvm_state_reader;
+struct lvm_state_writer;
 
 struct lvm_fw_cfg_info {
 	uint64_t ram_size;  /* bytes of RAM */
@@ -36,5 +38,10 @@ int lvm_fw_cfg_add_file(struct lvm_fw_cfg *f, const char *name, const void *data
 void lvm_fw_cfg_free(struct lvm_fw_cfg *f);
 /* Bus handler for the two ports; opaque = struct lvm_fw_cfg *.  Any vCPU thread. */
 void lvm_fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, bool is_write);
+/* Saved state (util/state.h; the caller opens the section): the selector and
+ * the read offset (there is no DMA interface).  The items themselves are the
+ * recipe's, rebuilt on restore.  0, or -1 through lvm_state_bad. */
+void lvm_fw_cfg_save(const struct lvm_fw_cfg *f, struct lvm_state_writer *w);
+int lvm_fw_cfg_load(struct lvm_fw_cfg *f, struct lvm_state_reader *r);
 
 #endif

@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "util/state.h"
+
 #define STATUS_OBF 0x01 /* output buffer full: a byte waits on 0x60 */
 #define STATUS_SYS 0x04 /* system flag, mirrors command byte bit 2 */
 
@@ -145,4 +147,34 @@ void lvm_i8042_status_io(void *opaque, uint64_t offset, uint8_t *data,
 {
 	if (opaque && data && size && offset == 0)
 		port_io(opaque, true, data, is_write);
+}
+
+void lvm_i8042_save(const struct lvm_i8042 *ck, struct lvm_state_writer *w)
+{
+	struct lvm_i8042 *k = (struct lvm_i8042 *)ck; /* only for the lock */
+	pthread_mutex_lock(&k->lock);
+	lvm_state_put_u8(w, k->command);
+	lvm_state_put_u8(w, k->pending);
+	lvm_state_put_u8(w, k->out);
+	lvm_state_put_bool(w, k->out_full);
+	pthread_mutex_unlock(&k->lock);
+}
+
+int lvm_i8042_load(struct lvm_i8042 *k, struct lvm_state_reader *r)
+{
+	uint8_t command = lvm_state_get_u8(r);
+	uint8_t pending = lvm_state_get_u8(r);
+	uint8_t out = lvm_state_get_u8(r);
+	bool out_full = lvm_state_get_bool(r);
+	if (r->failed)
+		return -1;
+	if (pending != 0 && pending != CMD_WRITE_CTR && pending != CMD_WRITE_OUTPUT)
+		return lvm_state_bad(r, "pending command 0x%02x takes no data byte", pending);
+	pthread_mutex_lock(&k->lock);
+	k->command = command;
+	k->pending = pending;
+	k->out = out;
+	k->out_full = out_full;
+	pthread_mutex_unlock(&k->lock);
+	return 0; /* no interrupt line to re-derive */
 }

@@ -30,6 +30,9 @@ struct lvm_i8042 {
 	pthread_mutex_t lock; /* default mutex: needs no destroy */
 };
 
+struct lvm_state_reader;
+struct lvm_state_writer;
+
 void lvm_i8042_init(struct lvm_i8042 *k, void (*on_reset)(void *),
 		    void *opaque);
 /* Port 0x60 (length 1); opaque = struct lvm_i8042 *. */
@@ -38,5 +41,10 @@ void lvm_i8042_data_io(void *opaque, uint64_t offset, uint8_t *data,
 /* Port 0x64 (length 1); opaque = struct lvm_i8042 *. */
 void lvm_i8042_status_io(void *opaque, uint64_t offset, uint8_t *data,
 			 uint32_t size, bool is_write);
+/* Saved state (util/state.h; the caller opens the section): the command
+ * byte, the command awaiting data and the output buffer.  0, or -1 through
+ * lvm_state_bad. */
+void lvm_i8042_save(const struct lvm_i8042 *k, struct lvm_state_writer *w);
+int lvm_i8042_load(struct lvm_i8042 *k, struct lvm_state_reader *r);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "util/error.h"
+#include "util/state.h"
 
 #define NS_PER_S 1000000000ull
 
@@ -303,4 +304,145 @@ void lvm_i8254_port61_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 				    out_at(&pit->ch[2], now(pit)) << 5);
 	}
 	pthread_mutex_unlock(&pit->lock);
+}
+
+/* ---- saved state ------------------------------------------------------- */
+
+/*
+ * Time is saved as what the channel has counted, not as clock readings
+ * (clocks differ between hosts): the ticks counted before start_ns (gate
+ * pauses) and the nanoseconds counted since, which the loader folds back
+ * so that the count goes on to the nanosecond.
+ */
+static void channel_save(const struct channel *c, uint64_t t, struct lvm_state_writer *w)
+{
+	lvm_state_put_u32(w, c->reload);
+	lvm_state_put_u8(w, c->mode);
+	lvm_state_put_u8(w, c->rw);
+	lvm_state_put_u8(w, c->bcd);
+	bool flags[] = { c->loaded, c->started, c->gate, c->write_msb_next, c->read_msb_next,
+			 c->count_latched, c->latch_msb_next, c->status_latched };
+	for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		lvm_state_put_bool(w, flags[i]);
+	lvm_state_put_u8(w, c->write_lsb);
+	lvm_state_put_u16(w, c->latch);
+	lvm_state_put_u8(w, c->status);
+	lvm_state_put_u64(w, c->base_ticks);
+	lvm_state_put_u64(w, c->gate && t >= c->start_ns ? t - c->start_ns : 0);
+}
+
+void lvm_i8254_save(const struct lvm_i8254 *cpit, struct lvm_state_writer *w)
+{
+	struct lvm_i8254 *pit = (struct lvm_i8254 *)cpit; /* only for the lock */
+	pthread_mutex_lock(&pit->lock);
+	uint64_t t = now(pit);
+	for (unsigned i = 0; i < 3; i++)
+		channel_save(&pit->ch[i], t, w);
+	lvm_state_put_bool(w, pit->speaker);
+	lvm_state_put_bool(w, pit->refresh);
+	pthread_mutex_unlock(&pit->lock);
+}
+
+static int channel_check(struct lvm_state_reader *r, unsigned i, const struct channel *c)
+{
+	if (c->reload < 1 || c->reload > 0x10000)
+		return lvm_state_bad(r, "channel %u reload value %u is not 1-65536", i, c->reload);
+	if (c->mode > 5)
+		return lvm_state_bad(r, "channel %u mode %u is past 5", i, c->mode);
+	if (c->rw < RW_LSB || c->rw > RW_WORD)
+		return lvm_state_bad(r, "channel %u access mode %u is not 1-3", i, c->rw);
+	if (c->bcd > 1)
+		return lvm_state_bad(r, "channel %u BCD flag %u", i, c->bcd);
+	if (c->started && !c->loaded)
+		return lvm_state_bad(r, "channel %u counts without a count", i);
+	/* Only channel 2's gate moves; 1 and 5 start on its rising edge. */
+	if (i != 2 && !c->gate)
+		return lvm_state_bad(r, "channel %u's gate is low", i);
+	if (i != 2 && c->started && (c->mode == 1 || c->mode == 5))
+		return lvm_state_bad(r, "channel %u started mode %u without a gate edge", i, c->mode);
+	return 0;
+}
+
+/* start_ns and base_ticks so that the channel has counted `base` ticks + `ns` at time t. */
+static void set_counted(struct channel *c, uint64_t base, uint64_t ns, uint64_t t)
+{
+	/* Whole seconds are whole ticks (LVM_I8254_HZ a second): exact. */
+	base += ns / NS_PER_S * LVM_I8254_HZ;
+	ns %= NS_PER_S;
+	if (t < ns) { /* a clock that started less than a second ago */
+		base += ns_to_ticks(ns);
+		ns = 0;
+	}
+	c->base_ticks = base;
+	c->start_ns = t - ns;
+}
+
+static int channel_load(struct lvm_state_reader *r, unsigned i, struct channel *c,
+			uint64_t *ns)
+{
+	*c = (struct channel){ 0 };
+	c->reload = lvm_state_get_u32(r);
+	c->mode = lvm_state_get_u8(r);
+	c->rw = lvm_state_get_u8(r);
+	c->bcd = lvm_state_get_u8(r);
+	bool *flags[] = { &c->loaded, &c->started, &c->gate, &c->write_msb_next,
+			  &c->read_msb_next, &c->count_latched, &c->latch_msb_next,
+			  &c->status_latched };
+	for (unsigned k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		*flags[k] = lvm_state_get_bool(r);
+	c->write_lsb = lvm_state_get_u8(r);
+	c->latch = lvm_state_get_u16(r);
+	c->status = lvm_state_get_u8(r);
+	c->base_ticks = lvm_state_get_u64(r);
+	*ns = lvm_state_get_u64(r); /* for set_counted, once the time is known */
+	if (r->failed)
+		return -1;
+	return channel_check(r, i, c);
+}
+
+/*
+ * Channel 0's host timer and IRQ0 after a load: the next expiry comes when
+ * the count says (the phase within the period is kept), and a mode 0 count
+ * that reached terminal count holds the line high.
+ */
+static void resume_channel0(struct lvm_i8254 *pit, uint64_t t)
+{
+	const struct channel *c = &pit->ch[0];
+	uint64_t deadline = 0, period = 0, n = c->reload, e = elapsed(c, t);
+	int level = 0;
+	if (c->started && (c->mode == 2 || c->mode == 3)) {
+		deadline = t + ticks_to_ns(n - e % n);
+		period = ticks_to_ns(n);
+	} else if (c->started) {
+		uint64_t fire = n + (c->mode == 4); /* as arm_channel0 sets it */
+		if (e < fire)
+			deadline = t + ticks_to_ns(fire - e);
+		else
+			level = c->mode == 0;
+	}
+	lvm_irq_set(&pit->irq0, level);
+	pit->clock.arm(pit->clock.ctx, deadline, period);
+}
+
+int lvm_i8254_load(struct lvm_i8254 *pit, struct lvm_state_reader *r)
+{
+	struct channel ch[3];
+	uint64_t ns[3];
+	for (unsigned i = 0; i < 3; i++)
+		if (channel_load(r, i, &ch[i], &ns[i]) < 0)
+			return -1;
+	bool speaker = lvm_state_get_bool(r), refresh = lvm_state_get_bool(r);
+	if (r->failed)
+		return -1;
+	pthread_mutex_lock(&pit->lock);
+	uint64_t t = now(pit);
+	for (unsigned i = 0; i < 3; i++) {
+		pit->ch[i] = ch[i];
+		set_counted(&pit->ch[i], ch[i].base_ticks, ns[i], t);
+	}
+	pit->speaker = speaker;
+	pit->refresh = refresh;
+	resume_channel0(pit, t);
+	pthread_mutex_unlock(&pit->lock);
+	return 0;
 }

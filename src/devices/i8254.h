@@ -41,6 +41,8 @@ struct lvm_i8254_clock {
 };
 
 struct lvm_i8254;
+struct lvm_state_reader;
+struct lvm_state_writer;
 
 /* NULL + lvm_fail on error. */
 struct lvm_i8254 *lvm_i8254_new(struct lvm_irq_line irq0, const struct lvm_i8254_clock *clock);
@@ -51,5 +53,16 @@ void lvm_i8254_timer_fired(struct lvm_i8254 *pit);
 void lvm_i8254_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, bool is_write);
 void lvm_i8254_port61_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 			 bool is_write);
+/*
+ * Saved state (util/state.h; the caller opens the section): each channel's
+ * mode, access mode, reload value, latches, read/write flip-flops, status,
+ * gate and the ticks it has counted; port 0x61's speaker and refresh bits.
+ * Load checks them and goes on counting from the saved ticks (the time
+ * the state spent saved does not pass), re-arms channel 0's timer at the
+ * same phase of its period and drives IRQ0 as the loaded count says.  0,
+ * or -1 through lvm_state_bad (the device is then unchanged).
+ */
+void lvm_i8254_save(const struct lvm_i8254 *pit, struct lvm_state_writer *w);
+int lvm_i8254_load(struct lvm_i8254 *pit, struct lvm_state_reader *r);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "util/error.h"
+#include "util/state.h"
 
 #define CASCADE_IRQ 2
 #define NO_IRQ (-1)
@@ -331,4 +332,70 @@ void lvm_i8259_elcr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t si
 	}
 	update(pic);
 	pthread_mutex_unlock(&pic->lock);
+}
+
+/* ---- saved state ------------------------------------------------------- */
+
+static void chip_save(const struct chip *c, struct lvm_state_writer *w)
+{
+	uint8_t regs[] = { c->irr, c->isr, c->imr, c->lines, c->elcr, c->vector_base, c->lowest,
+			   c->icw_next };
+	lvm_state_put_bytes(w, regs, sizeof(regs));
+	bool flags[] = { c->icw4, c->single, c->auto_eoi, c->rotate_aeoi, c->sfnm,
+			 c->special_mask, c->read_isr, c->poll };
+	for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		lvm_state_put_bool(w, flags[i]);
+}
+
+void lvm_i8259_save(const struct lvm_i8259 *cpic, struct lvm_state_writer *w)
+{
+	struct lvm_i8259 *pic = (struct lvm_i8259 *)cpic; /* only for the lock */
+	pthread_mutex_lock(&pic->lock);
+	chip_save(&pic->chip[0], w);
+	chip_save(&pic->chip[1], w);
+	pthread_mutex_unlock(&pic->lock);
+}
+
+/* Reads one chip into *c; checks what the model relies on. */
+static int chip_load(struct chip *c, bool master, struct lvm_state_reader *r)
+{
+	const char *who = master ? "master" : "slave";
+	uint8_t elcr_mask = master ? ELCR_MASK_MASTER : ELCR_MASK_SLAVE;
+	uint8_t v[8];
+	lvm_state_get_bytes(r, v, sizeof(v));
+	bool f[8];
+	for (unsigned i = 0; i < 8; i++)
+		f[i] = lvm_state_get_bool(r);
+	if (r->failed)
+		return -1;
+	if (v[4] & ~elcr_mask)
+		return lvm_state_bad(r, "%s ELCR 0x%02x sets edge-only inputs", who, v[4]);
+	if (v[5] & 7)
+		return lvm_state_bad(r, "%s vector base 0x%02x is not a multiple of 8", who, v[5]);
+	if (v[6] > 7)
+		return lvm_state_bad(r, "%s lowest priority IR %u is past 7", who, v[6]);
+	if (v[7] != 0 && (v[7] < 2 || v[7] > 4))
+		return lvm_state_bad(r, "%s expects ICW%u", who, v[7]);
+	if (master && (v[3] & (1u << CASCADE_IRQ)))
+		return lvm_state_bad(r, "master cascade input IR2 driven by a device");
+	*c = (struct chip){
+		.irr = v[0], .isr = v[1], .imr = v[2], .lines = v[3], .elcr = v[4],
+		.elcr_mask = elcr_mask, .vector_base = v[5], .lowest = v[6], .icw_next = v[7],
+		.icw4 = f[0], .single = f[1], .auto_eoi = f[2], .rotate_aeoi = f[3], .sfnm = f[4],
+		.special_mask = f[5], .read_isr = f[6], .poll = f[7],
+	};
+	return 0;
+}
+
+int lvm_i8259_load(struct lvm_i8259 *pic, struct lvm_state_reader *r)
+{
+	struct chip chip[2];
+	if (chip_load(&chip[0], true, r) < 0 || chip_load(&chip[1], false, r) < 0)
+		return -1;
+	pthread_mutex_lock(&pic->lock);
+	pic->chip[0] = chip[0];
+	pic->chip[1] = chip[1];
+	update(pic); /* the cascade's IRR bit and INT from the loaded registers */
+	pthread_mutex_unlock(&pic->lock);
+	return 0;
 }

@@ -24,6 +24,8 @@
 #include <stdint.h>
 
 struct lvm_i8259;
+struct lvm_state_reader;
+struct lvm_state_writer;
 
 /* NULL + lvm_fail on error.  `notify` may be NULL. */
 struct lvm_i8259 *lvm_i8259_new(void (*notify)(void *ctx), void *ctx);
@@ -45,5 +47,14 @@ void lvm_i8259_slave_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 			bool is_write);
 void lvm_i8259_elcr_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 		       bool is_write);
+/*
+ * Saved state (util/state.h; the caller opens the section): for each chip
+ * IRR, ISR, IMR, its input levels, ELCR, vector base, rotation, where the
+ * ICW sequence stands and the ICW4/OCW3 modes.  Load checks them,
+ * recomputes the cascade and INT (`notify` runs if INT rises); 0, or -1
+ * through lvm_state_bad (the device is then unchanged).
+ */
+void lvm_i8259_save(const struct lvm_i8259 *pic, struct lvm_state_writer *w);
+int lvm_i8259_load(struct lvm_i8259 *pic, struct lvm_state_reader *r);
 
 #endif

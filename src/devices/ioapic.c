@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/state.h"
 
 #define IOREGSEL 0x00
 #define IOWIN 0x10
@@ -195,4 +196,66 @@ void lvm_ioapic_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t size
 		memcpy(data, &v, size);
 	}
 	pthread_mutex_unlock(&io->lock);
+}
+
+/* ---- saved state ------------------------------------------------------- */
+
+void lvm_ioapic_save(const struct lvm_ioapic *cio, struct lvm_state_writer *w)
+{
+	struct lvm_ioapic *io = (struct lvm_ioapic *)cio; /* only for the lock */
+	pthread_mutex_lock(&io->lock);
+	lvm_state_put_u8(w, io->id);
+	lvm_state_put_u8(w, io->regsel);
+	lvm_state_put_u32(w, io->lines);
+	lvm_state_put_u8(w, LVM_IOAPIC_NR_PINS);
+	for (unsigned pin = 0; pin < LVM_IOAPIC_NR_PINS; pin++)
+		lvm_state_put_u64(w, io->entry[pin]);
+	pthread_mutex_unlock(&io->lock);
+}
+
+/* An entry the guest could have made: writable bits, remote IRR only when level. */
+static int check_entry(struct lvm_state_reader *r, unsigned pin, uint64_t e)
+{
+	if (e & ~(RTE_WRITABLE | RTE_REMOTE_IRR))
+		return lvm_state_bad(r, "redirection entry %u 0x%016llx sets reserved bits", pin,
+				     (unsigned long long)e);
+	if ((e & RTE_REMOTE_IRR) && !(e & RTE_LEVEL))
+		return lvm_state_bad(r, "redirection entry %u has remote IRR but is edge", pin);
+	return 0;
+}
+
+int lvm_ioapic_load(struct lvm_ioapic *io, struct lvm_state_reader *r)
+{
+	uint8_t id = lvm_state_get_u8(r), regsel = lvm_state_get_u8(r);
+	uint32_t lines = lvm_state_get_u32(r);
+	uint8_t npins = lvm_state_get_u8(r);
+	if (r->failed)
+		return -1;
+	if (id > 0xf)
+		return lvm_state_bad(r, "IOAPIC ID %u is past 15", id);
+	if (lines >> LVM_IOAPIC_NR_PINS)
+		return lvm_state_bad(r, "line levels 0x%x name pins past %u", lines,
+				     LVM_IOAPIC_NR_PINS - 1);
+	if (npins != LVM_IOAPIC_NR_PINS)
+		return lvm_state_bad(r, "%u redirection entries (this IOAPIC has %u)", npins,
+				     LVM_IOAPIC_NR_PINS);
+	uint64_t entry[LVM_IOAPIC_NR_PINS];
+	for (unsigned pin = 0; pin < LVM_IOAPIC_NR_PINS; pin++) {
+		entry[pin] = lvm_state_get_u64(r);
+		if (r->failed || check_entry(r, pin, entry[pin]) < 0)
+			return -1;
+	}
+	pthread_mutex_lock(&io->lock);
+	io->id = id;
+	io->regsel = regsel;
+	io->lines = lines;
+	memcpy(io->entry, entry, sizeof(entry));
+	/* KVM's GSI routes (irqfds) follow the loaded entries; a level pin that
+	 * is asserted, unmasked and not awaiting EOI fires, as after any write. */
+	for (unsigned pin = 0; pin < LVM_IOAPIC_NR_PINS; pin++)
+		publish_route(io, pin);
+	for (unsigned pin = 0; pin < LVM_IOAPIC_NR_PINS; pin++)
+		service_level(io, pin);
+	pthread_mutex_unlock(&io->lock);
+	return 0;
 }

@@ -44,6 +44,8 @@ struct lvm_ioapic_ops {
 };
 
 struct lvm_ioapic;
+struct lvm_state_reader;
+struct lvm_state_writer;
 
 /* NULL + lvm_fail on error.  Every entry starts masked, as after reset. */
 struct lvm_ioapic *lvm_ioapic_new(uint8_t id, const struct lvm_ioapic_ops *ops, void *ctx);
@@ -54,6 +56,15 @@ void lvm_ioapic_eoi(struct lvm_ioapic *io, uint8_t vector);
 /* MMIO handler for LVM_IOAPIC_MMIO_SIZE bytes; opaque = the IOAPIC. */
 void lvm_ioapic_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 		     bool is_write);
+/*
+ * Saved state (util/state.h; the caller opens the section): ID, IOREGSEL,
+ * the pins' input levels and the redirection table (remote IRR included).
+ * Load checks them, reports every pin's route through ops->route and
+ * delivers a level pin that the loaded state leaves pending; 0, or -1
+ * through lvm_state_bad (the device is then unchanged).
+ */
+void lvm_ioapic_save(const struct lvm_ioapic *io, struct lvm_state_writer *w);
+int lvm_ioapic_load(struct lvm_ioapic *io, struct lvm_state_reader *r);
 /* The MSI a redirection entry describes (exposed for tests and routing). */
 struct lvm_msi lvm_ioapic_entry_msi(uint64_t entry);
 

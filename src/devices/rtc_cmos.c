@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util/state.h"
+
 #define REG_SECONDS 0x00
 #define REG_MINUTES 0x02
 #define REG_HOURS 0x04
@@ -25,6 +27,9 @@
 #define KIB 1024ull
 #define MIB (1024 * KIB)
 #define GIB (1024 * MIB)
+/* Loaded offsets beyond this many seconds (~34,800 years) are refused:
+ * guest writes reach at most year 9999, and gmtime_r must not overflow. */
+#define OFFSET_MAX (1ll << 40)
 
 static void realtime(struct timespec *ts)
 {
@@ -205,4 +210,39 @@ void lvm_rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size
 	else
 		data[0] = read_reg(rtc, rtc->index);
 	pthread_mutex_unlock(&rtc->lock);
+}
+
+void lvm_rtc_cmos_save(const struct lvm_rtc_cmos *crtc, struct lvm_state_writer *w)
+{
+	struct lvm_rtc_cmos *rtc = (struct lvm_rtc_cmos *)crtc; /* only for the lock */
+	pthread_mutex_lock(&rtc->lock);
+	lvm_state_put_u8(w, rtc->index);
+	lvm_state_put_bytes(w, rtc->cmos, sizeof(rtc->cmos));
+	lvm_state_put_u64(w, (uint64_t)rtc->offset);
+	lvm_state_put_u64(w, (uint64_t)rtc->last_uf);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+int lvm_rtc_cmos_load(struct lvm_rtc_cmos *rtc, struct lvm_state_reader *r)
+{
+	uint8_t index = lvm_state_get_u8(r);
+	uint8_t cmos[sizeof(rtc->cmos)];
+	lvm_state_get_bytes(r, cmos, sizeof(cmos));
+	int64_t offset = (int64_t)lvm_state_get_u64(r);
+	int64_t last_uf = (int64_t)lvm_state_get_u64(r);
+	if (r->failed)
+		return -1;
+	if (index >= sizeof(cmos))
+		return lvm_state_bad(r, "CMOS index 0x%02x is past 0x7f", index);
+	if (cmos[REG_A] & A_UIP)
+		return lvm_state_bad(r, "register A 0x%02x has UIP stored", cmos[REG_A]);
+	if (offset > OFFSET_MAX || offset < -OFFSET_MAX)
+		return lvm_state_bad(r, "clock offset %lld s is out of range", (long long)offset);
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = index;
+	memcpy(rtc->cmos, cmos, sizeof(cmos));
+	rtc->offset = offset; /* the guest's clock keeps its distance from the host's */
+	rtc->last_uf = last_uf;  /* only compared: any value reads as "a second passed" */
+	pthread_mutex_unlock(&rtc->lock);
+	return 0; /* no interrupt is ever raised */
 }

@@ -65,4 +65,17 @@ int lvm_rtc_cmos_attach(struct lvm_rtc_cmos *rtc, struct lvm_bus *pio,
 /* Bus handler for ports 0x70-0x71; opaque = struct lvm_rtc_cmos *. */
 void lvm_rtc_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, bool is_write);
 
+struct lvm_state_reader;
+struct lvm_state_writer;
+/*
+ * Saved state (util/state.h; the caller opens the section): the index, all
+ * 128 CMOS bytes (registers A-D among them), the guest's offset from the
+ * host's wall clock and the second UF last reported.  A restored clock
+ * keeps its offset, so it shows the host's time now plus what the guest
+ * set, like a real RTC that ran on its battery while the machine was
+ * saved.  0, or -1 through lvm_state_bad.
+ */
+void lvm_rtc_cmos_save(const struct lvm_rtc_cmos *rtc, struct lvm_state_writer *w);
+int lvm_rtc_cmos_load(struct lvm_rtc_cmos *rtc, struct lvm_state_reader *r);
+
 #endif

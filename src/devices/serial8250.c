@@ -6,6 +6,7 @@
 
 #include "kvm/console_buffer.h"
 #include "util/error.h"
+#include "util/state.h"
 
 /* Register offsets from the base port. */
 enum {
@@ -411,4 +412,85 @@ size_t lvm_serial_rx_pending(struct lvm_serial *s)
 	size_t n = s->rx_len;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+/* ---- saved state ------------------------------------------------------- */
+
+void lvm_serial_save(const struct lvm_serial *cs, struct lvm_state_writer *w)
+{
+	struct lvm_serial *s = (struct lvm_serial *)cs; /* only for the lock */
+	pthread_mutex_lock(&s->lock);
+	uint8_t regs[] = { s->ier, s->lcr, s->mcr, s->fcr, s->scr, s->dll, s->dlm,
+			   s->lsr_errors, s->msr_delta };
+	lvm_state_put_bytes(w, regs, sizeof(regs));
+	lvm_state_put_bool(w, s->thre_pending);
+	/* The receive ring as one blob, oldest byte first. */
+	size_t first = s->rx_len ? s->rx_cap - s->rx_head : 0;
+	if (first > s->rx_len)
+		first = s->rx_len;
+	lvm_state_put_u32(w, (uint32_t)s->rx_len);
+	if (s->rx_len) {
+		lvm_state_put_bytes(w, s->rx + s->rx_head, first);
+		lvm_state_put_bytes(w, s->rx, s->rx_len - first);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int check_regs(struct lvm_state_reader *r, const uint8_t *regs)
+{
+	static const struct { const char *name; uint8_t allowed; } field[] = {
+		{ "IER", IER_MASK }, { "LCR", 0xff }, { "MCR", MCR_MASK },
+		{ "FCR", FCR_ENABLE | FCR_TRIGGER }, { "SCR", 0xff }, { "DLL", 0xff },
+		{ "DLM", 0xff }, { "LSR errors", LSR_ERRORS }, { "MSR deltas", 0x0f },
+	};
+	for (unsigned i = 0; i < sizeof(field) / sizeof(field[0]); i++)
+		if (regs[i] & ~field[i].allowed)
+			return lvm_state_bad(r, "%s 0x%02x has bits outside 0x%02x", field[i].name,
+					     regs[i], field[i].allowed);
+	return 0;
+}
+
+/* The receive bytes straight into the (emptied, unwrapped) ring. */
+static int load_rx(struct lvm_serial *s, struct lvm_state_reader *r)
+{
+	uint32_t n = lvm_state_get_u32(r);
+	if (r->failed)
+		return -1;
+	if (n > LVM_SERIAL_RX_MAX)
+		return lvm_state_bad(r, "%u received bytes (at most %u)", n, LVM_SERIAL_RX_MAX);
+	if (n > r->len - r->pos) /* before allocating for a length that is not there */
+		return lvm_state_bad(r, "truncated");
+	rx_clear(s);
+	if (n > s->rx_cap && !rx_grow(s, n))
+		return lvm_state_bad(r, "out of memory for %u received bytes", n);
+	if (n)
+		lvm_state_get_bytes(r, s->rx, n);
+	s->rx_len = n;
+	return 0;
+}
+
+int lvm_serial_load(struct lvm_serial *s, struct lvm_state_reader *r)
+{
+	uint8_t regs[9];
+	lvm_state_get_bytes(r, regs, sizeof(regs));
+	bool thre = lvm_state_get_bool(r);
+	if (r->failed || check_regs(r, regs) < 0)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	int rc = load_rx(s, r);
+	if (rc == 0) {
+		s->ier = regs[0];
+		s->lcr = regs[1];
+		s->mcr = regs[2];
+		s->fcr = regs[3];
+		s->scr = regs[4];
+		s->dll = regs[5];
+		s->dlm = regs[6];
+		s->lsr_errors = regs[7];
+		s->msr_delta = regs[8];
+		s->thre_pending = thre;
+	}
+	update_irq(s); /* the line follows the loaded registers */
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }

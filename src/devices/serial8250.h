@@ -25,6 +25,8 @@
 
 struct lvm_console;
 struct lvm_serial;
+struct lvm_state_reader;
+struct lvm_state_writer;
 
 /* `console` may be NULL (output discarded).  NULL + lvm_fail on error. */
 struct lvm_serial *lvm_serial_new(struct lvm_irq_line irq,
@@ -37,5 +39,15 @@ void lvm_serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 size_t lvm_serial_receive(struct lvm_serial *s, const void *bytes, size_t n);
 /* Bytes waiting for the guest to read. */
 size_t lvm_serial_rx_pending(struct lvm_serial *s);
+
+/*
+ * Saved state (util/state.h; the caller opens and closes the section):
+ * every register, the THRE interrupt condition and the bytes waiting in
+ * the receive buffer.  Load checks each value, replaces the receive
+ * buffer and drives the interrupt line as the loaded registers say; 0, or
+ * -1 through lvm_state_bad (the device then holds a mix, for freeing).
+ */
+void lvm_serial_save(const struct lvm_serial *s, struct lvm_state_writer *w);
+int lvm_serial_load(struct lvm_serial *s, struct lvm_state_reader *r);
 
 #endif

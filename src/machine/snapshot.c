@@ -24,6 +24,8 @@ struct lvm_saved_state {
 	uint64_t ram;
 	unsigned cpus;
 	uint32_t cpu_digest;
+	struct lvm_machine *parent; /* a fork's, for host-side device state */
+	char dir[4096];             /* a snapshot's directory ("" for a fork) */
 	char where[300]; /* "snapshot DIR" or "fork", for messages */
 };
 
@@ -152,6 +154,7 @@ struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *reci
 	s->body_len = w.len;
 	s->ram = vm->mem.size;
 	s->cpus = vm->ncpus;
+	s->parent = m;
 	snprintf(s->where, sizeof(s->where), "fork");
 	if (lvm_x86_board_cpu_digest(lvm_machine_board(m), &s->cpu_digest) < 0) {
 		lvm_saved_state_free(s);
@@ -224,6 +227,19 @@ static int fill_state(int fd, void *opaque, const char *path)
 	return write_whole(fd, c->body, c->body_len, path);
 }
 
+/* Host-side device state kept in files beside the state (devices/device.h). */
+static int save_device_files(struct lvm_machine *m, const char *dir)
+{
+	for (unsigned i = 0; i < lvm_machine_device_count(m); i++) {
+		const struct lvm_machine_device *d = lvm_machine_device(m, i);
+		char name[LVM_STATE_NAME_MAX + 1];
+		device_section(d, name, sizeof(name));
+		if (d->type->save_files && d->type->save_files(d->dev, dir, name) < 0)
+			return lvm_fail_prefix("%s: ", name);
+	}
+	return 0;
+}
+
 int lvm_machine_snapshot(struct lvm_machine *m, const char *dir, const void *recipe,
 			 size_t recipe_len, struct lvm_snapshot_info *info)
 {
@@ -239,6 +255,8 @@ int lvm_machine_snapshot(struct lvm_machine *m, const char *dir, const void *rec
 	int rc = write_body(m, &w, recipe, recipe_len);
 	if (rc == 0)
 		rc = lvm_x86_board_cpu_digest(lvm_machine_board(m), &digest);
+	if (rc == 0)
+		rc = save_device_files(m, dir);
 	struct memory_ctx mc = { vm, 0 };
 	if (rc == 0)
 		rc = write_file(dir, "memory", fill_memory, &mc);
@@ -311,6 +329,7 @@ struct lvm_saved_state *lvm_saved_state_open(const char *dir)
 	if (!s)
 		return NULL;
 	snprintf(s->where, sizeof(s->where), "snapshot %s", dir);
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/state", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -413,6 +432,13 @@ static int load_devices(struct lvm_machine *m, const struct lvm_saved_state *s)
 		}
 		if (lvm_state_section_done(&r) < 0)
 			return -1;
+		int rc = 0;
+		if (s->parent && d->type->inherit)
+			rc = d->type->inherit(d->dev, lvm_machine_device(s->parent, i)->dev);
+		else if (!s->parent && d->type->load_files)
+			rc = d->type->load_files(d->dev, s->dir, name);
+		if (rc < 0)
+			return lvm_fail_prefix("%s: ", name);
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 #include "arch/x86/board.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "arch/x86/boot/loader_pvh.h"
 #include "arch/x86/cpu/cpuid_config.h"
 #include "arch/x86/cpu/msr.h"
+#include "arch/x86/cpu/vcpu_state.h"
 #include "arch/x86/fw/acpi.h"
 #include "arch/x86/fw/mptable.h"
 #include "arch/x86/interrupts.h"
@@ -25,6 +27,7 @@
 #include "luavmm/bootinfo.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/state.h"
 
 struct lvm_x86_board {
 	struct lvm_vm *vm;
@@ -360,17 +363,120 @@ void lvm_x86_board_destroy(struct lvm_x86_board *board)
 	free(board);
 }
 
+/* --- snapshot ------------------------------------------------------------- */
+
+/* A legacy device's section: its own save/load (devices/X.h). */
+struct legacy_part {
+	const char *section;
+	void (*save)(const void *dev, struct lvm_state_writer *w);
+	int (*load)(void *dev, struct lvm_state_reader *r);
+};
+
+/* Typed wrappers: each device's functions take its own struct. */
+#define PART_FNS(type, fn)                                                           \
+	static void save_##fn(const void *dev, struct lvm_state_writer *w)           \
+	{                                                                            \
+		lvm_##fn##_save((const type *)dev, w);                               \
+	}                                                                            \
+	static int load_##fn(void *dev, struct lvm_state_reader *r)                  \
+	{                                                                            \
+		return lvm_##fn##_load((type *)dev, r);                              \
+	}
+PART_FNS(struct lvm_serial, serial)
+PART_FNS(struct lvm_i8042, i8042)
+PART_FNS(struct lvm_acpi_pm, acpi_pm)
+PART_FNS(struct lvm_rtc_cmos, rtc_cmos)
+PART_FNS(struct lvm_fw_cfg, fw_cfg)
+#define PART(name, fn) { name, save_##fn, load_##fn }
+
+/* The devices that drive interrupt lines load before the interrupt
+ * controllers do (so a kernel IOAPIC does not see a saved high line as
+ * a new edge): this order is both the save and the load order. */
+static const struct legacy_part legacy_parts[] = {
+	PART("serial8250", serial), PART("i8042", i8042), PART("acpi_pm", acpi_pm),
+	PART("rtc_cmos", rtc_cmos), PART("fw_cfg", fw_cfg),
+};
+
+static void *legacy_device(struct lvm_x86_board *b, size_t i)
+{
+	void *devs[] = { b->serial, &b->i8042, &b->acpi_pm, &b->rtc, b->fw_cfg };
+	_Static_assert(sizeof(devs) / sizeof(devs[0]) ==
+			       sizeof(legacy_parts) / sizeof(legacy_parts[0]),
+		       "one device per part");
+	return devs[i];
+}
+
 int lvm_x86_board_save(struct lvm_x86_board *board, struct lvm_state_writer *w)
 {
-	(void)board;
-	(void)w;
-	return lvm_fail("board: saving is not there yet");
+	struct lvm_vm *vm = board->vm;
+	for (size_t i = 0; i < sizeof(legacy_parts) / sizeof(legacy_parts[0]); i++) {
+		void *dev = legacy_device(board, i);
+		if (!dev)
+			continue; /* fw_cfg when the recipe has none */
+		lvm_state_begin(w, legacy_parts[i].section);
+		legacy_parts[i].save(dev, w);
+	}
+	if (lvm_x86_interrupts_save(vm, w) < 0)
+		return -1;
+	lvm_state_begin(w, "clock");
+	if (lvm_x86_clock_save(vm, w) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "cpu.%u", i);
+		lvm_state_begin(w, name);
+		if (lvm_x86_vcpu_save(&vm->vcpus[i], w) < 0)
+			return lvm_fail_prefix("%s: ", name);
+	}
+	return 0;
+}
+
+/* Opens section `name` and runs `load` on it, then checks it was all read. */
+static int load_section(const void *state, size_t len, const char *name,
+			int (*load)(void *ctx, struct lvm_state_reader *r), void *ctx)
+{
+	struct lvm_state_reader r;
+	if (lvm_state_section(state, len, name, &r) < 0)
+		return -1;
+	int rc = load(ctx, &r);
+	if (r.failed || rc == 0)
+		return lvm_state_section_done(&r);
+	return lvm_fail_prefix("%s: ", name);
+}
+
+static int load_vcpu(void *vcpu, struct lvm_state_reader *r)
+{
+	return lvm_x86_vcpu_load(vcpu, r);
+}
+
+static int load_clock(void *vm, struct lvm_state_reader *r)
+{
+	return lvm_x86_clock_load(vm, r);
 }
 
 int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t len)
 {
-	(void)board;
-	(void)state;
-	(void)len;
-	return lvm_fail("board: loading is not there yet");
+	struct lvm_vm *vm = board->vm;
+	for (size_t i = 0; i < sizeof(legacy_parts) / sizeof(legacy_parts[0]); i++) {
+		void *dev = legacy_device(board, i);
+		bool saved = lvm_state_has_section(state, len, legacy_parts[i].section);
+		if (!dev && saved)
+			return lvm_fail("the saved machine has %s, this one has not (fw_cfg = ...)",
+					legacy_parts[i].section);
+		if (dev && load_section(state, len, legacy_parts[i].section, legacy_parts[i].load,
+					dev) < 0)
+			return -1;
+	}
+	if (lvm_x86_interrupts_load(vm, state, len) < 0)
+		return -1;
+	/* The clock before the vCPUs: their kvmclock MSRs refer to it. */
+	if (load_section(state, len, "clock", load_clock, vm) < 0)
+		return -1;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "cpu.%u", i);
+		if (load_section(state, len, name, load_vcpu, &vm->vcpus[i]) < 0)
+			return -1;
+	}
+	return 0;
 }

@@ -45,4 +45,28 @@ int lvm_x86_interrupts_attach(struct lvm_vm *vm);
  */
 int lvm_x86_pic_bios_state(struct lvm_vm *vm);
 
+struct lvm_state_writer;
+/*
+ * Saved state (util/state.h): the controllers this file attached, each in a
+ * section of its own that this opens: split mode "i8259", "ioapic" and,
+ * with a PIT, "i8254" (the devices' headers say what each holds); kernel mode
+ * "kvm_irqchip" (KVM_GET_IRQCHIP of the PIC master, PIC slave and IOAPIC)
+ * and, with a PIT, "kvm_pit" (KVM_GET_PIT2).  Control thread, VM paused.
+ * 0, or -1 + lvm_error (a KVM ioctl failed).
+ */
+int lvm_x86_interrupts_save(struct lvm_vm *vm, struct lvm_state_writer *w);
+/*
+ * Loads those sections from the whole (checked) section list into a VM
+ * made from the same recipe, before it starts: refuses a state saved in
+ * the other irqchip mode or with a PIT this machine lacks, checks every
+ * value, then sets the controllers (KVM_SET_IRQCHIP / KVM_SET_PIT2 in
+ * kernel mode) and re-derives their outputs.  Load the devices that drive
+ * interrupt lines before this, so that in kernel mode their
+ * lvm_vm_set_irq levels are in place when KVM's state is set.  In kernel
+ * mode KVM restarts the PIT's counters from their reload values (the
+ * phase within a period is lost); in split mode it is kept.  0, or -1 +
+ * lvm_error.
+ */
+int lvm_x86_interrupts_load(struct lvm_vm *vm, const void *state, size_t len);
+
 #endif

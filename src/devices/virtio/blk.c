@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "devices/virtio/blk_overlay.h"
 #include "devices/virtio/gate.h"
 #include "devices/virtio/transport.h"
 
@@ -28,6 +29,8 @@ struct lvm_blk {
 	struct lvm_virtio_transport *transport;
 	int fd;
 	bool readonly;
+	/* snapshot = true: the guest's writes go here, `fd` is only read. */
+	struct lvm_blk_overlay *overlay;
 	uint64_t sectors;
 	char *name;
 	struct lvm_blk_stats stats; /* lvm_stat_add on the I/O thread */
@@ -95,7 +98,9 @@ static uint8_t do_read(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t sec
 	int n = lvm_iov_slice(c->in, c->nin, 0, len, blk->data, LVM_VQ_MAX_SEGS);
 	if (n < 0 || !in_range(blk, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, false))
+	if (blk->overlay ? !lvm_blk_overlay_read(blk->overlay, blk->data, (unsigned)n,
+						  sector * SECTOR, len)
+			 : !transfer(blk->fd, blk->data, n, sector * SECTOR, len, false))
 		return VIRTIO_BLK_S_IOERR;
 	lvm_stat_add(&blk->stats.reads, 1);
 	lvm_stat_add(&blk->stats.bytes_read, len);
@@ -112,7 +117,9 @@ static uint8_t do_write(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t se
 			      LVM_VQ_MAX_SEGS);
 	if (n < 0 || !in_range(blk, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	if (!transfer(blk->fd, blk->data, n, sector * SECTOR, len, true))
+	if (blk->overlay ? !lvm_blk_overlay_write(blk->overlay, blk->data, (unsigned)n,
+						   sector * SECTOR, len)
+			 : !transfer(blk->fd, blk->data, n, sector * SECTOR, len, true))
 		return VIRTIO_BLK_S_IOERR;
 	lvm_stat_add(&blk->stats.writes, 1);
 	lvm_stat_add(&blk->stats.bytes_written, len);
@@ -121,8 +128,10 @@ static uint8_t do_write(struct lvm_blk *blk, struct lvm_vq_chain *c, uint64_t se
 
 static uint8_t do_flush(struct lvm_blk *blk)
 {
-	/* §5.2.6.1: completion means the data is on stable storage. */
-	if (!blk->readonly && fdatasync(blk->fd) < 0)
+	/* §5.2.6.1: completion means the data is on stable storage.  An
+	 * overlay's data dies with the machine: nothing to make durable, and
+	 * the image was never written. */
+	if (!blk->readonly && !blk->overlay && fdatasync(blk->fd) < 0)
 		return VIRTIO_BLK_S_IOERR;
 	lvm_stat_add(&blk->stats.flushes, 1);
 	return VIRTIO_BLK_S_OK;
@@ -159,6 +168,8 @@ static bool discard_one(struct lvm_blk *blk, const struct virtio_blk_discard_wri
 	uint64_t off = r->sector * SECTOR, len = (uint64_t)r->num_sectors * SECTOR;
 	if (!in_range(blk, r->sector, len))
 		return false;
+	if (blk->overlay) /* both read back as zeroes; the image stays as it is */
+		return lvm_blk_overlay_zero(blk->overlay, off, len);
 	if (type == VIRTIO_BLK_T_DISCARD) {
 		/* A hint (§5.2.6.2): a file system without holes may ignore it. */
 		fallocate(blk->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
@@ -361,9 +372,10 @@ static const struct lvm_virtio_ops blk_ro_ops = {
 	.reset = blk_reset,
 };
 
-static int open_image(struct lvm_blk *blk, const char *path)
+/* Opens the image (read-only for a snapshot disk: only its overlay is written). */
+static int open_image(struct lvm_blk *blk, const char *path, bool snapshot)
 {
-	blk->fd = open(path, (blk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	blk->fd = open(path, (blk->readonly || snapshot ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (blk->fd < 0)
 		return lvm_fail_errno("cannot open %s", path);
 	struct stat st;
@@ -375,28 +387,78 @@ static int open_image(struct lvm_blk *blk, const char *path)
 	return 0;
 }
 
-struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
-			    const char *path, bool readonly)
+/* A disk; with `snapshot` (and not `readonly`) writes go to a private overlay.
+ * With `field`, errors start with the recipe field: "snapshot: " for the
+ * overlay, else "path: ". */
+static struct lvm_blk *blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
+			       const char *path, bool readonly, bool snapshot, bool field)
 {
+	const char *failed = "path: ";
 	struct lvm_blk *blk = calloc(1, sizeof(*blk));
 	if (!blk) {
 		lvm_fail("out of memory");
-		return NULL;
+		goto fail;
 	}
 	blk->fd = -1;
 	blk->readonly = readonly;
+	snapshot = snapshot && !readonly; /* nothing is written: nothing to keep private */
 	lvm_throttle_init(&blk->throttle);
 	lvm_gate_init(&blk->gate, &blk->throttle);
 	blk->name = strdup(name);
-	if (!blk->name || open_image(blk, path) < 0)
+	if (!blk->name || open_image(blk, path, snapshot) < 0)
 		goto fail;
+	failed = "snapshot: ";
+	if (snapshot && !(blk->overlay = lvm_blk_overlay_new(blk->fd, blk->sectors * SECTOR)))
+		goto fail;
+	failed = "path: ";
 	blk->transport = lvm_virtio_new(vm, base, gsi, readonly ? &blk_ro_ops : &blk_ops, blk);
 	if (!blk->transport)
 		goto fail;
 	return blk;
 fail:
+	if (field)
+		lvm_fail_prefix("%s", failed);
 	lvm_blk_free(blk);
 	return NULL;
+}
+
+struct lvm_blk *lvm_blk_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
+			    const char *path, bool readonly)
+{
+	return blk_new(vm, base, gsi, name, path, readonly, false, false);
+}
+
+struct lvm_blk *lvm_blk_open(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *name,
+			     const char *path, bool readonly, bool snapshot)
+{
+	return blk_new(vm, base, gsi, name, path, readonly, snapshot, true);
+}
+
+struct lvm_blk_overlay *lvm_blk_overlay_of(struct lvm_blk *blk)
+{
+	return blk->overlay;
+}
+
+int lvm_blk_replace_overlay(struct lvm_blk *blk, struct lvm_blk_overlay *ov)
+{
+	int rc = 0;
+	if (!ov)
+		return -1; /* the clone or load that made it failed: its lvm_error stands */
+	if (!blk->overlay)
+		rc = lvm_fail("disk %s has no overlay (snapshot = false, or readonly)", blk->name);
+	else if (lvm_blk_overlay_size(ov) != blk->sectors * SECTOR)
+		rc = lvm_fail("the overlay is %llu bytes, disk %s %llu",
+			      (unsigned long long)lvm_blk_overlay_size(ov), blk->name,
+			      (unsigned long long)(blk->sectors * SECTOR));
+	else if (!lvm_blk_overlay_is_over(ov, blk->fd))
+		rc = lvm_fail("the overlay is over another image than disk %s's", blk->name);
+	if (rc < 0) {
+		lvm_blk_overlay_free(ov);
+		return -1;
+	}
+	lvm_blk_overlay_free(blk->overlay);
+	blk->overlay = ov;
+	return 0;
 }
 
 int lvm_blk_start(struct lvm_blk *blk)
@@ -409,6 +471,7 @@ void lvm_blk_free(struct lvm_blk *blk)
 	if (!blk)
 		return;
 	lvm_virtio_free(blk->transport); /* the I/O thread stops first */
+	lvm_blk_overlay_free(blk->overlay);
 	if (blk->fd >= 0)
 		close(blk->fd);
 	free(blk->name);

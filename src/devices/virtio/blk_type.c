@@ -1,6 +1,7 @@
 /*
  * virtio-blk as the machine sees it (devices/device.h): the recipe key
- *   disks = { NAME = { path = "root.img", readonly = false, rate_limit = {...} } }
+ *   disks = { NAME = { path = "root.img", readonly = false, snapshot = false,
+ *                      rate_limit = {...} } }
  * and the faces the Lua layer offers on vm.disks.NAME.
  */
 #include "devices/virtio/blk.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "devices/device.h"
+#include "devices/virtio/blk_overlay.h"
 #include "util/error.h"
 #include "util/rate_config.h"
 #include "util/throttle.h"
@@ -17,12 +19,13 @@
 struct blk_params {
 	const char *path;
 	bool readonly;
+	bool snapshot; /* writes go to a private overlay; the image is only read */
 	struct lvm_rate_config rate_limit;
 };
 
 static void *blk_parse(const struct lvm_value *v, const char *where, unsigned index)
 {
-	static const char *const keys[] = { "path", "readonly", "rate_limit", NULL };
+	static const char *const keys[] = { "path", "readonly", "snapshot", "rate_limit", NULL };
 	(void)index;
 	if (v->type != LVM_VALUE_TABLE) {
 		lvm_fail("%s must be a table, not a %s", where, lvm_value_type_name(v));
@@ -32,6 +35,7 @@ static void *blk_parse(const struct lvm_value *v, const char *where, unsigned in
 		return NULL;
 	const struct lvm_value *path = lvm_value_get(v, "path");
 	const struct lvm_value *ro = lvm_value_get(v, "readonly");
+	const struct lvm_value *snap = lvm_value_get(v, "snapshot");
 	const struct lvm_value *rate = lvm_value_get(v, "rate_limit");
 	if (!path) {
 		lvm_fail("%s.path is required (the raw image file)", where);
@@ -45,6 +49,10 @@ static void *blk_parse(const struct lvm_value *v, const char *where, unsigned in
 		lvm_fail("%s.readonly must be a boolean, not a %s", where, lvm_value_type_name(ro));
 		return NULL;
 	}
+	if (snap && snap->type != LVM_VALUE_BOOLEAN) {
+		lvm_fail("%s.snapshot must be a boolean, not a %s", where, lvm_value_type_name(snap));
+		return NULL;
+	}
 	struct blk_params *p = calloc(1, sizeof(*p));
 	if (!p) {
 		lvm_fail("out of memory");
@@ -52,6 +60,7 @@ static void *blk_parse(const struct lvm_value *v, const char *where, unsigned in
 	}
 	p->path = path->str;
 	p->readonly = ro && ro->boolean;
+	p->snapshot = snap && snap->boolean; /* with readonly: allowed, and moot */
 	char at[256];
 	snprintf(at, sizeof(at), "%s.rate_limit", where);
 	if (rate && lvm_rate_config_parse(rate, at, &p->rate_limit) < 0) {
@@ -61,23 +70,28 @@ static void *blk_parse(const struct lvm_value *v, const char *where, unsigned in
 	return p;
 }
 
-/* The image, written to unless the disk is read-only. */
+void lvm_blk_params_set_snapshot(void *params)
+{
+	((struct blk_params *)params)->snapshot = true;
+}
+
+/* The image, written to unless the disk is read-only or a snapshot (the
+ * overlay is an unlinked file of our own, not a resource of the recipe). */
 static unsigned blk_resources(const void *params, struct lvm_device_resource *out)
 {
 	const struct blk_params *p = params;
-	out[0] = (struct lvm_device_resource){ .key = "path", .name = p->path, .write = !p->readonly };
+	out[0] = (struct lvm_device_resource){ .key = "path", .name = p->path,
+					       .write = !p->readonly && !p->snapshot };
 	return 1;
 }
 
 static void *blk_create(const struct lvm_device_env *env, const void *params)
 {
 	const struct blk_params *p = params;
-	struct lvm_blk *blk = lvm_blk_new(env->vm, env->base, env->gsi, env->name, p->path,
-					  p->readonly);
-	if (!blk) {
-		lvm_fail_prefix("path: ");
-		return NULL;
-	}
+	struct lvm_blk *blk = lvm_blk_open(env->vm, env->base, env->gsi, env->name, p->path,
+					   p->readonly, p->snapshot);
+	if (!blk)
+		return NULL; /* "path: ..." or "snapshot: ..." */
 	if (lvm_throttle_configure(lvm_blk_throttle(blk), &p->rate_limit) < 0) {
 		lvm_fail_prefix("rate_limit: ");
 		lvm_blk_free(blk);
@@ -99,6 +113,9 @@ static unsigned blk_stats(void *dev, struct lvm_device_stat *out)
 	out[n++] = (struct lvm_device_stat){ "discards", s.discards };
 	out[n++] = (struct lvm_device_stat){ "errors", s.errors };
 	out[n++] = (struct lvm_device_stat){ "throttled", lvm_throttle_count(lvm_blk_throttle(dev)) };
+	const struct lvm_blk_overlay *ov = lvm_blk_overlay_of(dev);
+	if (ov)
+		out[n++] = (struct lvm_device_stat){ "overlay_bytes", lvm_blk_overlay_bytes(ov) };
 	return n;
 }
 
