@@ -123,6 +123,10 @@ static int blk_start(void *dev) { return lvm_blk_start(dev); }
 static void blk_free(void *dev) { lvm_blk_free(dev); }
 static void blk_set_filter(void *dev, const struct lvm_filter *f) { lvm_blk_set_filter(dev, f); }
 static struct lvm_throttle *blk_throttle(void *dev) { return lvm_blk_throttle(dev); }
+static int blk_quiesce(void *dev) { return lvm_blk_quiesce(dev); }
+static void blk_resume(void *dev) { lvm_blk_resume(dev); }
+static void blk_save(void *dev, struct lvm_state_writer *w) { lvm_blk_save(dev, w); }
+static int blk_load(void *dev, struct lvm_state_reader *r) { return lvm_blk_load(dev, r); }
 
 const struct lvm_device_type lvm_blk_device = {
 	.key = "disks",
@@ -137,4 +141,8 @@ const struct lvm_device_type lvm_blk_device = {
 	.filter_method = "on_request",
 	.set_filter = blk_set_filter,
 	.throttle = blk_throttle,
+	.quiesce = blk_quiesce,
+	.resume = blk_resume,
+	.save = blk_save,
+	.load = blk_load,
 };
