@@ -519,6 +519,12 @@ int lvm_blk_quiesce(struct lvm_blk *blk)
 		lvm_virtio_notify_used(t, 0);
 	}
 	pthread_mutex_unlock(&t->lock);
+	/* A snapshot promises the image holds what the guest wrote. */
+	if (!blk->readonly && !blk->overlay && fdatasync(blk->fd) < 0) {
+		lvm_fail_errno("%s: flush", blk->name);
+		lvm_virtio_resume(t);
+		return -1;
+	}
 	return 0;
 }
 
