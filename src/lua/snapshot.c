@@ -182,6 +182,16 @@ static void fork_defaults(lua_State *L, int recipe, int overrides)
 		}
 	}
 	lua_pop(L, 1);
+	/* Likewise the vsock's socket: binding it again would take it from the parent. */
+	int top = lua_gettop(L);
+	if (lua_getfield(L, recipe, "vsock") == LUA_TTABLE &&
+	    lua_getfield(L, -1, "path") == LUA_TSTRING) {
+		bool given = overrides && lua_getfield(L, overrides, "vsock") == LUA_TTABLE &&
+			     lua_getfield(L, -1, "path") == LUA_TSTRING;
+		if (!given)
+			luaL_error(L, "fork: vsock.path: the child needs its own socket (vm:fork{vsock = {path = \"...\"}})");
+	}
+	lua_settop(L, top);
 }
 
 /* vm:fork([overrides]) -> a machine, created, sharing the parent's RAM

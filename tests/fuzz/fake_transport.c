@@ -53,6 +53,18 @@ void lvm_virtio_arm_timer(struct lvm_virtio_transport *t, uint64_t ns)
 	t->timer_due_ns = ns; /* the target fires it when its input says so */
 }
 
+/* No I/O thread to park: the target is the I/O thread. */
+int lvm_virtio_quiesce(struct lvm_virtio_transport *t)
+{
+	t->quiesced = true;
+	return 0;
+}
+
+void lvm_virtio_resume(struct lvm_virtio_transport *t)
+{
+	t->quiesced = false;
+}
+
 void lvm_virtio_free(struct lvm_virtio_transport *t)
 {
 	if (!t)

@@ -469,14 +469,12 @@ int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t le
 	}
 	if (lvm_x86_interrupts_load(vm, state, len) < 0)
 		return -1;
-	/* The clock before the vCPUs: their kvmclock MSRs refer to it. */
-	if (load_section(state, len, "clock", load_clock, vm) < 0)
-		return -1;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "cpu.%u", i);
 		if (load_section(state, len, name, load_vcpu, &vm->vcpus[i]) < 0)
 			return -1;
 	}
-	return 0;
+	/* The clock last: loading a vCPU's TSC must not move it again. */
+	return load_section(state, len, "clock", load_clock, vm);
 }

@@ -31,6 +31,7 @@
 #include "devices/virtio/transport.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/state.h"
 
 enum { Q_INFLATE = 0, Q_DEFLATE = 1, Q_STATS = 2 };
 
@@ -332,6 +333,97 @@ uint32_t lvm_balloon_actual(struct lvm_balloon *b)
 	return pages;
 }
 
+/* ---- Snapshots ---- */
+
+/*
+ * Inflate and deflate chains complete within their event (chains left for
+ * the timer are still on the ring, not popped), so the transport's quiesce
+ * is the device's.  The stats buffer is different: the device holds it on
+ * purpose until it wants fresh numbers, so it is saved as held (its head)
+ * rather than handed back early.
+ */
+static int balloon_quiesce(void *dev)
+{
+	struct lvm_balloon *b = dev;
+	return lvm_virtio_quiesce(b->transport);
+}
+
+static void balloon_resume(void *dev)
+{
+	struct lvm_balloon *b = dev;
+	lvm_virtio_resume(b->transport);
+}
+
+/* After the transport: the target and the driver's `actual` (config), the
+ * held stats buffer, and the last statistics the driver reported. */
+static void balloon_save(void *dev, struct lvm_state_writer *w)
+{
+	struct lvm_balloon *b = dev;
+	lvm_virtio_save(b->transport, w);
+	pthread_mutex_lock(&b->transport->lock);
+	lvm_state_put_u32(w, b->num_pages);
+	lvm_state_put_u32(w, b->actual);
+	lvm_state_put_bool(w, b->stats_held);
+	lvm_state_put_u16(w, b->stats_head);
+	lvm_state_put_u32(w, b->guest_seen);
+	lvm_state_put_u8(w, VIRTIO_BALLOON_S_NR);
+	for (unsigned tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++)
+		lvm_state_put_u64(w, b->guest[tag]);
+	pthread_mutex_unlock(&b->transport->lock);
+}
+
+static int balloon_load_fields(struct lvm_balloon *b, struct lvm_state_reader *r)
+{
+	struct lvm_virtio_transport *t = b->transport;
+	uint32_t num_pages = lvm_state_get_u32(r), actual = lvm_state_get_u32(r);
+	bool held = lvm_state_get_bool(r);
+	uint16_t head = lvm_state_get_u16(r);
+	uint32_t seen = lvm_state_get_u32(r);
+	uint8_t ntags = lvm_state_get_u8(r);
+	if (r->failed)
+		return -1;
+	if (ntags != VIRTIO_BALLOON_S_NR)
+		return lvm_state_bad(r, "%u statistics saved, this build knows %u", ntags,
+				     VIRTIO_BALLOON_S_NR);
+	uint64_t guest[VIRTIO_BALLOON_S_NR];
+	for (unsigned tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++)
+		guest[tag] = lvm_state_get_u64(r);
+	if (r->failed)
+		return -1;
+	uint64_t ram_pages = b->mem->size / BALLOON_PAGE;
+	if (num_pages > ram_pages)
+		return lvm_state_bad(r, "target of %u pages is more than the guest's %llu", num_pages,
+				     (unsigned long long)ram_pages);
+	if (seen & ~((1u << VIRTIO_BALLOON_S_NR) - 1))
+		return lvm_state_bad(r, "statistics mask 0x%x has unknown tags", seen);
+	if (held && (b->ops.num_queues <= Q_STATS || !t->vq[Q_STATS].ready ||
+		     head >= t->vq[Q_STATS].size))
+		return lvm_state_bad(r, "held stats buffer %u is not on a ready stats queue", head);
+	b->num_pages = num_pages;
+	b->actual = actual;
+	b->stats_held = held;
+	b->stats_head = held ? head : 0;
+	b->guest_seen = seen;
+	memcpy(b->guest, guest, sizeof(guest));
+	/* The wait for fresh numbers starts again (it is host time, not the guest's). */
+	if (held && b->stats_interval_ns) {
+		b->stats_due_ns = lvm_monotonic_ns() + b->stats_interval_ns;
+		lvm_virtio_arm_timer(t, b->stats_interval_ns);
+	}
+	return 0;
+}
+
+static int balloon_load(void *dev, struct lvm_state_reader *r)
+{
+	struct lvm_balloon *b = dev;
+	if (lvm_virtio_load(b->transport, r) < 0)
+		return -1;
+	pthread_mutex_lock(&b->transport->lock);
+	int rc = balloon_load_fields(b, r);
+	pthread_mutex_unlock(&b->transport->lock);
+	return rc;
+}
+
 /* ---- Its entry in the machine's device table ---- */
 
 /* balloon = true, or balloon = { stats = true, deflate_on_oom = true,
@@ -477,4 +569,8 @@ const struct lvm_device_type lvm_balloon_device = {
 	.free = balloon_free,
 	.stats = balloon_stats,
 	.methods = balloon_methods,
+	.quiesce = balloon_quiesce,
+	.resume = balloon_resume,
+	.save = balloon_save,
+	.load = balloon_load,
 };

@@ -500,3 +500,61 @@ struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk)
 	lvm_stats_snapshot(&s, &blk->stats, sizeof(s));
 	return s;
 }
+
+/* ---- Snapshots (devices/device.h) ---- */
+
+#include "util/state.h"
+
+/* A request waiting in the gate (its delay or the rate limit) completes now,
+ * as the filter ruled; every other one completed within its event. */
+int lvm_blk_quiesce(struct lvm_blk *blk)
+{
+	struct lvm_virtio_transport *t = blk->transport;
+	if (lvm_virtio_quiesce(t) < 0)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	if (blk->pending) {
+		lvm_vq_push(&t->vq[0], blk->chain.head, blk_request(blk, &blk->chain));
+		blk->pending = false;
+		lvm_virtio_notify_used(t, 0);
+	}
+	pthread_mutex_unlock(&t->lock);
+	/* A snapshot promises the image holds what the guest wrote. */
+	if (!blk->readonly && !blk->overlay && fdatasync(blk->fd) < 0) {
+		lvm_fail_errno("%s: flush", blk->name);
+		lvm_virtio_resume(t);
+		return -1;
+	}
+	return 0;
+}
+
+void lvm_blk_resume(struct lvm_blk *blk)
+{
+	lvm_virtio_resume(blk->transport);
+}
+
+/* After the transport: the capacity and read-only flag the driver knows. */
+void lvm_blk_save(struct lvm_blk *blk, struct lvm_state_writer *w)
+{
+	lvm_virtio_save(blk->transport, w);
+	lvm_state_put_u64(w, blk->sectors * SECTOR);
+	lvm_state_put_bool(w, blk->readonly);
+}
+
+int lvm_blk_load(struct lvm_blk *blk, struct lvm_state_reader *r)
+{
+	if (lvm_virtio_load(blk->transport, r) < 0)
+		return -1;
+	uint64_t bytes = lvm_state_get_u64(r);
+	bool readonly = lvm_state_get_bool(r);
+	if (r->failed)
+		return -1;
+	if (bytes != blk->sectors * SECTOR)
+		return lvm_state_bad(r, "disk size changed: was %llu, now %llu bytes",
+				     (unsigned long long)bytes,
+				     (unsigned long long)(blk->sectors * SECTOR));
+	if (readonly != blk->readonly)
+		return lvm_state_bad(r, "the disk was %s, now %s", readonly ? "read-only" : "writable",
+				     blk->readonly ? "read-only" : "writable");
+	return 0;
+}

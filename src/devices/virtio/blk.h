@@ -68,6 +68,14 @@ struct lvm_throttle *lvm_blk_throttle(struct lvm_blk *blk);
 const char *lvm_blk_name(const struct lvm_blk *blk);
 struct lvm_blk_stats lvm_blk_stats(const struct lvm_blk *blk);
 
+/* Snapshots (devices/device.h's quiesce, resume, save, load): end of blk.c. */
+struct lvm_state_writer;
+struct lvm_state_reader;
+int lvm_blk_quiesce(struct lvm_blk *blk);
+void lvm_blk_resume(struct lvm_blk *blk);
+void lvm_blk_save(struct lvm_blk *blk, struct lvm_state_writer *w);
+int lvm_blk_load(struct lvm_blk *blk, struct lvm_state_reader *r);
+
 /* Its entry in the machine's device table (devices/device.h), in blk_type.c. */
 struct lvm_device_type;
 extern const struct lvm_device_type lvm_blk_device;

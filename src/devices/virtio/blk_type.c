@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/device.h"
 #include "devices/virtio/blk_overlay.h"
@@ -123,6 +124,52 @@ static int blk_start(void *dev) { return lvm_blk_start(dev); }
 static void blk_free(void *dev) { lvm_blk_free(dev); }
 static void blk_set_filter(void *dev, const struct lvm_filter *f) { lvm_blk_set_filter(dev, f); }
 static struct lvm_throttle *blk_throttle(void *dev) { return lvm_blk_throttle(dev); }
+static int blk_quiesce(void *dev) { return lvm_blk_quiesce(dev); }
+static void blk_resume(void *dev) { lvm_blk_resume(dev); }
+static void blk_save(void *dev, struct lvm_state_writer *w) { lvm_blk_save(dev, w); }
+static int blk_load(void *dev, struct lvm_state_reader *r) { return lvm_blk_load(dev, r); }
+
+/* A snapshot disk's overlay lives beside the snapshot as PREFIX.overlay. */
+static void overlay_path(char *out, size_t n, const char *dir, const char *prefix)
+{
+	snprintf(out, n, "%s/%s.overlay", dir, prefix);
+}
+
+static int blk_save_files(void *dev, const char *dir, const char *prefix)
+{
+	const struct lvm_blk_overlay *ov = lvm_blk_overlay_of(dev);
+	char path[4096];
+	overlay_path(path, sizeof(path), dir, prefix);
+	if (!ov) {
+		unlink(path); /* not one left from an earlier snapshot in dir */
+		return 0;
+	}
+	return lvm_blk_overlay_save(ov, path);
+}
+
+static int blk_load_files(void *dev, const char *dir, const char *prefix)
+{
+	char path[4096];
+	overlay_path(path, sizeof(path), dir, prefix);
+	bool saved = access(path, F_OK) == 0;
+	struct lvm_blk_overlay *ov = lvm_blk_overlay_of(dev);
+	if (!saved)
+		return 0; /* the image held all of it (a fresh overlay starts empty) */
+	if (!ov)
+		return lvm_fail("the snapshot has this disk's writes in %s: restore it with snapshot = true",
+				path);
+	return lvm_blk_replace_overlay(dev, lvm_blk_overlay_load(ov, path));
+}
+
+/* A child's writes go to its own overlay: a copy of the parent's if it
+ * has one, else an empty one over the image (which the parent writes). */
+static int blk_inherit(void *child, void *parent)
+{
+	const struct lvm_blk_overlay *ov = lvm_blk_overlay_of(parent);
+	if (!ov || !lvm_blk_overlay_of(child))
+		return 0;
+	return lvm_blk_replace_overlay(child, lvm_blk_overlay_clone(ov));
+}
 
 const struct lvm_device_type lvm_blk_device = {
 	.key = "disks",
@@ -137,4 +184,11 @@ const struct lvm_device_type lvm_blk_device = {
 	.filter_method = "on_request",
 	.set_filter = blk_set_filter,
 	.throttle = blk_throttle,
+	.quiesce = blk_quiesce,
+	.resume = blk_resume,
+	.save = blk_save,
+	.load = blk_load,
+	.save_files = blk_save_files,
+	.load_files = blk_load_files,
+	.inherit = blk_inherit,
 };

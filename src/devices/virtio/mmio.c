@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/state.h"
+
 #define MMIO_MAGIC 0x74726976u /* "virt" */
 #define MMIO_VENDOR 0x4d564c55u /* "ULVM": luavmm */
 
@@ -278,4 +280,154 @@ void lvm_virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 		memcpy(data, &value, 4);
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- Saved state (snapshot and fork) ---- */
+
+#define STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
+		     VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK | \
+		     VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
+#define INTERRUPT_BITS (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)
+
+static void save_queue(struct lvm_state_writer *w, const struct lvm_vq *vq)
+{
+	lvm_state_put_bool(w, vq->ready);
+	lvm_state_put_u16(w, vq->size);
+	lvm_state_put_u64(w, vq->desc_gpa);
+	lvm_state_put_u64(w, vq->avail_gpa);
+	lvm_state_put_u64(w, vq->used_gpa);
+	lvm_state_put_bool(w, vq->event_idx);
+	lvm_state_put_bool(w, vq->indirect);
+	lvm_state_put_u16(w, vq->last_avail);
+	lvm_state_put_u16(w, vq->used_idx);
+	lvm_state_put_u16(w, vq->signalled_used);
+	lvm_state_put_bool(w, vq->signalled_valid);
+}
+
+void lvm_virtio_save(struct lvm_virtio_transport *t, struct lvm_state_writer *w)
+{
+	pthread_mutex_lock(&t->lock);
+	lvm_state_put_u32(w, t->ops->device_id);
+	lvm_state_put_u32(w, t->status);
+	lvm_state_put_u32(w, t->device_features_sel);
+	lvm_state_put_u32(w, t->driver_features_sel);
+	lvm_state_put_u64(w, t->driver_features);
+	lvm_state_put_u32(w, t->queue_sel);
+	lvm_state_put_u32(w, t->interrupt_status);
+	lvm_state_put_u32(w, t->config_generation);
+	const char *why = (t->status & VIRTIO_CONFIG_S_NEEDS_RESET) && t->broken_why
+		? t->broken_why : "";
+	lvm_state_put_blob(w, why, strnlen(why, sizeof(t->broken_buf) - 1));
+	lvm_state_put_u8(w, (uint8_t)t->ops->num_queues);
+	for (unsigned q = 0; q < t->ops->num_queues; q++)
+		save_queue(w, &t->vq[q]);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* One queue into *vq; a ready one must map as a QueueReady write would. */
+static int load_queue(struct lvm_virtio_transport *t, struct lvm_state_reader *r, unsigned q,
+		      struct lvm_vq *vq)
+{
+	*vq = (struct lvm_vq){ .mem = &t->vm->mem };
+	vq->ready = lvm_state_get_bool(r);
+	vq->size = lvm_state_get_u16(r);
+	vq->desc_gpa = lvm_state_get_u64(r);
+	vq->avail_gpa = lvm_state_get_u64(r);
+	vq->used_gpa = lvm_state_get_u64(r);
+	vq->event_idx = lvm_state_get_bool(r);
+	vq->indirect = lvm_state_get_bool(r);
+	vq->last_avail = lvm_state_get_u16(r);
+	vq->used_idx = lvm_state_get_u16(r);
+	vq->signalled_used = lvm_state_get_u16(r);
+	vq->signalled_valid = lvm_state_get_bool(r);
+	if (r->failed || !vq->ready)
+		return r->failed ? -1 : 0; /* a queue not ready may hold any layout yet */
+	uint16_t n = vq->size;
+	if (n == 0 || n > LVM_VQ_MAX_SIZE || (n & (n - 1)))
+		return lvm_state_bad(r, "queue %u: size %u is not a power of 2 from 1 to %u", q, n,
+				     LVM_VQ_MAX_SIZE);
+	if (!lvm_vq_activate(vq))
+		return lvm_state_bad(r, "queue %u: rings at 0x%llx, 0x%llx, 0x%llx are outside guest RAM or misaligned",
+				     q, (unsigned long long)vq->desc_gpa,
+				     (unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
+	return 0;
+}
+
+/* The registers' fields, checked against the invariants the register
+ * state machine keeps (write_status, write_reg). */
+struct saved_regs {
+	uint32_t device_id, status, device_features_sel, driver_features_sel, queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status, config_generation;
+	char why[sizeof(((struct lvm_virtio_transport *)0)->broken_buf)];
+	uint8_t num_queues;
+};
+
+static int load_regs(struct lvm_virtio_transport *t, struct lvm_state_reader *r,
+		     struct saved_regs *s)
+{
+	s->device_id = lvm_state_get_u32(r);
+	s->status = lvm_state_get_u32(r);
+	s->device_features_sel = lvm_state_get_u32(r);
+	s->driver_features_sel = lvm_state_get_u32(r);
+	s->driver_features = lvm_state_get_u64(r);
+	s->queue_sel = lvm_state_get_u32(r);
+	s->interrupt_status = lvm_state_get_u32(r);
+	s->config_generation = lvm_state_get_u32(r);
+	size_t n = lvm_state_get_blob(r, s->why, sizeof(s->why) - 1);
+	s->why[n] = '\0';
+	s->num_queues = lvm_state_get_u8(r);
+	if (r->failed)
+		return -1;
+	if (s->device_id != t->ops->device_id)
+		return lvm_state_bad(r, "saved from virtio device type %u, not %s's (%u)",
+				     s->device_id, t->ops->name, t->ops->device_id);
+	if (s->num_queues != t->ops->num_queues)
+		return lvm_state_bad(r, "%u queues saved, the device has %u", s->num_queues,
+				     t->ops->num_queues);
+	if (s->status & ~(uint32_t)STATUS_BITS)
+		return lvm_state_bad(r, "device status 0x%x has unknown bits", s->status);
+	uint64_t offered = device_features(t);
+	if ((s->status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    ((s->driver_features & ~offered) || !(s->driver_features & (1ull << VIRTIO_F_VERSION_1))))
+		return lvm_state_bad(r, "negotiated features 0x%llx are not within those the device offers (0x%llx)",
+				     (unsigned long long)s->driver_features,
+				     (unsigned long long)offered);
+	if (s->interrupt_status & ~(uint32_t)INTERRUPT_BITS)
+		return lvm_state_bad(r, "interrupt status 0x%x has unknown bits", s->interrupt_status);
+	return 0;
+}
+
+int lvm_virtio_load(struct lvm_virtio_transport *t, struct lvm_state_reader *r)
+{
+	struct saved_regs s;
+	struct lvm_vq vq[LVM_VIRTIO_MAX_QUEUES];
+	if (load_regs(t, r, &s) < 0)
+		return -1;
+	for (unsigned q = 0; q < t->ops->num_queues; q++)
+		if (load_queue(t, r, q, &vq[q]) < 0)
+			return -1;
+	pthread_mutex_lock(&t->lock);
+	t->status = s.status;
+	t->device_features_sel = s.device_features_sel;
+	t->driver_features_sel = s.driver_features_sel;
+	t->driver_features = s.driver_features;
+	t->queue_sel = s.queue_sel;
+	t->interrupt_status = s.interrupt_status;
+	t->config_generation = s.config_generation;
+	memcpy(t->broken_buf, s.why, sizeof(t->broken_buf));
+	t->broken_why = (s.status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		? (t->broken_buf[0] ? t->broken_buf : "saved in this state") : NULL;
+	for (unsigned q = 0; q < t->ops->num_queues; q++) {
+		t->vq[q] = vq[q];
+		/* A notification that waited in the old eventfd: served at start. */
+		if (vq[q].ready && t->notify_fd[q] >= 0) {
+			uint64_t one = 1;
+			ssize_t ignored = write(t->notify_fd[q], &one, sizeof(one));
+			(void)ignored;
+		}
+	}
+	t->raise_at_start = s.interrupt_status != 0;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }

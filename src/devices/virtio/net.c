@@ -24,6 +24,7 @@
 #include "devices/virtio/transport.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/state.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -364,4 +365,67 @@ struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)
 	struct lvm_net_stats s;
 	lvm_stats_snapshot(&s, &net->stats, sizeof(s));
 	return s;
+}
+
+/* ---- Snapshots ---- */
+
+/*
+ * A transmit chain waiting in its gate (a delay or the rate limit) is the
+ * only request the NIC keeps across events: it goes out now.  A received
+ * frame waiting in `bounce` is not the driver's request; like the frames
+ * queued in the tap, it is not state (the original machine delivers it
+ * after resume, a restored one never had it).  While quiesced the I/O
+ * thread does not poll the tap at all.
+ */
+int lvm_net_quiesce(struct lvm_net *net)
+{
+	struct lvm_virtio_transport *t = net->transport;
+	if (lvm_virtio_quiesce(t) < 0)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	if (net->tx_pending) {
+		enum lvm_filter_verdict v = net->tx_gate.verdict;
+		if (v == LVM_FILTER_ALLOW || v == LVM_FILTER_DELAY)
+			transmit(net, &net->tx);
+		else
+			lvm_stat_add(&net->stats.policy_dropped, 1);
+		lvm_vq_push(&t->vq[TXQ], net->tx.head, 0);
+		net->tx_pending = false;
+		lvm_virtio_notify_used(t, TXQ);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+void lvm_net_resume(struct lvm_net *net)
+{
+	lvm_virtio_resume(net->transport);
+}
+
+/* After the transport: the MAC and link status the driver read from the
+ * configuration space (a restore into a NIC showing others is refused). */
+void lvm_net_save(struct lvm_net *net, struct lvm_state_writer *w)
+{
+	lvm_virtio_save(net->transport, w);
+	lvm_state_put_bytes(w, net->mac, sizeof(net->mac));
+	lvm_state_put_u16(w, VIRTIO_NET_S_LINK_UP);
+}
+
+int lvm_net_load(struct lvm_net *net, struct lvm_state_reader *r)
+{
+	if (lvm_virtio_load(net->transport, r) < 0)
+		return -1;
+	uint8_t mac[6];
+	lvm_state_get_bytes(r, mac, sizeof(mac));
+	uint16_t status = lvm_state_get_u16(r);
+	if (r->failed)
+		return -1;
+	if (memcmp(mac, net->mac, sizeof(mac)))
+		return lvm_state_bad(r, "mac %02x:%02x:%02x:%02x:%02x:%02x, this NIC has %02x:%02x:%02x:%02x:%02x:%02x (the guest's driver keeps the one it read)",
+				     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], net->mac[0],
+				     net->mac[1], net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
+	if (status != VIRTIO_NET_S_LINK_UP)
+		return lvm_state_bad(r, "link status 0x%x, this NIC shows 0x%x", status,
+				     VIRTIO_NET_S_LINK_UP);
+	return 0;
 }

@@ -33,6 +33,14 @@ struct lvm_throttle *lvm_net_throttle(struct lvm_net *net);
 struct lvm_filter;
 void lvm_net_set_filter(struct lvm_net *net, const struct lvm_filter *policy);
 
+/* Snapshots (devices/device.h's quiesce, resume, save, load): net.c. */
+struct lvm_state_writer;
+struct lvm_state_reader;
+int lvm_net_quiesce(struct lvm_net *net);
+void lvm_net_resume(struct lvm_net *net);
+void lvm_net_save(struct lvm_net *net, struct lvm_state_writer *w);
+int lvm_net_load(struct lvm_net *net, struct lvm_state_reader *r);
+
 /* Its entry in the machine's device table (devices/device.h), in net_type.c. */
 struct lvm_device_type;
 extern const struct lvm_device_type lvm_net_device;

@@ -129,6 +129,10 @@ static int net_start(void *dev) { return lvm_net_start(dev); }
 static void net_free(void *dev) { lvm_net_free(dev); }
 static void net_set_filter(void *dev, const struct lvm_filter *f) { lvm_net_set_filter(dev, f); }
 static struct lvm_throttle *net_throttle(void *dev) { return lvm_net_throttle(dev); }
+static int net_quiesce(void *dev) { return lvm_net_quiesce(dev); }
+static void net_resume(void *dev) { lvm_net_resume(dev); }
+static void net_save(void *dev, struct lvm_state_writer *w) { lvm_net_save(dev, w); }
+static int net_load(void *dev, struct lvm_state_reader *r) { return lvm_net_load(dev, r); }
 
 const struct lvm_device_type lvm_net_device = {
 	.key = "nets",
@@ -144,4 +148,8 @@ const struct lvm_device_type lvm_net_device = {
 	.filter_frames = true,
 	.set_filter = net_set_filter,
 	.throttle = net_throttle,
+	.quiesce = net_quiesce,
+	.resume = net_resume,
+	.save = net_save,
+	.load = net_load,
 };

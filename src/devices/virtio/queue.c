@@ -165,6 +165,11 @@ enum lvm_vq_status lvm_vq_pop(struct lvm_vq *vq, struct lvm_vq_chain *chain,
 	return st;
 }
 
+void lvm_vq_unpop(struct lvm_vq *vq)
+{
+	vq->last_avail--;
+}
+
 int lvm_vq_push(struct lvm_vq *vq, uint16_t head, uint32_t len)
 {
 	if (!vq->used || head >= vq->size)

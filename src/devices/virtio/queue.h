@@ -64,6 +64,13 @@ void lvm_vq_reset(struct lvm_vq *vq);
  */
 enum lvm_vq_status lvm_vq_pop(struct lvm_vq *vq, struct lvm_vq_chain *chain,
 			      const char **why);
+/*
+ * Gives back the chain lvm_vq_pop returned last, unused and unwritten: it
+ * is popped again next time.  For a device that holds a buffer it has
+ * nothing to put in yet (vsock's receive buffer) when a snapshot is taken;
+ * the driver cannot tell (it never saw the pop).
+ */
+void lvm_vq_unpop(struct lvm_vq *vq);
 /* Returns a chain to the driver with `len` bytes written into it. */
 int lvm_vq_push(struct lvm_vq *vq, uint16_t head, uint32_t len);
 /* After pushes: whether the driver wants an interrupt (§2.7.7, §2.7.10). */

@@ -98,6 +98,32 @@ static void *rng_create(const struct lvm_device_env *env, const void *params)
 static int rng_start(void *dev) { return lvm_rng_start(dev); }
 static void rng_free(void *dev) { lvm_rng_free(dev); }
 
+/* Snapshots: every request completes within its event, so the transport's
+ * quiesce is the device's; its state is the transport's alone. */
+static int rng_quiesce(void *dev)
+{
+	struct lvm_rng *rng = dev;
+	return lvm_virtio_quiesce(rng->transport);
+}
+
+static void rng_resume(void *dev)
+{
+	struct lvm_rng *rng = dev;
+	lvm_virtio_resume(rng->transport);
+}
+
+static void rng_save(void *dev, struct lvm_state_writer *w)
+{
+	struct lvm_rng *rng = dev;
+	lvm_virtio_save(rng->transport, w);
+}
+
+static int rng_load(void *dev, struct lvm_state_reader *r)
+{
+	struct lvm_rng *rng = dev;
+	return lvm_virtio_load(rng->transport, r);
+}
+
 static unsigned rng_stats(void *dev, struct lvm_device_stat *out)
 {
 	out[0] = (struct lvm_device_stat){ "bytes", lvm_rng_bytes(dev) };
@@ -112,4 +138,8 @@ const struct lvm_device_type lvm_rng_device = {
 	.start = rng_start,
 	.free = rng_free,
 	.stats = rng_stats,
+	.quiesce = rng_quiesce,
+	.resume = rng_resume,
+	.save = rng_save,
+	.load = rng_load,
 };

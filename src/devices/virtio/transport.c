@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm/seccomp.h"
@@ -68,6 +69,11 @@ struct lvm_virtio_transport *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, un
 				  .irq_fd = -1, .stop_fd = -1, .device_fd = -1,
 				  .timer_fd = -1 };
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* lvm_virtio_quiesce's grace */
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {
 		t->notify_fd[q] = -1;
 		t->vq[q].mem = &vm->mem;
@@ -126,10 +132,19 @@ static void drain(int fd)
 	(void)ignored;
 }
 
-/* One wake-up: serve every notified queue and the device's fd. */
+/* One wake-up: serve every notified queue and the device's fd.  While the
+ * transport is quiesced it parks first, consuming nothing: what woke it is
+ * still there after resume. */
 static void serve(struct lvm_virtio_transport *t, struct pollfd *fds, unsigned nq)
 {
 	pthread_mutex_lock(&t->lock);
+	while (t->quiesced && !t->stopping)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (t->stopping) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	t->serving = true;
 	for (unsigned q = 0; q < nq; q++) {
 		if (!(fds[1 + q].revents & POLLIN))
 			continue;
@@ -145,6 +160,8 @@ static void serve(struct lvm_virtio_transport *t, struct pollfd *fds, unsigned n
 		if (t->ops->timer_event && lvm_virtio_driver_ok(t))
 			t->ops->timer_event(t->dev, t);
 	}
+	t->serving = false;
+	pthread_cond_broadcast(&t->cond); /* a quiesce may wait for this */
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -180,6 +197,15 @@ static void *io_thread(void *opaque)
 
 int lvm_virtio_start(struct lvm_virtio_transport *t)
 {
+	/* A loaded InterruptStatus: the line the driver has not acknowledged
+	 * yet, raised now that the machine (its interrupt controllers
+	 * included) is whole again; a driver reads the status on each one. */
+	if (t->raise_at_start) {
+		t->raise_at_start = false;
+		uint64_t one = 1;
+		ssize_t ignored = write(t->irq_fd, &one, sizeof(one));
+		(void)ignored;
+	}
 	int rc = pthread_create(&t->thread, NULL, io_thread, t);
 	if (rc) {
 		errno = rc;
@@ -201,6 +227,10 @@ void lvm_virtio_free(struct lvm_virtio_transport *t)
 	if (!t)
 		return;
 	if (t->thread_started) {
+		pthread_mutex_lock(&t->lock);
+		t->stopping = true; /* a parked I/O thread leaves */
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
 		uint64_t one = 1;
 		ssize_t ignored = write(t->stop_fd, &one, sizeof(one));
 		(void)ignored;
@@ -218,6 +248,48 @@ void lvm_virtio_free(struct lvm_virtio_transport *t)
 	close_fd(&t->irq_fd);
 	close_fd(&t->stop_fd);
 	close_fd(&t->timer_fd);
+	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+/* How long a quiesce lets a running request filter finish (one already
+ * answered needs only the lock back); past it, the filter is taken to wait
+ * for the control thread, which is the caller. */
+#define QUIESCE_GRACE_NS 50000000ull
+
+int lvm_virtio_quiesce(struct lvm_virtio_transport *t)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	uint64_t ns = (uint64_t)deadline.tv_nsec + QUIESCE_GRACE_NS;
+	deadline.tv_sec += (time_t)(ns / 1000000000u);
+	deadline.tv_nsec = (long)(ns % 1000000000u);
+
+	pthread_mutex_lock(&t->lock);
+	t->quiesced = true; /* the I/O thread parks at its next event */
+	/* Holding the lock, we see `serving` only while the I/O thread is in
+	 * the device with the lock dropped: inside a request filter (gate.h). */
+	while (t->serving)
+		if (pthread_cond_timedwait(&t->cond, &t->lock, &deadline) == ETIMEDOUT)
+			break;
+	bool busy = t->serving;
+	if (busy) {
+		t->quiesced = false;
+		pthread_cond_broadcast(&t->cond);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (busy)
+		return lvm_fail("%s: its request filter is waiting for the control thread; "
+				"quiesce once it has answered (after a wait that serves it)",
+				t->ops->name);
+	return 0;
+}
+
+void lvm_virtio_resume(struct lvm_virtio_transport *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->quiesced = false;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
 }

@@ -61,6 +61,7 @@ struct lvm_virtio_transport {
 	uint32_t config_generation;
 	struct lvm_vq vq[LVM_VIRTIO_MAX_QUEUES];
 	const char *broken_why; /* why DEVICE_NEEDS_RESET was set */
+	char broken_buf[96];    /* a reason loaded from a saved state (broken_why points here) */
 	uint64_t bad_notifies;  /* notifications of queues that do not exist */
 	uint64_t interrupts;
 
@@ -75,6 +76,13 @@ struct lvm_virtio_transport {
 	pthread_t thread;
 	bool thread_started;
 	bool on_bus; /* its MMIO window is registered (and so is ours to remove) */
+
+	/* Snapshots (lvm_virtio_quiesce), under the lock: */
+	pthread_cond_t cond;  /* CLOCK_MONOTONIC: serving, quiesced or stopping changed */
+	bool quiesced;        /* the I/O thread parks before it serves anything */
+	bool serving;         /* the I/O thread is inside the device's ops */
+	bool stopping;        /* lvm_virtio_free: a parked I/O thread leaves */
+	bool raise_at_start;  /* a loaded InterruptStatus: raise the line at start */
 };
 
 /* The device features every transport offers besides the device's own. */
@@ -95,6 +103,45 @@ int lvm_virtio_start(struct lvm_virtio_transport *t);
 void lvm_virtio_arm_timer(struct lvm_virtio_transport *t, uint64_t ns);
 /* Stops the I/O thread, unregisters everything, frees t (not the device). */
 void lvm_virtio_free(struct lvm_virtio_transport *t);
+
+/*
+ * Snapshot and fork (devices/device.h), control thread, vCPUs paused.
+ *
+ * lvm_virtio_quiesce: from its return until lvm_virtio_resume, the I/O
+ * thread serves nothing (no queue, device fd or timer event; it parks
+ * without consuming them, so they are served after resume) and is outside
+ * the device's code.  Every request the device serves within one event is
+ * complete; a device that keeps a popped request across events (one
+ * waiting for a delay or the rate limit in its gate) completes it in its
+ * own quiesce, after this one.  The I/O thread leaves the transport lock
+ * only while a request filter runs, and a Lua filter waits for the control
+ * thread, the caller: if one is still running after a short grace, this
+ * fails (-1 + lvm_error) instead of deadlocking, and nothing changed.
+ * Works whether or not the I/O thread was started.
+ */
+int lvm_virtio_quiesce(struct lvm_virtio_transport *t);
+void lvm_virtio_resume(struct lvm_virtio_transport *t);
+/*
+ * Writes the transport's fields (status, features and selectors,
+ * interrupt status, config generation, the broken state, each queue's
+ * layout and indices) into the open section.  Quiesced (or not started).
+ */
+struct lvm_state_writer;
+struct lvm_state_reader;
+void lvm_virtio_save(struct lvm_virtio_transport *t, struct lvm_state_writer *w);
+/*
+ * Reads them back into a transport just created with the same ops, before
+ * lvm_virtio_start, checking each as hostile input (lvm_state_bad, -1):
+ * the device kind and queue count, status bits, negotiated features within
+ * what the device offers, queue sizes and ring addresses (inside guest RAM,
+ * aligned).  Maps the ready queues' rings as a QueueReady write does (the
+ * ioeventfds are registered from creation), signals each ready queue once
+ * (a notification that was pending when the state was saved is not lost;
+ * a spurious one is harmless) and, if InterruptStatus is not 0, raises the
+ * interrupt line again when the I/O thread starts.  Nothing is changed on
+ * failure.
+ */
+int lvm_virtio_load(struct lvm_virtio_transport *t, struct lvm_state_reader *r);
 
 /* For devices, transport lock held: */
 bool lvm_virtio_driver_ok(const struct lvm_virtio_transport *t);

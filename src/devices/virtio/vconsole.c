@@ -15,6 +15,7 @@
 
 #include "devices/device.h"
 #include "util/error.h"
+#include "util/state.h"
 #include "devices/virtio/transport.h"
 
 #define RECEIVEQ 0
@@ -74,10 +75,13 @@ static void con_device_event(void *dev, struct lvm_virtio_transport *t)
 		deliver_input(con, t);
 }
 
+#define CON_COLS 80u
+#define CON_ROWS 25u
+
 static void con_read_config(void *dev, uint8_t *config)
 {
 	(void)dev;
-	struct virtio_console_config c = { .cols = 80, .rows = 25, .max_nr_ports = 1 };
+	struct virtio_console_config c = { .cols = CON_COLS, .rows = CON_ROWS, .max_nr_ports = 1 };
 	memcpy(config, &c, sizeof(c));
 }
 
@@ -159,6 +163,56 @@ static size_t vconsole_receive(void *dev, const void *bytes, size_t n)
 	return lvm_vconsole_receive(dev, bytes, n);
 }
 
+/*
+ * Snapshots.  Both queues are served to the end within an event, so the
+ * transport's quiesce is the device's.  Saved after the transport: the
+ * input still waiting for receive buffers, and the configuration the
+ * driver read (its size; a restore into a device showing another one is
+ * refused).
+ */
+static int vconsole_quiesce(void *dev)
+{
+	struct lvm_vconsole *con = dev;
+	return lvm_virtio_quiesce(con->transport);
+}
+
+static void vconsole_resume(void *dev)
+{
+	struct lvm_vconsole *con = dev;
+	lvm_virtio_resume(con->transport);
+}
+
+static void vconsole_save(void *dev, struct lvm_state_writer *w)
+{
+	struct lvm_vconsole *con = dev;
+	lvm_virtio_save(con->transport, w);
+	lvm_state_put_u16(w, CON_COLS);
+	lvm_state_put_u16(w, CON_ROWS);
+	pthread_mutex_lock(&con->rx_lock);
+	lvm_state_put_blob(w, con->rx, con->rx_len);
+	pthread_mutex_unlock(&con->rx_lock);
+}
+
+static int vconsole_load(void *dev, struct lvm_state_reader *r)
+{
+	struct lvm_vconsole *con = dev;
+	if (lvm_virtio_load(con->transport, r) < 0)
+		return -1;
+	uint16_t cols = lvm_state_get_u16(r), rows = lvm_state_get_u16(r);
+	uint8_t rx[LVM_VCONSOLE_RX_MAX];
+	size_t n = lvm_state_get_blob(r, rx, sizeof(rx)); /* longer: refused */
+	if (r->failed)
+		return -1;
+	if (cols != CON_COLS || rows != CON_ROWS)
+		return lvm_state_bad(r, "console size %ux%u, this device has %ux%u", cols, rows,
+				     CON_COLS, CON_ROWS);
+	pthread_mutex_lock(&con->rx_lock);
+	memcpy(con->rx, rx, n);
+	con->rx_len = n; /* delivered once the receive queue is served */
+	pthread_mutex_unlock(&con->rx_lock);
+	return 0;
+}
+
 /* virtio_console = true: port 0, sharing the machine's console sink. */
 const struct lvm_device_type lvm_vconsole_device = {
 	.key = "virtio_console",
@@ -167,4 +221,8 @@ const struct lvm_device_type lvm_vconsole_device = {
 	.start = vconsole_start,
 	.free = vconsole_free,
 	.receive = vconsole_receive,
+	.quiesce = vconsole_quiesce,
+	.resume = vconsole_resume,
+	.save = vconsole_save,
+	.load = vconsole_load,
 };

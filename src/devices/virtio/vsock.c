@@ -50,6 +50,7 @@
 #include "devices/device.h"
 #include "devices/virtio/transport.h"
 #include "util/error.h"
+#include "util/state.h"
 
 enum { Q_RX = 0, Q_TX = 1, Q_EVENT = 2 };
 
@@ -955,6 +956,87 @@ static const struct lvm_device_method vsock_methods[] = {
 	{ NULL, NULL },
 };
 
+/* ---- snapshots ---- */
+
+/*
+ * A connection's other end is a host process, which a restored machine
+ * cannot have: a snapshot is refused while any is open (handshakes
+ * included).  Otherwise the device's state is the guest's CID, the host
+ * port allocator and the RSTs it still owes the guest.  The receive buffer
+ * it may hold, waiting for a packet, goes back to the ring unwritten.
+ */
+static int vsock_quiesce(void *dev)
+{
+	struct lvm_vsock *v = dev;
+	struct lvm_virtio_transport *t = v->transport;
+	if (lvm_virtio_quiesce(t) < 0)
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	bool open = v->nconns > 0;
+	if (!open && v->rx_held) {
+		lvm_vq_unpop(&t->vq[Q_RX]);
+		v->rx_held = false;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (open) {
+		lvm_virtio_resume(t);
+		return lvm_fail("vsock: connections are open; close them before a snapshot");
+	}
+	return 0;
+}
+
+static void vsock_resume(void *dev)
+{
+	struct lvm_vsock *v = dev;
+	lvm_virtio_resume(v->transport);
+}
+
+static void vsock_save(void *dev, struct lvm_state_writer *w)
+{
+	struct lvm_vsock *v = dev;
+	lvm_virtio_save(v->transport, w);
+	pthread_mutex_lock(&v->transport->lock);
+	lvm_state_put_u64(w, v->cid);
+	lvm_state_put_u32(w, v->next_port);
+	lvm_state_put_u32(w, v->rst_len);
+	for (unsigned i = 0; i < v->rst_len; i++) {
+		const struct rst *r = &v->rsts[(v->rst_head + i) % RST_RING];
+		lvm_state_put_u32(w, r->src_port);
+		lvm_state_put_u32(w, r->dst_port);
+	}
+	pthread_mutex_unlock(&v->transport->lock);
+}
+
+static int vsock_load(void *dev, struct lvm_state_reader *r)
+{
+	struct lvm_vsock *v = dev;
+	if (lvm_virtio_load(v->transport, r) < 0)
+		return -1;
+	uint64_t cid = lvm_state_get_u64(r);
+	uint32_t next_port = lvm_state_get_u32(r), n = lvm_state_get_u32(r);
+	if (r->failed)
+		return -1;
+	if (cid != v->cid) /* the driver read it at probe */
+		return lvm_state_bad(r, "guest CID %llu, this device has %llu",
+				     (unsigned long long)cid, (unsigned long long)v->cid);
+	if (n > RST_RING)
+		return lvm_state_bad(r, "%u RSTs owed, at most %u fit", n, RST_RING);
+	struct rst rsts[RST_RING];
+	for (unsigned i = 0; i < n; i++) {
+		rsts[i].src_port = lvm_state_get_u32(r);
+		rsts[i].dst_port = lvm_state_get_u32(r);
+	}
+	if (r->failed)
+		return -1;
+	pthread_mutex_lock(&v->transport->lock);
+	v->next_port = next_port;
+	memcpy(v->rsts, rsts, n * sizeof(rsts[0]));
+	v->rst_head = 0;
+	v->rst_len = n;
+	pthread_mutex_unlock(&v->transport->lock);
+	return 0;
+}
+
 /* vsock = { cid = N, path = "..." } */
 const struct lvm_device_type lvm_vsock_device = {
 	.key = "vsock",
@@ -966,4 +1048,8 @@ const struct lvm_device_type lvm_vsock_device = {
 	.free = vsock_free,
 	.stats = vsock_stats,
 	.methods = vsock_methods,
+	.quiesce = vsock_quiesce,
+	.resume = vsock_resume,
+	.save = vsock_save,
+	.load = vsock_load,
 };
