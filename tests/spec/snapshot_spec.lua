@@ -90,13 +90,18 @@ local function restore_in_new_process(dir, steps)
   return t.exec_recipe(RESTORE_RECIPE, { dir, tostring(steps or 3) })
 end
 
--- A started counter machine that printed `k` counts, then paused.
-local function counted(config, k)
+-- A started counter machine that printed `k` counts, then paused; `settle`
+-- seconds after the last count line if given (for "timer": after the line
+-- the guest still reads the UART at ring 3 and arms its next deadline at
+-- ring 0, all emulated and slow here; a pause any earlier would leave the
+-- armed timer out of the snapshot, and the test would prove less).
+local function counted(config, k, settle)
   local c = { kernel = COUNTER, cmdline = "ms=50" }
   for key, v in pairs(config or {}) do c[key] = v end
   local vm = t.machine(c)
   vm:start()
   for _ = 1, k or 3 do t.count(vm) end
+  if settle then vm:wait(settle) end
   vm:pause()
   return vm
 end
@@ -216,7 +221,8 @@ describe("vm:snapshot and luavmm.restore", function()
   end)
 
   it("a guest halted on its TSC-deadline timer (timer mode) goes on ticking after a restore", function()
-    local vm = counted { cmdline = "ms=50 timer" }
+    -- Paused 50 ms into a 200 ms step: halted, the next deadline armed.
+    local vm = counted({ cmdline = "ms=200 timer" }, 3, 0.05)
     vm:snapshot(dir)
     local before = vm.console:log()
     vm:close()
@@ -391,9 +397,10 @@ describe("vm:fork", function()
   it("8 children of one paused parent each take their own input; the parent resumes and prints none of it", function()
     -- timer mode: the children halt between steps instead of spinning, so
     -- nine guests share this host's cores without starving each other.
-    local parent = t.machine { kernel = COUNTER, cmdline = "ms=50 timer", name = "parent" }
+    local parent = t.machine { kernel = COUNTER, cmdline = "ms=100 timer", name = "parent" }
     parent:start()
     for _ = 1, 3 do t.count(parent) end
+    parent:wait(0.03) -- halted, its next deadline armed (see counted)
     parent:pause()
     local before = parent.console:log()
     local children = {}
