@@ -188,7 +188,7 @@ for _, size in ipairs(SIZES) do
     end
     rmtree(keep)
     row(("(h) snapshot, %s touched"):format(size), ms(median(snap)),
-      ("state %s + memory %s"):format(mib(info.state_bytes), mib(info.memory_bytes)), "n/a", "(info)", "info")
+      ("state %.1f KiB + memory %s"):format(info.state_bytes / 1024, mib(info.memory_bytes)), "n/a", "(info)", "info")
     local lv, fr = median(restore), median(fresh)
     local target = size == "256M" and "<= fresh + 2 ms" or "(info)"
     local verdict = size == "256M" and (lv <= fr + 0.002 and "ok" or "MISSED") or "info"
