@@ -309,6 +309,28 @@ describe("vm:snapshot and luavmm.restore", function()
       copy:close()
     end)
 
+    it("a disk with snapshot = true: its overlay comes back with a restore in a new process, the image unchanged", function()
+      local original = t.read_file(image)
+      local vm = counted({ cmdline = "ms=50 blk", disks = { root = { path = image, snapshot = true } } }, 3)
+      vm:snapshot(dir)
+      local before = vm.console:log()
+      vm:close()
+      -- The first step after the restore reads the sector written before
+      -- the snapshot: only the overlay has it.
+      local r = t.exec_recipe([[
+local luavmm = require "luavmm"
+local vm <close> = luavmm.restore(..., { console = "stdout" })
+vm:start()
+for _ = 1, 3 do vm.console:expect("count %d+[^\n]*\n", 30) end
+vm.console:send("exit\n")
+return vm:wait(30)
+]], { dir })
+      assert.are.equal("", r.stderr)
+      assert_continues(before, r.stdout, 3)
+      for line in r.stdout:gmatch("count %d+([^\n]*)\n") do assert.are.equal(" blk ok", line) end
+      assert.is_true(t.read_file(image) == original, "the image changed")
+    end)
+
     it("a disk with snapshot = true leaves its image unchanged while the guest reads its own writes", function()
       local original = t.read_file(image)
       local vm = t.machine { kernel = COUNTER, cmdline = "ms=20 blk",
@@ -383,6 +405,21 @@ describe("vm:fork", function()
         assert.is_true(parent:paused(), "fork " .. i .. " resumed the parent")
       end
     end)
+  end)
+
+  it("a child of an SMP parent has its APs counting on", function()
+    local parent = counted({ cmdline = "ms=50 smp", cpus = 2 }, 3)
+    local child = t.track(parent:fork(), "child")
+    child:start()
+    local first, last
+    for i = 1, 4 do
+      local _, rest = t.count(child)
+      local v = tonumber(rest:match("aps (%d+)"))
+      first, last = first or v, v
+      assert.is_not_nil(v, rest)
+    end
+    assert.is_true(last > first, "the child's AP stopped counting:\n" .. child.console:log())
+    assert_continues(parent.console:log(), child.console:log(), 4)
   end)
 
   it("refuses to fork a running machine", function()
