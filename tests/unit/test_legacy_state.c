@@ -777,7 +777,9 @@ static void test_ioapic(void)
 	CHECK(load_ioapic(b, pl.p, pl.n) == 0);
 	CHECK_EQ_U64(io_log[1].nsent, 0);       /* pin 3 awaits its EOI */
 	CHECK(memcmp(io_log[1].routed, io_log[0].routed, sizeof(io_log[0].routed)) == 0);
-	CHECK(memcmp(io_log[1].route, io_log[0].route, sizeof(io_log[0].route)) == 0);
+	for (unsigned pin = 0; pin < LVM_IOAPIC_NR_PINS; pin++) /* fields: the padding is anything */
+		CHECK(io_log[1].route[pin].address == io_log[0].route[pin].address &&
+		      io_log[1].route[pin].data == io_log[0].route[pin].data);
 	CHECK(io_log[1].routed[3] && io_log[1].routed[5] && !io_log[1].routed[7]);
 	uint32_t va = 0, vb = 0;
 	lvm_ioapic_mmio(b, 0x10, (uint8_t *)&vb, 4, false); /* IOWIN at the saved IOREGSEL */
