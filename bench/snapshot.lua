@@ -91,10 +91,12 @@ local function failed(what, err)
   failures[#failures + 1] = what .. ": " .. tostring(err):gsub("\n", " ")
 end
 
+local made = {} -- every directory tmpdir() made, removed at the end whatever happened
 local function tmpdir()
   local p = io.popen("mktemp -d " .. q((os.getenv("TMPDIR") or "/tmp") .. "/luavmm-bench-snap.XXXXXX"))
   local d = p:read("l")
   p:close()
+  made[#made + 1] = d
   return d
 end
 local function rmtree(d) if d then os.execute("rm -rf " .. q(d)) end end
@@ -337,6 +339,7 @@ if not ok then
 end
 
 for _, vm in pairs(parents) do vm:close() end
+for _, d in ipairs(made) do rmtree(d) end
 
 -- Output: machine-readable lines for bench.lua, then a table for a human.
 for _, r in ipairs(rows) do print("row\t" .. table.concat(r, "\t")) end
