@@ -1,6 +1,7 @@
 #include "kvm/seccomp.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -157,6 +158,18 @@ int lvm_seccomp_prepare(void)
 {
 	if (!lvm_seccomp_enabled())
 		return 0;
+	/*
+	 * glibc's malloc reads /sys/devices/system/cpu/online the first time
+	 * a thread needs a new arena past the first few: a filtered vCPU or
+	 * I/O thread of the ninth machine would die of that open.  Fixing the
+	 * limit (glibc's own default: 8 per CPU) means it never asks.
+	 */
+	static bool arenas_fixed;
+	if (!arenas_fixed) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		mallopt(M_ARENA_MAX, (int)(8 * (cpus > 0 ? cpus : 1)));
+		arenas_fixed = true;
+	}
 	int rc = compiled_for(LVM_SECCOMP_VCPU);
 	if (rc == 0)
 		rc = compiled_for(LVM_SECCOMP_IO);

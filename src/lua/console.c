@@ -45,7 +45,7 @@ static int find_in(lua_State *L, const struct lvm_lua_machine *m, int pattern_in
 	int top = lua_gettop(L);
 	lua_getglobal(L, "string");
 	lua_getfield(L, -1, "find");
-	lua_pushlstring(L, m->out.pending + from, len);
+	lua_pushlstring(L, m->out.pending ? m->out.pending + from : "", len);
 	lua_pushvalue(L, pattern_index);
 	lua_pushinteger(L, 1);
 	lua_pushboolean(L, plain);
