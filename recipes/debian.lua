@@ -80,7 +80,8 @@ if command == "" then
     "echo net: $(ls /sys/class/net)",
     nets and "test -d /sys/class/net/eth0" or "true",
     "grep virtio /proc/interrupts",
-    "test -c /dev/hvc0 && echo hvc0: the virtio console",
+    -- /dev/hvc0 exists once the driver is loaded; a bound device is the proof
+    "echo console: $(ls -d /sys/bus/virtio/drivers/virtio_console/virtio*)",
   }, " && ")
 end
 

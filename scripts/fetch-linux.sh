@@ -37,6 +37,8 @@ MODULES="${LUAVMM_MODULES:-virtio_blk virtio_net virtio_console virtio_rng virti
 FORMAT=1
 mkdir -p "$CACHE/debs"
 cd "$CACHE"
+# The unpacked packages (the kernel's is ~400 MB) never outlive a run.
+trap 'rm -rf kpkg bpkg initramfs' EXIT
 
 say() { echo "fetch-linux: $*"; }
 
