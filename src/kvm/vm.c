@@ -31,6 +31,7 @@ static struct lvm_vm *vm_alloc(void)
 	vm->hooks.notify_fd = -1;
 	lvm_bus_init(&vm->pio);
 	lvm_bus_init(&vm->mmio);
+	lvm_gsi_routes_init(&vm->gsi_routes);
 	return vm;
 }
 
@@ -216,6 +217,7 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	lvm_hookq_destroy(&vm->hooks);
 	lvm_bus_destroy(&vm->pio);
 	lvm_bus_destroy(&vm->mmio);
+	lvm_gsi_routes_destroy(&vm->gsi_routes);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	if (vm->kvm_fd >= 0)

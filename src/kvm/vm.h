@@ -18,6 +18,7 @@
 
 #include "kvm/bus.h"
 #include "kvm/console_buffer.h"
+#include "kvm/gsi_routes.h"
 #include "kvm/hookq.h"
 #include "kvm/memory.h"
 
@@ -119,6 +120,8 @@ struct lvm_vm {
 	enum lvm_irqchip_mode irqchip_mode;
 	bool pit;
 	struct lvm_irqchip irqchip; /* split mode only, once attached */
+	/* KVM's GSI routing table, shared by the IOAPIC and MSI-X (gsi_routes.h). */
+	struct lvm_gsi_routes gsi_routes;
 };
 
 struct lvm_vm_options {

@@ -21,6 +21,7 @@ struct wanted_device {
 	const char *name;
 	unsigned index; /* among its kind */
 	void *params;
+	enum lvm_x86_transport transport; /* its own `transport` key, else DEFAULT */
 };
 
 struct lvm_machine {
@@ -32,7 +33,7 @@ struct lvm_machine {
 	unsigned nwanted;
 };
 
-static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg" };
+static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg", "transport" };
 
 bool lvm_machine_owns_key(const char *key)
 {
@@ -42,6 +43,35 @@ bool lvm_machine_owns_key(const char *key)
 	return lvm_device_type_find(key) != NULL;
 }
 
+/*
+ * A device entry's own `transport = "mmio" | "pci"` key is the machine's,
+ * not the kind's: read here and left out of the table `parse` sees (the
+ * fields are copied shallowly into `rest`, malloc'd, freed by the caller).
+ */
+static int take_transport(const struct lvm_value *v, const char *where,
+			  enum lvm_x86_transport *out, struct lvm_value *view,
+			  struct lvm_field **rest)
+{
+	*rest = NULL;
+	const struct lvm_value *t = lvm_value_get(v, "transport");
+	char what[300];
+	snprintf(what, sizeof(what), "%s.transport", where);
+	if (lvm_x86_transport_parse(t, what, out) < 0)
+		return -1;
+	if (!t)
+		return 0;
+	*rest = calloc(v->nfields, sizeof(**rest));
+	if (!*rest)
+		return lvm_fail("out of memory");
+	*view = *v;
+	view->nfields = 0;
+	for (unsigned i = 0; i < v->nfields; i++)
+		if (!v->fields[i].key || strcmp(v->fields[i].key, "transport") != 0)
+			(*rest)[view->nfields++] = v->fields[i];
+	view->fields = *rest;
+	return 0;
+}
+
 static int want(struct lvm_machine *m, const struct lvm_device_type *type, const char *name,
 		unsigned index, const struct lvm_value *v)
 {
@@ -49,10 +79,26 @@ static int want(struct lvm_machine *m, const struct lvm_device_type *type, const
 		return lvm_fail("virtio: more than %u devices", MACHINE_DEVICES_MAX);
 	char where[256];
 	snprintf(where, sizeof(where), type->named ? "%s.%s" : "%s", type->key, name);
+	enum lvm_x86_transport transport = LVM_X86_TRANSPORT_DEFAULT;
+	struct lvm_value view;
+	struct lvm_field *rest = NULL;
+	if (v->type == LVM_VALUE_TABLE) {
+		if (take_transport(v, where, &transport, &view, &rest) < 0)
+			return -1;
+		if (rest)
+			v = &view;
+	}
 	void *params = NULL;
-	if (type->parse && !(params = type->parse(v, where, index)))
+	int rc = 0;
+	if (type->parse)
+		rc = (params = type->parse(v, where, index)) ? 0 : -1;
+	else if (v->type == LVM_VALUE_TABLE && v->nfields) /* rng = { transport = ..., x = 1 } */
+		rc = lvm_fail("%s: unknown key '%s' (transport)", where,
+			      v->fields[0].key ? v->fields[0].key : "[1]");
+	free(rest);
+	if (rc < 0)
 		return -1;
-	m->wanted[m->nwanted++] = (struct wanted_device){ type, name, index, params };
+	m->wanted[m->nwanted++] = (struct wanted_device){ type, name, index, params, transport };
 	return 0;
 }
 
@@ -96,8 +142,10 @@ static int want_devices(struct lvm_machine *m, const struct lvm_value *recipe)
 		if (type->named) {
 			if (want_named(m, type, v) < 0)
 				return -1;
-		} else if (v->type == LVM_VALUE_TABLE && type->parse) {
-			/* An unnamed kind with options: balloon = { stats = true } */
+		} else if (v->type == LVM_VALUE_TABLE &&
+			   (type->parse || lvm_value_get(v, "transport"))) {
+			/* An unnamed kind with options: balloon = { stats = true },
+			 * rng = { transport = "pci" } */
 			if (want(m, type, type->key, 0, v) < 0)
 				return -1;
 		} else if (v->type != LVM_VALUE_BOOLEAN) {
@@ -147,7 +195,7 @@ static int check_resources(const struct lvm_machine *m, const struct lvm_machine
 static int create_device(struct lvm_machine *m, const struct wanted_device *w)
 {
 	struct lvm_device_env env = { .vm = m->vm, .name = w->name, .index = w->index };
-	if (lvm_x86_board_slot(m->board, &env.base, &env.gsi) < 0)
+	if (lvm_x86_board_slot(m->board, w->transport, &env.base, &env.gsi) < 0)
 		return -1;
 	char *name = strdup(w->name); /* the recipe's string is only borrowed */
 	if (!name)
@@ -225,6 +273,7 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		.irqchip = lvm_value_get(c->recipe, "irqchip"),
 		.pit = lvm_value_get(c->recipe, "pit"),
 		.fw_cfg = lvm_value_get(c->recipe, "fw_cfg"),
+		.transport = lvm_value_get(c->recipe, "transport"),
 	};
 	struct lvm_machine *m = calloc(1, sizeof(*m));
 	int rc = m ? 0 : lvm_fail("out of memory");

@@ -160,7 +160,7 @@ static void check_acpi(unsigned ncpus, unsigned nvirtio)
 	struct lvm_virtio_slot slots[LVM_VIRTIO_SLOTS_MAX];
 	for (unsigned i = 0; i < nvirtio; i++)
 		slots[i] = (struct lvm_virtio_slot){ 0xd0000000u + i * 0x1000u, 5 + i };
-	struct lvm_acpi_config config = { ncpus, slots, nvirtio };
+	struct lvm_acpi_config config = { ncpus, slots, nvirtio, NULL };
 	memset(area, 0xa5, sizeof(area));
 	size_t used = lvm_x86_acpi_build(area, sizeof(area), BASE, &config);
 	CHECK(used > 0 && used <= sizeof(area));
@@ -200,7 +200,7 @@ static void test_acpi_tables(void)
 
 static void test_acpi_too_small(void)
 {
-	struct lvm_acpi_config one = { 1, NULL, 0 }, none = { 0, NULL, 0 };
+	struct lvm_acpi_config one = { 1, NULL, 0, NULL }, none = { 0, NULL, 0, NULL };
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, 100, BASE, &one), 0);
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, 400, BASE, &one), 0);
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, sizeof(area), BASE, &none), 0);

@@ -5,7 +5,8 @@
  * UART at 0x3f8 (IRQ 4), isa-debug-exit at 0xf4, the i8042's reset line,
  * ACPI PM hardware at 0x600 (SCI on IRQ 9) and the RTC/CMOS at 0x70,
  * ACPI and MP tables, the vCPUs with their CPUID and MSRs, virtio-mmio
- * windows handed out in order (virtio_slots.h), and the kernel loaded by
+ * windows or PCI functions on a host bridge (transport = "pci") handed out
+ * in order (virtio_slots.h), and the kernel loaded by
  * the boot protocol it speaks (boot/boot_kind.h): luavmm's own 64-bit
  * entry, PVH and multiboot (32-bit protected mode), or a bzImage (64-bit).
  *
@@ -37,7 +38,14 @@ struct lvm_x86_board_config {
 	const struct lvm_value *irqchip; /* "split" (NULL: the default) or "kernel" */
 	const struct lvm_value *pit;     /* true: an 8254 PIT (NULL: none) */
 	const struct lvm_value *fw_cfg;  /* true or { [name] = contents } (NULL: none) */
+	const struct lvm_value *transport; /* virtio devices: "mmio" (NULL: the default) or "pci" */
 };
+
+/* A device's own transport choice; DEFAULT follows the machine's. */
+enum lvm_x86_transport { LVM_X86_TRANSPORT_DEFAULT = 0, LVM_X86_TRANSPORT_MMIO, LVM_X86_TRANSPORT_PCI };
+/* "mmio" or "pci" into *out; -1 + lvm_error naming `where` for anything else. */
+int lvm_x86_transport_parse(const struct lvm_value *v, const char *where,
+			    enum lvm_x86_transport *out);
 
 struct lvm_x86_board;
 
@@ -46,8 +54,13 @@ int lvm_x86_board_check(const struct lvm_x86_board_config *config);
 /* The VM with its CPUs, firmware tables and legacy devices; NULL + lvm_error. */
 struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config);
 struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board);
-/* The next virtio-mmio window and its interrupt line. */
-int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi);
+/*
+ * The next virtio device's place and interrupt line: a virtio-mmio window,
+ * or (transport pci) the ECAM address of the next PCI device on the host
+ * bridge, which is created with the first one (devices/virtio/transport.h).
+ */
+int lvm_x86_board_slot(struct lvm_x86_board *board, enum lvm_x86_transport transport,
+		       uint64_t *base, unsigned *gsi);
 /* Command line (with an entry per slot handed out), device tree, kernel. */
 int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config);
 /*

@@ -22,8 +22,11 @@
  *                      0xf0000 MP configuration table when the EBDA is too
  *                      small for it (mptable.c)
  *   1 MiB   -          kernels, then initrd near the top of low RAM
- *   0xc0000000 - 4G    32-bit MMIO hole: virtio-mmio windows from
- *                      LVM_VIRTIO_MMIO_BASE, IOAPIC, LAPIC, TSS/identity map
+ *   0xc0000000 - 4G    32-bit MMIO hole:
+ *                      0xc0000000 - 0xcfffffff  PCI memory window (BARs)
+ *                      0xd0000000               virtio-mmio windows
+ *                      0xe0000000 - 0xe00fffff  PCI ECAM, bus 0 (MCFG)
+ *                      then IOAPIC, LAPIC, TSS/identity map
  *   4 GiB   -          the rest of RAM on large machines
  */
 #ifndef LVM_ARCH_X86_LAYOUT_H
@@ -63,5 +66,14 @@
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
 #define LVM_VIRTIO_FIRST_GSI   5u
+
+/* The PCI host bridge (devices/pci/host.h, transport = "pci"): the
+ * window the firmware and the OS assign BARs from, ECAM for bus 0 only,
+ * and the KVM GSIs of MSI-X vectors, past the IOAPIC's 24. */
+#define LVM_PCI_MEM_BASE       0xc0000000ull
+#define LVM_PCI_MEM_SIZE       0x10000000ull
+#define LVM_PCI_ECAM_BASE      0xe0000000ull
+#define LVM_PCI_BUS_END        0u     /* buses 0..0 */
+#define LVM_PCI_MSI_FIRST_GSI  24u
 
 #endif

@@ -6,7 +6,8 @@
  *
  * Devices are found in the device tree luavmm hands over (bootinfo
  * dtb_addr), or else in "virtio_mmio.device=SIZE@BASE:IRQ" entries on the
- * command line (what QEMU -M microvm adds).
+ * command line (what QEMU -M microvm adds), or else on PCI bus 0
+ * (runtime/pci.h: virtio-pci, the same calls).
  */
 #ifndef GUEST_VIRTIO_H
 #define GUEST_VIRTIO_H
@@ -22,6 +23,12 @@ struct vdev {
 	uint32_t irq;
 	uint32_t device_id;
 	uint64_t features; /* what the device offered */
+	/* virtio-pci (runtime/pci.h): the structures the capabilities point at. */
+	int pci;
+	uint8_t pci_dev;
+	uint64_t common, notify, isr, devcfg;
+	uint32_t notify_mult;
+	uint16_t notify_off[8]; /* each queue's queue_notify_off */
 };
 
 struct vq_desc {
@@ -50,7 +57,7 @@ struct vq {
 int vdev_discover(struct vdev *devs, int max);
 /* The first device with this id (VIRTIO_ID_*), or 0. */
 struct vdev *vdev_find(uint32_t device_id);
-/* Where the devices came from: "dtb", "cmdline" or "none". */
+/* Where the devices came from: "dtb", "cmdline", "pci" or "none". */
 extern const char *vdev_source;
 
 uint32_t vdev_read(const struct vdev *d, uint32_t reg);

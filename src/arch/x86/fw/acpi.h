@@ -3,7 +3,8 @@
  * CPUs, interrupt controllers, devices and power management the way an OS
  * does on a PC: RSDP -> XSDT (and RSDT) -> FADT (-> FACS, DSDT) and MADT.
  * References: ACPI 6.5 §5.2.5 (RSDP), §5.2.7/§5.2.8 (RSDT/XSDT), §5.2.9
- * (FADT), §5.2.10 (FACS), §5.2.11.1 (DSDT, fw/dsdt.h), §5.2.12 (MADT).
+ * (FADT), §5.2.10 (FACS), §5.2.11.1 (DSDT, fw/dsdt.h), §5.2.12 (MADT);
+ * PCI Firmware 3.0 §4.1.2 (MCFG).
  *
  * The platform is a full (not hardware-reduced) ACPI PC, because guests
  * written for PCs (kvm-unit-tests, older kernels) look for the FACS, the
@@ -20,6 +21,9 @@
  *     and one Interrupt Source Override: ISA IRQ 9 -> GSI 9, level,
  *     active-high, the PC convention for the SCI (§5.2.12.5).  Otherwise
  *     GSI n is ISA IRQ n and IOAPIC pin n, edge, active-high.
+ *   - MCFG, with a PCI host bridge only: one allocation, segment 0, buses
+ *     0..bus_end at the ECAM base (the DSDT's PCI0 and its reservation say
+ *     the same).
  */
 #ifndef LVM_ARCH_X86_FW_ACPI_H
 #define LVM_ARCH_X86_FW_ACPI_H
@@ -27,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86/fw/dsdt.h"
 #include "arch/x86/virtio_slots.h"
 #include "kvm/vm.h"
 
@@ -35,6 +40,7 @@ struct lvm_acpi_config {
 	unsigned ncpus;                       /* vCPU i has APIC ID i */
 	const struct lvm_virtio_slot *virtio; /* windows of LVM_VIRTIO_MMIO_SIZE bytes */
 	unsigned nvirtio;
+	const struct lvm_acpi_pci *pci;       /* NULL: no PCI host bridge (fw/dsdt.h) */
 };
 
 /*
