@@ -25,7 +25,10 @@
  *      the common configuration's num_queues ("pci-check: pcicfg
  *      num_queues N").
  * Ends with "pci-check: ok" and exit 0; any failed check prints
- * "pci-check: FAIL what" and exits 1.
+ * "pci-check: FAIL what" and exits 1.  With "loop N" on the command line
+ * it then goes on: N rounds (0: for ever) of one request and its MSI-X
+ * interrupt, "pci-check: round K msi M" each, through the moved BAR (a
+ * snapshot taken meanwhile must bring back BAR, MSI-X table and routes).
  */
 #include "guest.h"
 #include "pci.h"
@@ -413,7 +416,7 @@ static uint64_t check(uint64_t arg)
 	pci_use_ecam = pci_ecam != 0;
 	static struct vdev devs[32];
 	struct vdev *want = 0;
-	uint32_t want_id = str_eq(args, "blk") ? 2 : 4;
+	uint32_t want_id = args[0] == 'b' ? 2 : 4; /* "blk ..." */
 	for (unsigned dev = 1; dev < 32; dev++) {
 		struct vdev *d = &devs[dev];
 		if (vpci_attach(dev, d) < 0)
@@ -429,6 +432,30 @@ static uint64_t check(uint64_t arg)
 	return 0;
 }
 
+static uint64_t step_request(uint64_t unused)
+{
+	(void)unused;
+	submit(dut);
+	if (!complete())
+		fail("no completion in a round");
+	return 0;
+}
+
+static void rounds(uint64_t n)
+{
+	for (uint64_t k = 1; !failed && (n == 0 || k <= n); k++) {
+		uint32_t before = msi_count;
+		run_user(step_request, 0);
+		if (!wait_msi(before + 1))
+			fail("no interrupt in a round");
+		say("round ");
+		serial_put_dec(k);
+		serial_puts(" msi ");
+		serial_put_dec(msi_count);
+		serial_putc('\n');
+	}
+}
+
 uint32_t guest_main(const char *args)
 {
 	load_idt();
@@ -437,5 +464,14 @@ uint32_t guest_main(const char *args)
 		drive();
 	if (!failed)
 		say("ok\n");
+	const char *loop = args;
+	while (*loop && !(loop[0] == 'l' && loop[1] == 'o' && loop[2] == 'o' && loop[3] == 'p'))
+		loop++;
+	uint64_t n = 0;
+	if (*loop && dut) {
+		loop += 4;
+		parse_uint(&loop, &n);
+		rounds(n);
+	}
 	return (uint32_t)failed;
 }

@@ -12,7 +12,7 @@
  *            size and the MSI-X table size did not change
  *   bars     BAR 0 over guest RAM, over the ECAM window, over the LAPIC and
  *            IOAPIC, over another device's BAR, far above 4 GiB, at an
- *            address that wraps, and memory decoding toggled 2000 times
+ *            address that wraps, and memory decoding toggled 200 times
  *            while it moves
  *   msix     MSI-X table entries past the table, 1- and 2-byte accesses,
  *            PBA writes, messages to addresses no LAPIC decodes, vectors
@@ -57,7 +57,11 @@ static void fail(const char *what)
 
 static void widths(void)
 {
-	for (unsigned dev = 0; dev < 32; dev += 1) {
+	/* The host bridge, the two virtio functions and an absent device
+	 * (each access is a VM exit: the rest of the bus reads the same). */
+	const unsigned devs[] = { 0, rng_dev, other_dev, 31 };
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned dev = devs[i];
 		for (unsigned off = 0; off < 256; off++) {
 			outl(0xcf8, 0x80000000u | dev << 11 | (off & 0xfc));
 			uint16_t port = (uint16_t)(0xcfc + (off & 3));
@@ -162,7 +166,7 @@ static void bars(void)
 		if (*(volatile uint16_t *)(other + 0x12) == 0xffff)
 			fail("the other function's BAR stopped decoding");
 	}
-	for (unsigned i = 0; i < 2000; i++) {
+	for (unsigned i = 0; i < 200; i++) {
 		pci_bar_set(rng_dev, 0, 0xc4000000ull + (i % 7) * 0x8000, 1);
 		pci_write(rng_dev, 4, 2, i & 1 ? 0x6 : 0x4);
 	}
