@@ -124,6 +124,10 @@ static void device_reset(struct lvm_virtio_transport *t)
 		lvm_virtio_pci_reset(t);
 }
 
+#define STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
+		     VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK | \
+		     VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
+
 /* §3.1.1: FEATURES_OK only sticks if we accept what the driver chose. */
 void lvm_virtio_set_status(struct lvm_virtio_transport *t, uint32_t value)
 {
@@ -131,6 +135,8 @@ void lvm_virtio_set_status(struct lvm_virtio_transport *t, uint32_t value)
 		device_reset(t);
 		return;
 	}
+	/* Bits §2.1 does not define are not kept (a saved state holds none). */
+	value &= STATUS_BITS & ~(uint32_t)VIRTIO_CONFIG_S_NEEDS_RESET;
 	uint32_t added = value & ~t->status;
 	if (added & VIRTIO_CONFIG_S_FEATURES_OK) {
 		bool subset = !(t->driver_features & ~lvm_virtio_device_features(t));
@@ -222,9 +228,6 @@ void lvm_virtio_device_config_io(struct lvm_virtio_transport *t, uint64_t offset
 
 /* ---- Saved state (snapshot and fork) ---- */
 
-#define STATUS_BITS (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | \
-		     VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK | \
-		     VIRTIO_CONFIG_S_NEEDS_RESET | VIRTIO_CONFIG_S_FAILED)
 #define INTERRUPT_BITS (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)
 
 static void save_queue(struct lvm_state_writer *w, const struct lvm_vq *vq)
