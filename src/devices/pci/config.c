@@ -76,7 +76,7 @@ uint8_t lvm_pci_config_add_cap(struct lvm_pci_config *c, uint8_t id, uint8_t len
 	c->data[at + 1] = 0;
 	c->data[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
 	c->cap_link = (uint8_t)(at + 1);
-	c->cap_end = (uint8_t)(at + len);
+	c->cap_end = (uint16_t)(at + len);
 	return (uint8_t)at;
 }
 

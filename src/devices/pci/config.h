@@ -26,7 +26,7 @@ struct lvm_pci_config {
 	uint8_t wmask[LVM_PCI_CONFIG_SIZE]; /* 1: software may write the bit */
 	uint8_t w1c[LVM_PCI_CONFIG_SIZE];   /* 1: a written 1 clears the bit */
 	uint64_t bar_size[LVM_PCI_BARS];    /* 0: no BAR (or a 64-bit BAR's upper half) */
-	uint8_t cap_end;   /* where the next capability goes */
+	uint16_t cap_end;  /* where the next capability goes (up to 256) */
 	uint8_t cap_link;  /* offset of the pointer to the next capability */
 };
 
