@@ -163,6 +163,27 @@ struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *reci
 	return s;
 }
 
+struct lvm_saved_state *lvm_machine_save_power_on(struct lvm_machine *m)
+{
+	if (check_savable(m) < 0 || quiesce_devices(m) < 0)
+		return NULL;
+	struct lvm_state_writer w;
+	struct lvm_saved_state *s = NULL;
+	if (write_body(m, &w, "", 0) == 0)
+		s = new_state();
+	resume_devices(m, lvm_machine_device_count(m));
+	if (!s) {
+		lvm_state_writer_free(&w);
+		return NULL;
+	}
+	s->body = w.buf;
+	s->body_len = w.len;
+	s->ram = lvm_machine_vm(m)->mem.size;
+	s->cpus = lvm_machine_vm(m)->ncpus;
+	snprintf(s->where, sizeof(s->where), "restart");
+	return s;
+}
+
 /* --- the files ------------------------------------------------------------- */
 
 static int write_whole(int fd, const void *buf, size_t len, const char *path)
@@ -435,12 +456,23 @@ static int load_devices(struct lvm_machine *m, const struct lvm_saved_state *s)
 		int rc = 0;
 		if (s->parent && d->type->inherit)
 			rc = d->type->inherit(d->dev, lvm_machine_device(s->parent, i)->dev);
-		else if (!s->parent && d->type->load_files)
+		else if (!s->parent && s->dir[0] && d->type->load_files)
 			rc = d->type->load_files(d->dev, s->dir, name);
 		if (rc < 0)
 			return lvm_fail_prefix("%s: ", name);
 	}
 	return 0;
+}
+
+int lvm_machine_reload(struct lvm_machine *m, const struct lvm_saved_state *s)
+{
+	if (quiesce_devices(m) < 0)
+		return lvm_fail_prefix("restart: ");
+	int rc = lvm_x86_board_load(lvm_machine_board(m), s->body, s->body_len);
+	if (rc == 0)
+		rc = load_devices(m, s);
+	resume_devices(m, lvm_machine_device_count(m));
+	return rc < 0 ? lvm_fail_prefix("restart: ") : 0;
 }
 
 int lvm_machine_load_state(struct lvm_machine *m, const struct lvm_saved_state *s)
