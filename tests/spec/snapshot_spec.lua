@@ -663,3 +663,25 @@ describe("with a virtio-net device", function()
     assert.truthy(r.stdout:find("net: got pong from 52:54:00:00:00:0a\n", 1, true), r.stdout)
   end)
 end)
+
+describe("under --sandbox", function()
+  it("a snapshot directory is a resource to allow, like a disk", function()
+    local dir = t.tmpdir("luavmm-sandbox-snap")
+    local recipe = dir .. "/r.lua"
+    t.write_file(recipe, ([[
+      local luavmm = require "luavmm"
+      local vm = luavmm.machine { kernel = luavmm.guest("counter"), memory = 32, console = false }
+      vm:snapshot(%q)
+      local again = luavmm.restore(%q)
+      return 0
+    ]]):format(dir, dir))
+    local r = t.exec({ "run", "--sandbox", recipe })
+    assert.are_not.equal(0, r.status)
+    assert.truthy(r.stderr:find("snapshot: " .. dir .. ": not allowed under --sandbox", 1, true), r.stderr)
+    r = t.exec({ "run", "--sandbox", "--allow", dir .. ":ro", recipe })
+    assert.truthy(r.stderr:find("not allowed under --sandbox", 1, true), r.stderr)
+    r = t.exec({ "run", "--sandbox", "--allow", dir .. ":rw", recipe })
+    assert.are.equal(0, r.status, r.stderr)
+    t.remove_tree(dir)
+  end)
+end)
