@@ -340,7 +340,12 @@ static int hand_to_listener(lua_State *L, struct lvm_lua_machine *m, int mi, int
 	push_stream(L, sv[0], mi); /* the device's end, until it is handed over */
 	int dev_end = lua_gettop(L);
 	push_stream(L, sv[1], mi);
-	if (!has_fn) {
+	if (!has_fn) { /* queued as {stream, c} */
+		lua_createtable(L, 2, 0);
+		lua_insert(L, -2);
+		lua_rawseti(L, -2, 1);
+		push_connection(L);
+		lua_rawseti(L, -2, 2);
 		lua_rawseti(L, queue, (lua_Integer)lua_rawlen(L, queue) + 1);
 	} else {
 		int s = lua_gettop(L);
@@ -348,7 +353,7 @@ static int hand_to_listener(lua_State *L, struct lvm_lua_machine *m, int mi, int
 		lua_pushvalue(L, s);
 		push_connection(L);
 		char what[48];
-		snprintf(what, sizeof(what), "vsock listen %u", (unsigned)l->port);
+		snprintf(what, sizeof(what), "vsock listen %u", (int)l->port);
 		if (!lvm_lua_call_hook(L, m, 2, 0, what)) {
 			/* Reported (and, unless on_hook_error = "continue", the
 			 * machine stops): the guest is refused. */
@@ -484,8 +489,7 @@ static int vsock_listen(lua_State *L)
 	int st = lua_gettop(L);
 	lua_getfield(L, st, "listeners");
 	if (lua_rawgeti(L, -1, port) != LUA_TNIL)
-		return luaL_error(L, "vsock:listen(%d): the recipe listens on that port already",
-				  (int)port);
+		return luaL_error(L, "vsock:listen(%I): the recipe listens on that port already", port);
 	lua_pop(L, 1);
 	struct listener *l = lua_newuserdatauv(L, sizeof(*l), LV_COUNT);
 	*l = (struct listener){ .port = (uint32_t)port };
@@ -509,7 +513,8 @@ static struct listener *check_listener(lua_State *L)
 	return luaL_checkudata(L, 1, LVM_VSOCK_LISTENER_MT);
 }
 
-/* listener:accept([timeout_s]) -> stream, c | nil, "timeout" | nil, "closed" */
+/* listener:accept([timeout_s]) -> stream, c | nil, "timeout" | nil, "closed"
+ * (c as on_connect gets it) */
 static int listener_accept(lua_State *L)
 {
 	struct listener *l = check_listener(L);
@@ -521,8 +526,8 @@ static int listener_accept(lua_State *L)
 	}
 	lua_getiuservalue(L, 1, LV_FN);
 	if (!lua_isnil(L, -1))
-		return luaL_error(L, "vsock listener %u: its connections go to its function, not to accept()",
-				  (unsigned)l->port);
+		return luaL_error(L, "vsock listener %I: its connections go to its function, not to accept()",
+				  (lua_Integer)l->port);
 	lua_getiuservalue(L, 1, LV_MACHINE);
 	lua_getiuservalue(L, 1, LV_QUEUE);
 	int queue = lua_gettop(L);
@@ -534,6 +539,7 @@ static int listener_accept(lua_State *L)
 	}
 	/* The oldest connection first. */
 	lua_rawgeti(L, queue, 1);
+	int entry = lua_gettop(L);
 	lua_Integer n = (lua_Integer)lua_rawlen(L, queue);
 	for (lua_Integer i = 1; i < n; i++) {
 		lua_rawgeti(L, queue, i + 1);
@@ -541,7 +547,9 @@ static int listener_accept(lua_State *L)
 	}
 	lua_pushnil(L);
 	lua_rawseti(L, queue, n);
-	return 1;
+	lua_rawgeti(L, entry, 1);
+	lua_rawgeti(L, entry, 2);
+	return 2;
 }
 
 static int listener_close(lua_State *L)
@@ -552,9 +560,10 @@ static int listener_close(lua_State *L)
 		return 0;
 	l->closed = true;
 	lua_getiuservalue(L, 1, LV_QUEUE); /* 2: connections nobody accepted: closed */
-	for (lua_Integer i = 1; lua_rawgeti(L, 2, i) != LUA_TNIL; i++) {
+	for (lua_Integer i = 1; lua_rawgeti(L, 2, i) == LUA_TTABLE; i++) {
+		lua_rawgeti(L, -1, 1);
 		close_stream_at(L, -1);
-		lua_pop(L, 1);
+		lua_pop(L, 2);
 	}
 	lua_settop(L, 1);
 	lua_newtable(L);
@@ -591,7 +600,8 @@ static int listener_index(lua_State *L)
 static int listener_tostring(lua_State *L)
 {
 	struct listener *l = check_listener(L);
-	lua_pushfstring(L, "luavmm.vsock_listener %d%s", (int)l->port, l->closed ? " (closed)" : "");
+	lua_pushfstring(L, "luavmm.vsock_listener %I%s", (lua_Integer)l->port,
+			l->closed ? " (closed)" : "");
 	return 1;
 }
 

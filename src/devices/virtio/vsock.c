@@ -806,6 +806,7 @@ static void vsock_queue_event(void *dev, struct lvm_virtio_transport *t, unsigne
 	else
 		t->device_fd_paused = false;
 	rx_run(v, t);
+	reap(v); /* a host socket we closed sees EOF now, not at the next event */
 }
 
 static void vsock_device_event(void *dev, struct lvm_virtio_transport *t)
@@ -838,6 +839,7 @@ static void vsock_device_event(void *dev, struct lvm_virtio_transport *t)
 			conn_check_close(v, c);
 	}
 	rx_run(v, t);
+	reap(v);
 }
 
 /* A nudge from the control thread (vm.vsock:connect) or a wait that ended. */
@@ -846,6 +848,7 @@ static void vsock_timer_event(void *dev, struct lvm_virtio_transport *t)
 	struct lvm_vsock *v = dev;
 	reap(v);
 	rx_run(v, t);
+	reap(v);
 }
 
 static void vsock_read_config(void *dev, uint8_t *config)
