@@ -38,10 +38,11 @@
  * it instead of "<path>_<P>".  Without a filter nothing is asked.
  *
  * Threads: everything runs on the transport's I/O thread with its lock
- * held, except reset (vCPU thread, lock held) and the Lua API's connect
- * (control thread, lock taken), neither of which closes fds: closed
- * connections go to a graveyard the I/O thread empties.  All host sockets
- * sit in one epoll set, the transport's device fd.
+ * held (dropped only while the policy is asked), except reset (vCPU
+ * thread, lock held) and the Lua API's connect (control thread, lock
+ * taken), neither of which closes fds: closed connections go to a
+ * graveyard the I/O thread empties at the start and end of each event.
+ * All host sockets sit in one epoll set, the transport's device fd.
  */
 #include "devices/virtio/vsock.h"
 
@@ -1099,16 +1100,17 @@ static const struct lvm_device_method vsock_methods[] = {
  * A connection's other end is a host process (or a Lua stream), which a
  * restored machine or a fork does not have: connections are not part of
  * the state.  The machine that is saved keeps its own and goes on as if
- * nothing happened; the machine that loads the state starts without any,
- * and, if the driver was live, owes its guest a TRANSPORT_RESET (sent as
- * soon as an event buffer is there: Linux keeps some posted), as
- * Firecracker does.  Until the driver has acted on it, packets for the
- * connections it still believes in are answered with RST like any packet
- * for no connection.  The state is the guest's CID, the host port
- * allocator and the RSTs still owed.  The receive buffer the device may
- * hold, waiting for a packet, goes back to the ring unwritten.  A policy
- * call in flight (the I/O thread waiting for the control thread, which is
- * the caller) makes lvm_virtio_quiesce refuse.
+ * nothing happened; the machine that loads the state starts without any
+ * and, if the driver was live, owes its guest a TRANSPORT_RESET, sent as
+ * soon as an event buffer is there (Linux keeps some posted).  Firecracker
+ * sends the same event, but to the machine it saves, at snapshot time,
+ * which loses its connections too.  Until the driver has acted on it,
+ * packets for the connections it still believes in are answered with RST
+ * like any packet for no connection.  The state is the guest's CID, the
+ * host port allocator and the RSTs still owed.  The receive buffer the
+ * device may hold, waiting for a packet, goes back to the ring unwritten.
+ * A policy call in flight (the I/O thread waiting for the control thread,
+ * which is the caller) makes lvm_virtio_quiesce refuse.
  */
 static int vsock_quiesce(void *dev)
 {
