@@ -23,6 +23,7 @@ struct lvm_frame_queue {
 	pthread_mutex_t lock;
 	int fd;
 	unsigned head, count; /* ring[head] is the oldest */
+	size_t bytes;         /* in the ring */
 	struct frame ring[LVM_FRAME_QUEUE_FRAMES];
 	uint64_t dropped;
 };
@@ -52,6 +53,7 @@ void lvm_frame_queue_clear(struct lvm_frame_queue *q)
 		q->head = (q->head + 1) % LVM_FRAME_QUEUE_FRAMES;
 		q->count--;
 	}
+	q->bytes = 0;
 	uint64_t v;
 	ssize_t ignored = read(q->fd, &v, sizeof(v));
 	(void)ignored;
@@ -77,8 +79,9 @@ bool lvm_frame_queue_push(struct lvm_frame_queue *q, const void *frame, size_t l
 {
 	uint8_t *copy = len && len <= LVM_FRAME_MAX ? malloc(len) : NULL;
 	pthread_mutex_lock(&q->lock);
-	bool ok = copy && q->count < LVM_FRAME_QUEUE_FRAMES;
+	bool ok = copy && q->count < LVM_FRAME_QUEUE_FRAMES && q->bytes + len <= LVM_FRAME_QUEUE_BYTES;
 	if (ok) {
+		q->bytes += len;
 		memcpy(copy, frame, len);
 		q->ring[(q->head + q->count) % LVM_FRAME_QUEUE_FRAMES] = (struct frame){ len, copy };
 		if (q->count++ == 0) {
@@ -108,6 +111,7 @@ size_t lvm_frame_queue_pop(struct lvm_frame_queue *q, void *buf, size_t cap)
 			__atomic_fetch_add(&q->dropped, 1, __ATOMIC_RELAXED);
 		}
 		free(f->bytes);
+		q->bytes -= f->len;
 		q->head = (q->head + 1) % LVM_FRAME_QUEUE_FRAMES;
 		q->count--;
 	}

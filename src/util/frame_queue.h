@@ -14,9 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* At most this many frames wait; an Ethernet frame is at most this long
- * (a 64 KiB GSO frame from a tap plus its header fits too). */
+/* At most this many frames and bytes wait (a guest sending the largest
+ * frames fills the bytes first); a frame is at most LVM_FRAME_MAX long
+ * (what virtio-net takes without offloads: 64 KiB and an Ethernet header). */
 #define LVM_FRAME_QUEUE_FRAMES 256u
+#define LVM_FRAME_QUEUE_BYTES (2u << 20)
 #define LVM_FRAME_MAX 65550u
 
 struct lvm_frame_queue;
@@ -26,8 +28,8 @@ struct lvm_frame_queue *lvm_frame_queue_new(void);
 void lvm_frame_queue_free(struct lvm_frame_queue *q);
 /* Readable (POLLIN) while the queue is not empty. */
 int lvm_frame_queue_fd(const struct lvm_frame_queue *q);
-/* Copies the frame in; false (and counted as dropped) when full or when
- * len is 0 or over LVM_FRAME_MAX.  Any thread. */
+/* Copies the frame in; false (and counted as dropped) when full (frames
+ * or bytes) or when len is 0 or over LVM_FRAME_MAX.  Any thread. */
 bool lvm_frame_queue_push(struct lvm_frame_queue *q, const void *frame, size_t len);
 /* Moves the oldest frame into buf: its length (a frame longer than cap is
  * dropped, counted, and the next one tried), or 0 when none waits. */
