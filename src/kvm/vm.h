@@ -145,6 +145,9 @@ void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
 bool lvm_vm_stopped(struct lvm_vm *vm);
 /* Joins the vCPU threads once the VM has stopped (idempotent). */
 void lvm_vm_join(struct lvm_vm *vm);
+/* After a stop (the vCPU threads joined): forgets the stop, so that the
+ * VM can be started again (a machine restarting after a guest reset). */
+void lvm_vm_rearm(struct lvm_vm *vm);
 const char *lvm_stop_reason_name(enum lvm_stop_reason reason);
 /*
  * Drives GSI `gsi` (an lvm_irq_line setter): KVM_IRQ_LINE with the kernel

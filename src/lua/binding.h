@@ -89,6 +89,8 @@ struct lvm_lua_machine {
 	bool tty_held; /* tty.c: this machine keeps the terminal in raw mode */
 	int stop_signal; /* pump.c: the signal that stopped it (0: none) */
 	bool power_button; /* runtime.c: the recipe pressed it: a power-off is success */
+	bool restart_on_reset; /* on_reset = "restart" */
+	uint64_t restarts;     /* how many times it restarted after a guest reset */
 	double last_output, last_status; /* pump.c: `luavmm run -v` status lines */
 	struct lvm_output out;
 };

@@ -322,7 +322,8 @@ static int hook_accesses(lua_State *L)
 /* ---- lifecycle events and console lines ------------------------------ */
 
 static const char *const events[] = { "start", "exit", "reset", "shutdown", "pause",
-				      "resume", "error", "hook_error", "killed", NULL };
+				      "resume", "error", "hook_error", "killed", "poweroff",
+				      "restart", NULL };
 
 /* vm:on(event, fn): fn(vm, ...) runs when the event happens (in order of registration). */
 static int machine_on(lua_State *L)

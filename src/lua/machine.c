@@ -286,6 +286,7 @@ static int machine_stats(lua_State *L)
 	push_device_counts(L, vm);
 	lua_setfield(L, -2, "devices");
 	set_count(L, "console_bytes", vm->console.bytes_total);
+	set_count(L, "restarts", m->restarts);
 	lua_pushstring(L, lvm_vm_stopped(vm) ? lvm_stop_reason_name(vm->reason)
 					     : vm->started ? "running" : "created");
 	lua_setfield(L, -2, "state");

@@ -55,12 +55,20 @@ static void merge(lua_State *L, int to, int from, int depth)
 	}
 }
 
+/* Under --sandbox, a snapshot directory is a host resource like a disk. */
+static void allow_dir(lua_State *L, const char *verb, const char *dir, bool write)
+{
+	if (lvm_lua_allow_check(NULL, verb, dir, write) < 0)
+		luaL_error(L, "%s: %s: %s", verb, dir, lvm_error());
+}
+
 /* vm:snapshot(dir) -> { state_bytes, memory_bytes, ram_bytes, seconds }.  A
  * running machine is paused for the call and resumed after. */
 static int machine_snapshot(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	const char *dir = luaL_checkstring(L, 2);
+	allow_dir(L, "snapshot", dir, true);
 	size_t len;
 	const char *recipe = recipe_bytes(L, 1, &len);
 	bool pause = m->vm->started && !lvm_vm_stopped(m->vm) && !lvm_vm_paused(m->vm);
@@ -124,6 +132,7 @@ int lvm_lua_restore(lua_State *L)
 	if (!lua_isnoneornil(L, 2))
 		luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	allow_dir(L, "restore", dir, false);
 	struct lvm_saved_state **box = push_state_box(L);
 	lua_toclose(L, 3);
 	*box = lvm_saved_state_open(dir);

@@ -30,6 +30,10 @@ struct lvm_machine {
 	unsigned ndevices;
 	struct wanted_device wanted[MACHINE_DEVICES_MAX];
 	unsigned nwanted;
+	/* Restartable machines: how to boot again and the state at creation. */
+	struct lvm_x86_board_config boot;
+	char *boot_strings[4];
+	struct lvm_saved_state *power_on;
 };
 
 static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg" };
@@ -216,6 +220,21 @@ static void free_wanted(struct lvm_machine *m)
 	m->nwanted = 0;
 }
 
+/* Copies of the boot configuration's strings, for a restart. */
+static int keep_boot_config(struct lvm_machine *m, const struct lvm_x86_board_config *bc)
+{
+	const char *from[4] = { bc->kernel, bc->cmdline, bc->initrd, bc->boot };
+	for (int i = 0; i < 4; i++)
+		if (from[i] && !(m->boot_strings[i] = strdup(from[i])))
+			return lvm_fail("out of memory");
+	m->boot = (struct lvm_x86_board_config){
+		.mem_size = bc->mem_size, .ncpus = bc->ncpus, .kernel = m->boot_strings[0],
+		.cmdline = m->boot_strings[1], .initrd = m->boot_strings[2], .boot = m->boot_strings[3],
+	};
+	m->power_on = lvm_machine_save_power_on(m);
+	return m->power_on ? 0 : lvm_fail_prefix("on_reset = \"restart\": ");
+}
+
 struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 {
 	struct lvm_x86_board_config bc = {
@@ -233,6 +252,8 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		     check_resources(m, c) < 0 ? -1 : 0;
 	if (rc == 0)
 		rc = build(m, c, &bc);
+	if (rc == 0 && c->restartable)
+		rc = keep_boot_config(m, &bc);
 	if (m)
 		free_wanted(m);
 	if (rc < 0) {
@@ -250,6 +271,22 @@ int lvm_machine_start(struct lvm_machine *m)
 	return lvm_vm_start(m->vm);
 }
 
+int lvm_machine_restart(struct lvm_machine *m)
+{
+	if (!m->power_on)
+		return lvm_fail("restart: the machine was not created restartable (on_reset = \"restart\")");
+	if (!lvm_vm_stopped(m->vm) || m->vm->reason != LVM_STOP_RESET)
+		return lvm_fail("restart: the machine did not stop for a reset");
+	lvm_vm_join(m->vm);
+	/* Booting writes RAM and sets vCPU 0; the state at creation then puts
+	 * every part back as it was before the first run. */
+	if (lvm_memory_clear(&m->vm->mem) < 0 || lvm_x86_board_boot(m->board, &m->boot) < 0 ||
+	    lvm_machine_reload(m, m->power_on) < 0)
+		return -1;
+	lvm_vm_rearm(m->vm);
+	return lvm_vm_start(m->vm);
+}
+
 void lvm_machine_destroy(struct lvm_machine *m)
 {
 	if (!m)
@@ -263,6 +300,9 @@ void lvm_machine_destroy(struct lvm_machine *m)
 	}
 	lvm_x86_board_destroy(m->board);
 	free_wanted(m);
+	lvm_saved_state_free(m->power_on);
+	for (int i = 0; i < 4; i++)
+		free(m->boot_strings[i]);
 	free(m);
 }
 

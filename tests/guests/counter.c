@@ -21,6 +21,8 @@
  *                from DIRTY_BASE (4 MiB) up; prints "dirtied N"
  *   sum N        prints "sum N S", S the sum of those N qwords
  *   exit         prints "counter: exit N" and exits with N (debug-exit)
+ *   reset        prints "counter: reset N" and pulses the i8042's reset
+ *                line (port 0x64, command 0xfe), as a PC's reboot does
  *   anything else prints "counter: unknown command"
  *
  * The TSC only ever moves forward for a guest that was not told otherwise:
@@ -281,6 +283,11 @@ static void command(const char *l)
 		serial_putc(' ');
 		serial_put_dec(s);
 		serial_putc('\n');
+	} else if (str_eq(l, "reset")) {
+		serial_puts("counter: reset ");
+		serial_put_dec(count);
+		serial_putc('\n');
+		outb(0x64, 0xfe);
 	} else if (str_eq(l, "exit")) {
 		serial_puts("counter: exit ");
 		serial_put_dec(count);
