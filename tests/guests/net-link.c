@@ -155,6 +155,11 @@ static uint64_t watch(void)
 		send(broadcast, "dpin");
 		sent++;
 		while (receive(SPINS_20MS, src)) {
+			/* The device delivers and changes the status under one lock:
+			 * if the status still says down after the frame came, it came
+			 * while the link was down; else the link is back. */
+			if (link_up())
+				break;
 			if (!received++) {
 				serial_puts("link: FAIL received ");
 				serial_puts(word);

@@ -235,6 +235,26 @@ describe("luavmm.switch", function()
     assert.truthy(msg:find("nets:link: give true (cable in) or false (cable out), not a string", 1, true), msg)
   end)
 
+  -- net-hostile (hostile_spec runs it on a tap, as root) on the backends
+  -- that need no root: only the good frame after the reset goes out.
+  for _, c in ipairs { { "short", "completed" }, { "huge", "completed" },
+                       { "write-only", "completed" }, { "loop", "needs-reset" } } do
+    local case, expected = c[1], c[2]
+    it("takes a hostile driver ('" .. case .. "') on a user net and on a switch port", function()
+      local sw = luavmm.switch()
+      for _, nets in ipairs { { eth0 = { user = true } }, { eth0 = { switch = sw } } } do
+        local vm = t.boot("net-hostile", case, { nets = nets })
+        vm:start()
+        local r = vm:wait(120)
+        assert.are.equal(0, r.value, vm.console:output())
+        assert.truthy(vm.console:output():find("net-hostile: " .. case .. " -> " .. expected .. "\n", 1, true))
+        assert.are.equal(1, vm.nets.eth0:stats().tx_packets)
+        vm:close()
+      end
+      assert.are.equal(1, sw:stats().flooded) -- the good broadcast, nothing else
+    end)
+  end
+
   it("lets a fork join its parent's switch; the link state survives fork and snapshot", function()
     local sw = luavmm.switch()
     local parent = on(sw, "net-check", "pong", "52:54:00:00:02:0a")
