@@ -25,7 +25,7 @@ struct lvm_net_backend *lvm_net_user_new(struct lvm_vm *vm, const struct lvm_net
 {
 	(void)vm;
 	(void)c;
-	lvm_fail("this luavmm was built without libslirp (install libslirp-dev and rebuild)");
+	lvm_fail("user: this luavmm was built without libslirp (install libslirp-dev and rebuild)");
 	return NULL;
 }
 

@@ -193,10 +193,17 @@ static void *net_parse(const struct lvm_value *v, const char *where, unsigned in
 
 /* The tap, as "tap:NAME" (opened, or created, read-write).  A name too
  * long for the buffer is also too long for an interface (IFNAMSIZ): its
- * truncated form may match an allowed one, but opening it fails. */
+ * truncated form may match an allowed one, but opening it fails.  A user
+ * network is "net:user": it opens host sockets (outgoing connections for
+ * the guest, its forwards' listeners), which a sandbox must allow.  A
+ * switch port opens nothing. */
 static unsigned net_resources(const void *params, struct lvm_device_resource *out)
 {
 	const struct net_params *p = params;
+	if (p->kind == NET_USER) {
+		out[0] = (struct lvm_device_resource){ .key = "user", .name = "net:user", .write = true };
+		return 1;
+	}
 	if (p->kind != NET_TAP)
 		return 0;
 	out[0] = (struct lvm_device_resource){ .key = "tap", .write = true };
