@@ -16,6 +16,7 @@
 #define REG_QUEUE_NUM 0x038
 #define REG_QUEUE_READY 0x044
 #define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
 #define REG_STATUS 0x070
 #define REG_QUEUE_DESC 0x080
 #define REG_QUEUE_AVAIL 0x090
@@ -26,6 +27,8 @@
 #define S_DRIVER 2
 #define S_DRIVER_OK 4
 #define S_FEATURES_OK 8
+#define S_NEEDS_RESET 0x40
+#define INT_CONFIG 2 /* InterruptStatus: configuration change */
 #define F_VERSION_1 (1ull << 32)
 
 const char *vdev_source = "none";
@@ -246,4 +249,67 @@ int vq_wait(struct vq *q, uint32_t *len, uint64_t spins)
 		return (int)q->used[1 + 2 * slot];
 	}
 	return -1;
+}
+
+/* ---- the hostile guests' frame ---- */
+
+const char *vq_outcome(struct vq *q)
+{
+	for (unsigned i = 0; i < 20000; i++) {
+		if (vdev_status(q->dev) & S_NEEDS_RESET) /* §2.1.2: and a config interrupt */
+			return (vdev_read(q->dev, REG_INTERRUPT_STATUS) & INT_CONFIG)
+				       ? "needs-reset"
+				       : "needs-reset without a config change interrupt";
+		uint32_t len;
+		if (vq_wait(q, &len, 100000) >= 0)
+			return "completed";
+	}
+	return "ignored";
+}
+
+static char hostile_case[32];
+
+/* "PREFIX: A B C\n" */
+static void hostile_say(const struct hostile_guest *g, const char *a, const char *b,
+			const char *c)
+{
+	serial_puts(g->prefix);
+	serial_puts(": ");
+	serial_puts(a);
+	serial_puts(b);
+	serial_puts(c);
+	serial_putc('\n');
+}
+
+static uint64_t hostile_run(uint64_t arg)
+{
+	const struct hostile_guest *g = (const struct hostile_guest *)arg;
+	*g->dev = vdev_find(g->device_id);
+	if (!*g->dev || g->setup() < 0) {
+		hostile_say(g, "FAIL no ", g->device, "");
+		return 1;
+	}
+	const char *result = g->run_case(hostile_case);
+	hostile_say(g, hostile_case, " -> ", result);
+	if (g->setup() < 0) { /* vdev_init resets the device first */
+		hostile_say(g, "FAIL reset", "", "");
+		return 1;
+	}
+	if (g->prove() < 0) {
+		hostile_say(g, "FAIL no ", g->proof, " after the reset");
+		return 1;
+	}
+	hostile_say(g, "recovered", "", "");
+	return 0;
+}
+
+uint32_t hostile_main(const struct hostile_guest *g, const char *args)
+{
+	const char *p = skip_spaces(args);
+	unsigned n = 0;
+	while (p[n] && p[n] != ' ' && n < sizeof(hostile_case) - 1) {
+		hostile_case[n] = p[n];
+		n++;
+	}
+	return (uint32_t)run_user(hostile_run, (uint64_t)g);
 }
