@@ -65,7 +65,10 @@
 #define LVM_ACPI_SCI_IRQ       9u
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
-#define LVM_VIRTIO_FIRST_GSI   5u
+/* The IOAPIC pins virtio devices get, in order: every pin of 5..23 but
+ * the RTC's (8), the SCI's (9) and the PS/2 mouse's (12), which a PC's
+ * firmware and Linux expect to be theirs. */
+#define LVM_VIRTIO_GSIS        { 5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 }
 
 /* The PCI host bridge (devices/pci/host.h, transport = "pci"): the
  * window the firmware and the OS assign BARs from, ECAM for bus 0 only,

@@ -13,7 +13,9 @@ int lvm_virtio_slots_take(struct lvm_virtio_slots *s, bool pci, struct lvm_virti
 {
 	if (s->count + s->npci >= LVM_VIRTIO_SLOTS_MAX)
 		return lvm_fail("virtio: more than %u devices", LVM_VIRTIO_SLOTS_MAX);
-	out->gsi = LVM_VIRTIO_FIRST_GSI + s->count + s->npci;
+	static const unsigned gsis[] = LVM_VIRTIO_GSIS;
+	_Static_assert(sizeof(gsis) / sizeof(gsis[0]) == LVM_VIRTIO_SLOTS_MAX, "a GSI per slot");
+	out->gsi = gsis[s->count + s->npci];
 	if (pci) {
 		struct lvm_pci_slot *p = &s->pci[s->npci++];
 		*p = (struct lvm_pci_slot){ s->npci, out->gsi }; /* 00.0 is the host bridge */

@@ -1,7 +1,7 @@
 /*
  * Where the board puts virtio devices, in the order the machine asks (its
- * device table's order, names sorted), one GSI each from
- * LVM_VIRTIO_FIRST_GSI:
+ * device table's order, names sorted), one GSI each from LVM_VIRTIO_GSIS
+ * (layout.h: 5, 6, 7, 10, 11, 13...):
  *   - virtio-mmio: one LVM_VIRTIO_MMIO_SIZE window each from
  *     LVM_VIRTIO_MMIO_BASE; a guest learns of them from a device-tree node
  *     each, the DSDT (LNRO0005) and, for Linux's virtio_mmio module, a
@@ -20,7 +20,7 @@
 
 #include "kvm/vm.h"
 
-#define LVM_VIRTIO_SLOTS_MAX 16u /* GSIs 5..20 on the I/O APIC */
+#define LVM_VIRTIO_SLOTS_MAX 16u /* as many as LVM_VIRTIO_GSIS has pins */
 
 struct lvm_virtio_slot {
 	uint64_t base; /* the window (or, handed out for pci, the function's ECAM address) */
