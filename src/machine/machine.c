@@ -404,6 +404,13 @@ int lvm_machine_power_button(struct lvm_machine *m)
 	return 0;
 }
 
+int lvm_machine_wake(struct lvm_machine *m)
+{
+	if (lvm_vm_stopped(m->vm))
+		return lvm_fail("the machine has stopped (%s)", lvm_stop_reason_name(m->vm->reason));
+	return lvm_x86_board_wake(m->board) ? 1 : 0;
+}
+
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size)
 {
 	return lvm_x86_board_dtb(m->board, size);

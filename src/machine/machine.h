@@ -96,6 +96,10 @@ uint32_t lvm_machine_exit_value(const struct lvm_machine *m);
  * sees PWRBTN_STS and, if it enabled it, an SCI).  0, or -1 + lvm_error
  * once the machine has stopped. */
 int lvm_machine_power_button(struct lvm_machine *m);
+/* A wake event from outside (the board's, e.g. ACPI S3's WAK_STS): 1 if
+ * the machine was asleep and now wakes, 0 if it was not asleep, -1 +
+ * lvm_error once it has stopped. */
+int lvm_machine_wake(struct lvm_machine *m);
 /* The device tree blob; NULL if the board has none. */
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size);
 

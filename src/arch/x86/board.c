@@ -17,6 +17,7 @@
 #include "arch/x86/fw/mptable.h"
 #include "arch/x86/interrupts.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/sleep.h"
 #include "arch/x86/virtio_slots.h"
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
@@ -24,6 +25,7 @@
 #include "devices/i8042.h"
 #include "devices/pci/host.h"
 #include "devices/rtc_cmos.h"
+#include "devices/rtc_cmos_timer.h"
 #include "devices/serial8250.h"
 #include "luavmm/bootinfo.h"
 #include "util/error.h"
@@ -37,6 +39,8 @@ struct lvm_x86_board {
 	struct lvm_i8042 i8042;
 	struct lvm_acpi_pm acpi_pm;
 	struct lvm_rtc_cmos rtc;
+	struct lvm_rtc_cmos_timer *rtc_timer; /* its alarm, update and periodic interrupts */
+	struct lvm_x86_sleep sleep;           /* ACPI S3: the vCPUs' power-on states */
 	struct lvm_fw_cfg *fw_cfg; /* NULL unless the recipe asked for it */
 	struct lvm_cpuid_overrides cpuid;
 	bool has_cpuid;
@@ -64,6 +68,23 @@ static void on_acpi_poweroff(void *opaque)
 	lvm_vm_stop(opaque, LVM_STOP_POWEROFF, 0, "ACPI S5 (soft off) through PM1a_CNT");
 }
 
+/* ACPI S3 (sleep.h): PM1a_CNT puts the VM to sleep, a wake event wakes it. */
+static void on_acpi_sleep(void *opaque)
+{
+	lvm_vm_suspend(opaque);
+}
+
+static void on_acpi_wake(void *opaque, const char *reason)
+{
+	lvm_vm_wake(opaque, reason);
+}
+
+/* The RTC's alarm interrupt is the chipset's RTC wake event (RTC_STS). */
+static void on_rtc_alarm(void *opaque)
+{
+	lvm_acpi_pm_rtc_alarm(opaque);
+}
+
 static int attach_legacy_devices(struct lvm_x86_board *b)
 {
 	struct lvm_vm *vm = b->vm;
@@ -85,7 +106,20 @@ static int attach_legacy_devices(struct lvm_x86_board *b)
 	    lvm_acpi_pm_attach(&b->acpi_pm, &vm->pio, LVM_ACPI_PM_BASE, sci, on_acpi_poweroff, vm) < 0 ||
 	    lvm_rtc_cmos_attach(&b->rtc, &vm->pio, &cmos) < 0)
 		return -1;
+	lvm_acpi_pm_on_sleep(&b->acpi_pm, on_acpi_sleep, on_acpi_wake);
+	lvm_rtc_cmos_connect(&b->rtc, (struct lvm_irq_line){ lvm_vm_set_irq, vm, LVM_RTC_IRQ },
+			     on_rtc_alarm, &b->acpi_pm);
 	return 0;
+}
+
+/* S3 and the RTC's interrupts: the vCPUs' power-on states (before any
+ * loader sets vCPU 0) and the RTC's timer thread. */
+static int set_up_sleep(struct lvm_x86_board *b)
+{
+	if (lvm_x86_sleep_init(&b->sleep, b->vm) < 0)
+		return -1;
+	b->rtc_timer = lvm_rtc_cmos_timer_start(&b->rtc, b->vm);
+	return b->rtc_timer ? 0 : -1;
 }
 
 /* fw_cfg = true, or a table of files: { ["opt/name"] = "contents", ... }. */
@@ -239,7 +273,7 @@ struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *co
 	/* The interrupt controllers first: the devices after them drive their lines. */
 	if (!b->vm || lvm_x86_interrupts_attach(b->vm) < 0 || set_up_cpus(b) < 0 ||
 	    attach_legacy_devices(b) < 0 || attach_fw_cfg(b, config->fw_cfg) < 0 ||
-	    (b->pci_default && attach_pci(b) < 0))
+	    (b->pci_default && attach_pci(b) < 0) || set_up_sleep(b) < 0)
 		goto fail;
 	return b;
 fail:
@@ -380,6 +414,11 @@ void lvm_x86_board_power_button(struct lvm_x86_board *board)
 	lvm_acpi_pm_power_button(&board->acpi_pm);
 }
 
+bool lvm_x86_board_wake(struct lvm_x86_board *board)
+{
+	return lvm_acpi_pm_wake(&board->acpi_pm, "host");
+}
+
 size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n)
 {
 	return lvm_serial_receive(board->serial, bytes, n);
@@ -397,6 +436,8 @@ void lvm_x86_board_destroy(struct lvm_x86_board *board)
 		return;
 	if (board->vm)
 		lvm_vm_halt(board->vm); /* no vCPU may touch the devices below any more */
+	lvm_rtc_cmos_timer_stop(board->rtc_timer); /* nor the RTC's timer */
+	lvm_x86_sleep_free(&board->sleep);
 	lvm_serial_free(board->serial);
 	lvm_fw_cfg_free(board->fw_cfg);
 	lvm_pci_host_free(board->pci); /* its functions (devices) are gone already */
@@ -512,6 +553,8 @@ int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t le
 	}
 	if (lvm_x86_interrupts_load(vm, state, len) < 0)
 		return -1;
+	/* A machine saved in S3 sleeps on: its vCPUs enter the sleep as they start. */
+	lvm_vm_sleep_restore(vm, lvm_acpi_pm_sleeping(&board->acpi_pm));
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "cpu.%u", i);

@@ -11,8 +11,9 @@
 
 #define HEADER_LEN LVM_ACPI_HEADER_LEN
 #define RSDP_LEN 36
-#define FACS_LEN 64
+#define FACS_LEN LVM_ACPI_FACS_LEN
 #define FACS_ALIGN 64        /* §5.2.10: the FACS is 64-byte aligned */
+_Static_assert(LVM_ACPI_FACS_OFFSET % FACS_ALIGN == 0, "the FACS is 64-byte aligned");
 #define FADT_LEN 276         /* revision 6 (ACPI 6.5 table 5.9) */
 #define MADT_ISO_LEN 10
 #define MCFG_LEN (HEADER_LEN + 8 + 16) /* one allocation (PCI Firmware 3.0 table 4-3) */
@@ -148,12 +149,21 @@ static uint32_t fadt(uint8_t *t, uint32_t facs_addr, uint32_t dsdt_addr)
 	return FADT_LEN;
 }
 
-/* FACS (§5.2.10): no waking vector (nothing resumes), no global lock users. */
+/*
+ * FACS (§5.2.10): version 2 (X_Firmware_Waking_Vector and the OSPM flags
+ * are there), both waking vectors 0 until the OS writes them before S3
+ * (the board reads them at the wake, arch/x86/sleep.c), no S4BIOS and no
+ * 64BIT_WAKE_SUPPORTED_F (the board enters the X vector in 32-bit
+ * protected mode only), no global lock users.
+ */
 static void facs(uint8_t *t)
 {
 	memcpy(t, "FACS", 4);
 	lvm_put32(t + 4, FACS_LEN);
-	t[32] = 2; /* version (table 5.14) */
+	lvm_put32(t + LVM_FACS_WAKING_VECTOR, 0);
+	lvm_put32(t + LVM_FACS_FLAGS, 0);
+	lvm_put64(t + LVM_FACS_X_WAKING_VECTOR, 0);
+	t[LVM_FACS_VERSION] = 2;
 }
 
 /* RSDT/XSDT (§5.2.7, §5.2.8): the same two entries, 32- and 64-bit. */
@@ -221,7 +231,7 @@ static size_t fixed_tables(uint8_t *buf, size_t size, size_t o, uint32_t base,
 size_t lvm_x86_acpi_build(uint8_t *buf, size_t size, uint32_t base,
 			  const struct lvm_acpi_config *config)
 {
-	size_t facs_at = FACS_ALIGN, dsdt_at = facs_at + FACS_LEN;
+	size_t facs_at = LVM_ACPI_FACS_OFFSET, dsdt_at = facs_at + FACS_LEN;
 	if (config->ncpus == 0 || size < dsdt_at || (base & (FACS_ALIGN - 1)))
 		return 0;
 	memset(buf, 0, size);

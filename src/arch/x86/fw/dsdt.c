@@ -10,16 +10,23 @@
 
 #define STA_PRESENT_ENABLED_SHOWN_OK 0x0f /* _STA bits 0-3 (ACPI 6.5 §6.3.7) */
 
-/* \_S5: SLP_TYP for PM1a and PM1b, then two reserved values (§7.4.2). */
-static void sleep_states(struct lvm_aml *a)
+/* \_Sx: SLP_TYP for PM1a and PM1b, then two reserved values (§7.4.2). */
+static void sleep_state(struct lvm_aml *a, const char *name, unsigned slp_typ)
 {
-	lvm_aml_name(a, "\\_S5");
+	lvm_aml_name(a, name);
 	lvm_aml_package_begin(a, 4);
-	lvm_aml_integer(a, LVM_ACPI_PM_SLP_TYP_S5);
-	lvm_aml_integer(a, LVM_ACPI_PM_SLP_TYP_S5);
+	lvm_aml_integer(a, slp_typ);
+	lvm_aml_integer(a, slp_typ);
 	lvm_aml_integer(a, 0);
 	lvm_aml_integer(a, 0);
 	lvm_aml_end(a);
+}
+
+/* S3 (suspend to RAM, resumed through the FACS waking vector) and S5. */
+static void sleep_states(struct lvm_aml *a)
+{
+	sleep_state(a, "\\_S3", LVM_ACPI_PM_SLP_TYP_S3);
+	sleep_state(a, "\\_S5", LVM_ACPI_PM_SLP_TYP_S5);
 }
 
 static void com1(struct lvm_aml *a)

@@ -1,7 +1,8 @@
 /*
  * The board's DSDT (ACPI 6.5 §5.2.11.1), in AML from fw/aml.c:
  *
- *   Name (\_S5, Package () { 5, 5, 0, 0 })     S5 = SLP_TYP 5 (devices/acpi_pm.h)
+ *   Name (\_S3, Package () { 1, 1, 0, 0 })     S3 = SLP_TYP 1 (devices/acpi_pm.h)
+ *   Name (\_S5, Package () { 5, 5, 0, 0 })     S5 = SLP_TYP 5
  *   Scope (\_SB) {
  *     Device (COM1) {                          the 16550 at 0x3f8, IRQ 4
  *       Name (_HID, EisaId ("PNP0501")) Name (_UID, 1)
