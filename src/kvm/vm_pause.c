@@ -107,8 +107,8 @@ static bool finish_wake(struct lvm_vm *vm)
 }
 
 /* Under state_lock, dropped around the board's call: `vcpu` enters the
- * current sleep.  Returns true if that completed a pending wake. */
-static bool enter_sleep(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
+ * current sleep; the last one to enter completes a wake that came early. */
+static void enter_sleep(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
 {
 	uint64_t gen = vm->sleep_gen;
 	vcpu->sleep_gen = gen;
@@ -118,17 +118,18 @@ static bool enter_sleep(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
 		vm->sleep_ops.enter(vm->sleep_ops.ctx, vcpu);
 	pthread_mutex_lock(&vm->state_lock);
 	if (gen != vm->sleep_gen)
-		return false; /* the VM was loaded meanwhile: the loop looks again */
+		return; /* the VM was loaded meanwhile: the loop looks again */
 	vm->asleep++;
 	pthread_cond_broadcast(&vm->park_cond);
-	return finish_wake(vm);
+	if (finish_wake(vm))
+		notify_control(vm); /* now: this vCPU may stay parked (the host's pause) */
 }
 
 void lvm_vm_park(struct lvm_vm *vm)
 {
 	int me = lvm_vcpu_current;
 	struct lvm_vcpu *vcpu = me >= 0 && (unsigned)me < vm->ncpus ? &vm->vcpus[me] : NULL;
-	bool woke = false, notify = false;
+	bool woke = false;
 	pthread_mutex_lock(&vm->state_lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->park_cond);
@@ -139,7 +140,7 @@ void lvm_vm_park(struct lvm_vm *vm)
 		}
 		if (vcpu && lvm_vm_sleeping(vm) && (!vcpu->asleep || vcpu->sleep_gen != vm->sleep_gen)) {
 			woke = false; /* a new sleep replaces the one it was leaving */
-			notify |= enter_sleep(vm, vcpu);
+			enter_sleep(vm, vcpu);
 			continue;
 		}
 		if (!lvm_vm_paused(vm))
@@ -149,8 +150,6 @@ void lvm_vm_park(struct lvm_vm *vm)
 	vm->parked--;
 	bool stopped = lvm_vm_stopped(vm);
 	pthread_mutex_unlock(&vm->state_lock);
-	if (notify)
-		notify_control(vm);
 	if (woke && !stopped && vm->sleep_ops.leave)
 		vm->sleep_ops.leave(vm->sleep_ops.ctx, vcpu);
 }
