@@ -12,6 +12,10 @@
 #include "kvm/seccomp.h"
 #include "util/error.h"
 
+/* The thread's stack, set rather than inherited: a shell's `ulimit -s`
+ * must not make the machine's creation fail (nor cost its RAM). */
+#define TIMER_STACK (1u << 20)
+
 struct lvm_rtc_cmos_timer {
 	int timer_fd;
 	int stop_fd;
@@ -80,9 +84,13 @@ struct lvm_rtc_cmos_timer *lvm_rtc_cmos_timer_start(struct lvm_rtc_cmos *rtc, st
 	}
 	sigset_t all, old;
 	sigfillset(&all);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, TIMER_STACK);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&t->thread, NULL, timer_thread, t);
+	int rc = pthread_create(&t->thread, &attr, timer_thread, t);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		errno = rc;
 		lvm_fail_errno("rtc: cannot start the timer thread");
