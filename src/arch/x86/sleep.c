@@ -46,26 +46,18 @@ static void drain_exit(struct lvm_vcpu *vcpu)
 	run->immediate_exit = 0;
 }
 
-static int get_tsc(struct lvm_vcpu *vcpu, uint64_t *tsc)
+/* One MSR through KVM_GET_MSRS / KVM_SET_MSRS (a header and one entry). */
+static int msr_io(struct lvm_vcpu *vcpu, unsigned long request, uint32_t index, uint64_t *value)
 {
-	struct {
-		struct kvm_msrs head;
-		struct kvm_msr_entry entry;
-	} m = { .head.nmsrs = 1, .entry.index = MSR_IA32_TSC };
-	if (ioctl(vcpu->fd, KVM_GET_MSRS, &m) != 1)
-		return lvm_fail_errno("vcpu %u: KVM_GET_MSRS (IA32_TSC)", vcpu->index);
-	*tsc = m.entry.data;
-	return 0;
-}
-
-static int set_tsc(struct lvm_vcpu *vcpu, uint64_t tsc)
-{
-	struct {
-		struct kvm_msrs head;
-		struct kvm_msr_entry entry;
-	} m = { .head.nmsrs = 1, .entry = { .index = MSR_IA32_TSC, .data = tsc } };
-	if (ioctl(vcpu->fd, KVM_SET_MSRS, &m) != 1)
-		return lvm_fail_errno("vcpu %u: KVM_SET_MSRS (IA32_TSC)", vcpu->index);
+	_Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	memset(buf, 0, sizeof(buf));
+	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
+	msrs->nmsrs = 1;
+	msrs->entries[0] = (struct kvm_msr_entry){ .index = index, .data = *value };
+	if (ioctl(vcpu->fd, request, msrs) != 1)
+		return lvm_fail_errno("vcpu %u: %s of MSR 0x%x", vcpu->index,
+				      request == KVM_GET_MSRS ? "KVM_GET_MSRS" : "KVM_SET_MSRS", index);
+	*value = msrs->entries[0].data;
 	return 0;
 }
 
@@ -74,14 +66,14 @@ static int power_on(struct lvm_x86_sleep *s, struct lvm_vcpu *vcpu)
 {
 	char name[16];
 	struct lvm_state_reader r;
-	uint64_t tsc;
+	uint64_t tsc = 0;
 	drain_exit(vcpu);
 	section_name(name, sizeof(name), vcpu->index);
-	if (get_tsc(vcpu, &tsc) < 0 ||
+	if (msr_io(vcpu, KVM_GET_MSRS, MSR_IA32_TSC, &tsc) < 0 ||
 	    lvm_state_section(s->power_on, s->power_on_len, name, &r) < 0)
 		return -1;
 	if (lvm_x86_vcpu_load(vcpu, &r) < 0 || lvm_state_section_done(&r) < 0 ||
-	    set_tsc(vcpu, tsc) < 0)
+	    msr_io(vcpu, KVM_SET_MSRS, MSR_IA32_TSC, &tsc) < 0)
 		return -1;
 	struct kvm_mp_state wait_sipi = { KVM_MP_STATE_INIT_RECEIVED };
 	if (vcpu->index != 0 && ioctl(vcpu->fd, KVM_SET_MP_STATE, &wait_sipi) < 0)
