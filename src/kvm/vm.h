@@ -222,7 +222,8 @@ bool lvm_vm_sleeping(const struct lvm_vm *vm);
 void lvm_vm_sleep_counts(struct lvm_vm *vm, uint64_t *suspends, uint64_t *wakes,
 			 const char **wake_reason);
 /* Loading a saved state, while no vCPU thread runs: the VM sleeps (its
- * vCPUs enter the sleep when they start) or is awake. */
+ * vCPUs enter the sleep when they start; this counts as a suspend) or is
+ * awake. */
 void lvm_vm_sleep_restore(struct lvm_vm *vm, bool sleeping);
 /* Sums of every vCPU's exit counters. */
 struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm);

@@ -216,5 +216,7 @@ void lvm_vm_sleep_restore(struct lvm_vm *vm, bool sleeping)
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vm->vcpus[i].asleep = false;
 	__atomic_store_n(&vm->sleeping, sleeping ? 1 : 0, __ATOMIC_RELEASE);
+	if (sleeping) /* counted as a suspend: every wake follows one */
+		__atomic_add_fetch(&vm->suspends, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&vm->state_lock);
 }

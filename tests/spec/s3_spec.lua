@@ -128,6 +128,9 @@ describe("ACPI S3", function()
     start_and_sleep(vm)
     local child = t.track(vm:fork(), "child")
     assert.are.equal("sleeping", child:stats().state) -- created, asleep
+    local child_events = {}
+    child:on("suspend", function() child_events[#child_events + 1] = "suspend" end)
+    child:on("wake", function(_, why) child_events[#child_events + 1] = "wake " .. why end)
     child:start()
     assert.are.equal("timeout", child:wait(0.3).reason)
     assert.are.equal("sleeping", child:stats().state)
@@ -137,6 +140,7 @@ describe("ACPI S3", function()
     assert.truthy(child.console:log():find("s3: resumed\n", 1, true), child.console:log())
     assert.are.equal(WAK_STS, status(result))
     assert.are.equal(0, marker(result))
+    assert.are.same({ "suspend", "wake host" }, child_events) -- it came to life asleep
     -- The parent still sleeps.
     assert.are.equal("sleeping", vm:stats().state)
     assert.is_true(vm:wake())
