@@ -396,6 +396,8 @@ static void set_seen(lua_State *L, const char *key, uint64_t v)
  */
 static void fire_sleep_events(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
+	if (__atomic_load_n(&m->vm->suspends, __ATOMIC_ACQUIRE) == 0)
+		return; /* never slept: the common case, on every batch of hooks */
 	machine_index = lua_absindex(L, machine_index);
 	for (;;) {
 		uint64_t suspends, wakes;
