@@ -138,7 +138,8 @@ void lvm_vm_park(struct lvm_vm *vm)
 			vcpu->asleep = false; /* its sleep is over: leave it before running */
 			woke = true;
 		}
-		if (vcpu && lvm_vm_sleeping(vm) && (!vcpu->asleep || vcpu->sleep_gen != vm->sleep_gen)) {
+		bool entered = vcpu && vcpu->asleep && vcpu->sleep_gen == vm->sleep_gen;
+		if (vcpu && lvm_vm_sleeping(vm) && !entered) {
 			woke = false; /* a new sleep replaces the one it was leaving */
 			enter_sleep(vm, vcpu);
 			continue;
