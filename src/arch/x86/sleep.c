@@ -151,7 +151,7 @@ static int jump(struct lvm_vcpu *vcpu, uint64_t vector, bool protected_mode)
 static void sleep_leave(void *ctx, struct lvm_vcpu *vcpu)
 {
 	struct lvm_x86_sleep *s = ctx;
-	struct facs_vectors v;
+	struct facs_vectors v = { 0 };
 	if (vcpu->index != 0)
 		return; /* the APs wait for their SIPI */
 	if (read_facs(s->vm, &v) < 0) {
