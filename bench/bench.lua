@@ -1,15 +1,16 @@
 -- luavmm benchmarks: the driver behind bench/run (see README.md there).
---   lua5.4 bench/bench.lua BUILD_DIR [quick] [noblk] [nosnap]
+--   lua5.4 bench/bench.lua BUILD_DIR [quick] [noblk] [nosnap] [novsock]
 -- Runs luavmm, the bare-KVM floors (raw_loader, kvm_floor) and QEMU on the
 -- same guest ELFs, interleaved in random order, and prints medians and their
 -- ratios.  Every time comes from bench/first_byte (CLOCK_MONOTONIC, from just
 -- before execve to bytes read from the command's stdout pipe).
 -- Never fails on a missed target: the verdict column says so.
 
-local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick] [noblk] [nosnap]")
+local build = assert(arg[1], "usage: bench.lua BUILD_DIR [quick] [noblk] [nosnap] [novsock]")
 local flags = {}
 for i = 2, #arg do flags[arg[i]] = true end
 local quick, with_blk, with_snapshot = flags.quick, not flags.noblk, not flags.nosnap
+local with_vsock = not flags.novsock
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 
 local FIRST_BYTE = build .. "/bench/first_byte"
@@ -453,6 +454,17 @@ if with_snapshot then
   table.move(snap_fails, 1, #snap_fails, #failures + 1, failures)
 end
 
+-- (i) virtio-vsock streams and connect latency (vsock.lua, run as a luavmm recipe).
+local vsock_details = {}
+if with_vsock then
+  io.stderr:write("bench: (i) virtio-vsock\n")
+  local vsock_rows, vsock_fails
+  vsock_rows, vsock_details, vsock_fails = dofile(here .. "/vsock.lua").measure {
+    build = build, here = here, quick = quick, log = log }
+  for _, r in ipairs(vsock_rows) do row(table.unpack(r)) end
+  table.move(vsock_fails, 1, #vsock_fails, #failures + 1, failures)
+end
+
 local head = { "figure", "luavmm", "reference (floor or peer)", "ratio", "target", "verdict" }
 local width = {}
 for i, h in ipairs(head) do width[i] = #h end
@@ -529,6 +541,7 @@ if #blk_results > 0 then
     blk_results[1].n))
 end
 for _, d in ipairs(snap_details) do print("  " .. d) end
+for _, d in ipairs(vsock_details) do print("  " .. d) end
 if #failures > 0 then
   print(string.format("\n%d run(s) failed and were left out (their stderr is in %s):", #failures, log))
   for i = 1, math.min(#failures, 10) do print("  " .. failures[i]) end

@@ -121,7 +121,7 @@ static const struct run_option run_options[] = {
 	{ "--memory-limit", 0, "SIZE", set_memory_limit,
 	  "cap of the recipe's Lua memory (default 1G; \"Security model\" in the README)" },
 	{ "--allow", 0, "PATH[:ro|:rw]", set_allow,
-	  "a host path (or tap:NAME) a --sandbox recipe's machines may open (repeatable)" },
+	  "a host path, tap:NAME or net:user a --sandbox recipe's machines may open (repeatable)" },
 	{ "--no-seccomp", 0, NULL, set_no_seccomp,
 	  "no system-call filters on the vCPU and I/O threads" },
 	{ "--help", 'h', NULL, set_help, "this help" },

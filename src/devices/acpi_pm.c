@@ -4,8 +4,9 @@
 #include "util/state.h"
 
 #define NS_PER_S 1000000000ull
-#define PM1_STS_W1C (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_WAK_STS)
-#define PM1_EN_BITS (LVM_PM1_TMR | LVM_PM1_PWRBTN)
+#define PM1_STS_W1C (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_RTC | LVM_PM1_WAK_STS)
+#define PM1_EN_BITS (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_RTC)
+#define PM1_SCI_EVENTS (LVM_PM1_PWRBTN | LVM_PM1_RTC) /* the events that raise the SCI */
 #define PM1_CNT_STORED (0x7u << LVM_PM1_CNT_SLP_TYP_SHIFT | 1u << 1 /* BM_RLD */)
 
 /* Timer ticks since the monotonic clock's origin (64 bits: no wrap to worry about). */
@@ -47,22 +48,70 @@ int lvm_acpi_pm_attach(struct lvm_acpi_pm *pm, struct lvm_bus *pio, uint16_t bas
 				lvm_acpi_pm_tmr_io, pm, "acpi-pm-timer");
 }
 
+void lvm_acpi_pm_on_sleep(struct lvm_acpi_pm *pm, void (*on_sleep)(void *),
+			  void (*on_wake)(void *, const char *))
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->on_sleep = on_sleep;
+	pm->on_wake = on_wake;
+	pthread_mutex_unlock(&pm->lock);
+}
+
 /* The SCI follows the enabled status bits; called with the lock held. */
 static void update_sci(struct lvm_acpi_pm *pm)
 {
-	bool level = (pm->sts & pm->en & LVM_PM1_PWRBTN) != 0;
+	bool level = (pm->sts & pm->en & PM1_SCI_EVENTS) != 0;
 	if (level != pm->sci_level) {
 		pm->sci_level = level;
 		lvm_irq_set(&pm->sci, level);
 	}
 }
 
+/* A wake event in S3 (§4.8.3.1, WAK_STS): with the lock held. */
+static bool wake(struct lvm_acpi_pm *pm, const char *reason)
+{
+	if (!pm->sleeping)
+		return false;
+	pm->sleeping = false;
+	pm->sts |= LVM_PM1_WAK_STS;
+	if (pm->on_wake)
+		pm->on_wake(pm->opaque, reason);
+	return true;
+}
+
 void lvm_acpi_pm_power_button(struct lvm_acpi_pm *pm)
 {
 	pthread_mutex_lock(&pm->lock);
 	pm->sts |= LVM_PM1_PWRBTN;
+	wake(pm, "power_button"); /* §4.8.3.1.1: whatever PWRBTN_EN says */
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
+}
+
+void lvm_acpi_pm_rtc_alarm(struct lvm_acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sts |= LVM_PM1_RTC;
+	if (pm->en & LVM_PM1_RTC) /* §4.8.3.1.2: RTC_EN enables the wake */
+		wake(pm, "rtc");
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+bool lvm_acpi_pm_wake(struct lvm_acpi_pm *pm, const char *reason)
+{
+	pthread_mutex_lock(&pm->lock);
+	bool woke = wake(pm, reason);
+	pthread_mutex_unlock(&pm->lock);
+	return woke;
+}
+
+bool lvm_acpi_pm_sleeping(struct lvm_acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	bool sleeping = pm->sleeping;
+	pthread_mutex_unlock(&pm->lock);
+	return sleeping;
 }
 
 static uint16_t read_sts(struct lvm_acpi_pm *pm)
@@ -133,7 +182,12 @@ void lvm_acpi_pm_cnt_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 		split_write(offset, data, size, 0, &v, &mask);
 		pm->cnt = (uint16_t)((pm->cnt & ~mask) | (v & mask & PM1_CNT_STORED));
 		uint16_t typ = (pm->cnt >> LVM_PM1_CNT_SLP_TYP_SHIFT) & 7;
-		poweroff = (v & mask & LVM_PM1_CNT_SLP_EN) && typ == LVM_ACPI_PM_SLP_TYP_S5;
+		bool slp_en = (v & mask & LVM_PM1_CNT_SLP_EN) != 0;
+		poweroff = slp_en && typ == LVM_ACPI_PM_SLP_TYP_S5;
+		if (slp_en && typ == LVM_ACPI_PM_SLP_TYP_S3 && pm->on_sleep && !pm->sleeping) {
+			pm->sleeping = true;
+			pm->on_sleep(pm->opaque);
+		}
 	}
 	pthread_mutex_unlock(&pm->lock);
 	if (poweroff && pm->on_poweroff)
@@ -160,6 +214,7 @@ void lvm_acpi_pm_save(const struct lvm_acpi_pm *cpm, struct lvm_state_writer *w)
 	lvm_state_put_u16(w, pm->cnt);
 	lvm_state_put_u64(w, guest_ticks(pm));
 	lvm_state_put_u64(w, pm->tmr_epoch);
+	lvm_state_put_bool(w, pm->sleeping);
 	pthread_mutex_unlock(&pm->lock);
 }
 
@@ -167,6 +222,7 @@ int lvm_acpi_pm_load(struct lvm_acpi_pm *pm, struct lvm_state_reader *r)
 {
 	uint16_t sts = lvm_state_get_u16(r), en = lvm_state_get_u16(r), cnt = lvm_state_get_u16(r);
 	uint64_t ticks = lvm_state_get_u64(r), epoch = lvm_state_get_u64(r);
+	bool sleeping = lvm_state_get_bool(r);
 	if (r->failed)
 		return -1;
 	if (sts & ~PM1_STS_W1C)
@@ -187,6 +243,7 @@ int lvm_acpi_pm_load(struct lvm_acpi_pm *pm, struct lvm_state_reader *r)
 	 * difference either way); the time the state spent saved never passed. */
 	pm->tmr_offset = ticks - ticks_now();
 	pm->tmr_epoch = epoch;
+	pm->sleeping = sleeping;
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 	return 0;

@@ -56,6 +56,13 @@ static void signal_control(struct lvm_hookq *q)
 	(void)ignored;
 }
 
+void lvm_hookq_reopen(struct lvm_hookq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->closed = false;
+	pthread_mutex_unlock(&q->lock);
+}
+
 /* Waits for room and queues `req`; false once the queue is closed.  Lock held. */
 static bool enqueue_locked(struct lvm_hookq *q, const struct lvm_hook_req *req)
 {

@@ -90,6 +90,8 @@ int lvm_hookq_init(struct lvm_hookq *q);
 void lvm_hookq_destroy(struct lvm_hookq *q);
 /* Releases every waiting vCPU and makes later accesses return at once. */
 void lvm_hookq_close(struct lvm_hookq *q);
+/* Takes requests again after a close (a machine restarting); nothing is queued. */
+void lvm_hookq_reopen(struct lvm_hookq *q);
 /* Registers [base, base+len) on `bus`; NULL + lvm_error on overlap.  With
  * `sync`, a write waits for its answer like a read (the guest's next
  * instruction sees the hook's effects); without, writes are posted. */

@@ -342,3 +342,30 @@ int lvm_memory_freeze(struct lvm_memory *mem)
 	mem->base_fresh = true;
 	return fd;
 }
+
+int lvm_memory_clear(struct lvm_memory *mem)
+{
+	if (mem->base_fd < 0) {
+		if (fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			      (off_t)mem->size) < 0)
+			return lvm_fail_errno("memory: cannot clear guest RAM");
+	} else {
+		/* Over a base: a new, empty memfd, shared again. */
+		int fd = memfd_create("luavmm-ram", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)mem->size) < 0 ||
+		    mmap(mem->host, mem->size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+			lvm_fail_errno("memory: cannot clear guest RAM");
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		madvise(mem->host, mem->size, MADV_DONTDUMP);
+		close(mem->base_fd);
+		mem->base_fd = -1;
+		mem->memfd = fd;
+	}
+	mem->untouched = true;
+	mem->base_fresh = false;
+	return 0;
+}

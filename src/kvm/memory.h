@@ -78,6 +78,9 @@ int lvm_memory_discard(struct lvm_memory *mem, uint64_t gpa, uint64_t len);
 int lvm_memory_freeze(struct lvm_memory *mem);
 int lvm_memory_adopt(struct lvm_memory *mem, int fd);
 int64_t lvm_memory_write_file(struct lvm_memory *mem, int fd);
+/* All of RAM reads as zeroes again, its pages given back (a machine
+ * restarting after a reset); the vCPUs must not be running. */
+int lvm_memory_clear(struct lvm_memory *mem);
 /* RAM may have been written (the guest ran, a device or Lua wrote it). */
 static inline void lvm_memory_touched(struct lvm_memory *mem)
 {

@@ -16,7 +16,9 @@ struct lvm_vm;
 enum lvm_seccomp_profile {
 	LVM_SECCOMP_VCPU, /* KVM_RUN loop: ioctl, console and eventfd writes, futexes */
 	LVM_SECCOMP_IO,   /* device I/O: poll, image and tap I/O, timerfd, getrandom */
+	LVM_SECCOMP_NET,  /* a user network's libslirp thread: inet sockets, resolv.conf */
 };
+#define LVM_SECCOMP_PROFILES 3
 
 /* Turns the filters off (luavmm run --no-seccomp).  Without this call they
  * are on unless LUAVMM_SECCOMP=0 is in the environment; sanitizer builds
@@ -29,7 +31,8 @@ bool lvm_seccomp_enabled(void);
  * with reason "error" naming the thread class and returns -1: the thread
  * must not go on unfiltered.  Test knob: LUAVMM_SECCOMP_TEST=vcpu or io
  * makes the matching thread call socket() once after installing its filter
- * (read once per thread start, never in a loop).
+ * (read once per thread start, never in a loop); =net makes a user
+ * network's thread open a netlink socket, which its profile refuses.
  */
 int lvm_seccomp_enter(enum lvm_seccomp_profile profile, struct lvm_vm *vm);
 /* Compiles the filters of every thread class once per process (VM

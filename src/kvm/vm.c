@@ -31,6 +31,7 @@ static struct lvm_vm *vm_alloc(void)
 	vm->hooks.notify_fd = -1;
 	lvm_bus_init(&vm->pio);
 	lvm_bus_init(&vm->mmio);
+	lvm_gsi_routes_init(&vm->gsi_routes);
 	return vm;
 }
 
@@ -176,6 +177,24 @@ void lvm_vm_join(struct lvm_vm *vm)
 	vm->joined = true;
 }
 
+void lvm_vm_rearm(struct lvm_vm *vm)
+{
+	lvm_vm_join(vm);
+	pthread_mutex_lock(&vm->state_lock);
+	uint64_t count;
+	ssize_t ignored = read(vm->stop_fd, &count, sizeof(count)); /* EAGAIN if never stopped */
+	(void)ignored;
+	vm->reason = LVM_RUNNING;
+	vm->code = 0;
+	vm->detail[0] = '\0';
+	__atomic_store_n(&vm->paused, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&vm->stopping, 0, __ATOMIC_RELEASE);
+	vm->started = false;
+	vm->joined = false;
+	pthread_mutex_unlock(&vm->state_lock);
+	lvm_hookq_reopen(&vm->hooks);
+}
+
 /*
  * The userspace interrupt controllers go first: their timer thread kicks
  * vCPU 0, so they must be gone before the vCPUs are.  GSIs set later (by
@@ -216,6 +235,7 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	lvm_hookq_destroy(&vm->hooks);
 	lvm_bus_destroy(&vm->pio);
 	lvm_bus_destroy(&vm->mmio);
+	lvm_gsi_routes_destroy(&vm->gsi_routes);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	if (vm->kvm_fd >= 0)

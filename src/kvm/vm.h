@@ -18,6 +18,7 @@
 
 #include "kvm/bus.h"
 #include "kvm/console_buffer.h"
+#include "kvm/gsi_routes.h"
 #include "kvm/hookq.h"
 #include "kvm/memory.h"
 
@@ -85,6 +86,23 @@ struct lvm_vcpu {
 	bool thread_started;
 	struct lvm_vcpu_stats stats; /* written by its own thread only */
 	struct lvm_regs_patch patch;
+	/* Sleep (vm_pause.c), under the VM's state_lock: the generation of
+	 * the last sleep this vCPU entered, and whether it has not left it. */
+	uint64_t sleep_gen;
+	bool asleep;
+};
+
+/*
+ * What the board does to each vCPU around a sleep (lvm_vm_suspend), on
+ * that vCPU's own thread while it is out of KVM_RUN: `enter` as it parks
+ * for the sleep (a PC puts it in its power-on state), `leave` once the
+ * sleep is over and before it runs guest code again (a PC points the boot
+ * vCPU at the OS's waking vector).  Either may stop the VM.
+ */
+struct lvm_sleep_ops {
+	void (*enter)(void *ctx, struct lvm_vcpu *vcpu);
+	void (*leave)(void *ctx, struct lvm_vcpu *vcpu);
+	void *ctx;
 };
 
 struct lvm_vm {
@@ -110,8 +128,17 @@ struct lvm_vm {
 
 	/* Pausing (vm_pause.c): vCPUs park at the top of their loop. */
 	pthread_cond_t park_cond;
-	int paused;       /* atomic */
+	int paused;       /* atomic: the host's pause (lvm_vm_pause) */
 	unsigned parked;  /* under state_lock */
+
+	/* Sleep (vm_pause.c): the vCPUs park from a suspend until its wake. */
+	struct lvm_sleep_ops sleep_ops;
+	int sleeping;          /* atomic */
+	uint64_t sleep_gen;    /* under state_lock: +1 per suspend */
+	unsigned asleep;       /* under state_lock: vCPUs that entered this sleep */
+	bool wake_pending;     /* under state_lock: a wake waits for the rest to enter */
+	uint64_t suspends, wakes; /* atomic: how many so far */
+	const char *wake_reason;  /* of the last wake (a static string), under state_lock */
 
 	/* Accesses to ranges the control thread (Lua) serves. */
 	struct lvm_hookq hooks;
@@ -119,6 +146,8 @@ struct lvm_vm {
 	enum lvm_irqchip_mode irqchip_mode;
 	bool pit;
 	struct lvm_irqchip irqchip; /* split mode only, once attached */
+	/* KVM's GSI routing table, shared by the IOAPIC and MSI-X (gsi_routes.h). */
+	struct lvm_gsi_routes gsi_routes;
 };
 
 struct lvm_vm_options {
@@ -145,6 +174,9 @@ void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
 bool lvm_vm_stopped(struct lvm_vm *vm);
 /* Joins the vCPU threads once the VM has stopped (idempotent). */
 void lvm_vm_join(struct lvm_vm *vm);
+/* After a stop (the vCPU threads joined): forgets the stop, so that the
+ * VM can be started again (a machine restarting after a guest reset). */
+void lvm_vm_rearm(struct lvm_vm *vm);
 const char *lvm_stop_reason_name(enum lvm_stop_reason reason);
 /*
  * Drives GSI `gsi` (an lvm_irq_line setter): KVM_IRQ_LINE with the kernel
@@ -155,13 +187,44 @@ void lvm_vm_set_irq(void *vm, unsigned gsi, int level);
 /*
  * Pause: every vCPU leaves KVM_RUN and waits; returns once all of them
  * are parked (or blocked on the control thread, which then cannot serve
- * them) or the VM stopped.  Resume lets them go on.  Control thread only.
+ * them) or the VM stopped.  Resume lets them go on (a sleeping VM's vCPUs
+ * stay parked until its wake).  Control thread only.
  */
 void lvm_vm_pause(struct lvm_vm *vm);
 void lvm_vm_resume(struct lvm_vm *vm);
+/* Whether the vCPUs are held: by the host's pause or by a sleep.  (The
+ * snapshot code asks this: a sleeping VM can be saved without a pause.) */
 bool lvm_vm_paused(const struct lvm_vm *vm);
-/* vCPU threads: park while the VM is paused (returns when resumed or stopping). */
+/* Whether the host paused the VM (lvm_vm_pause), sleeping or not. */
+bool lvm_vm_host_paused(const struct lvm_vm *vm);
+/* vCPU threads: park while the VM is paused or sleeping (returns when
+ * resumed and awake, or stopping); runs the sleep ops (lvm_sleep_ops). */
 void lvm_vm_park(struct lvm_vm *vm);
+
+/*
+ * Sleep: the guest's platform suspended itself (ACPI S3).  Any thread may
+ * call these; they never wait for the vCPUs.
+ *   suspend: every vCPU leaves KVM_RUN, parks and runs sleep_ops.enter;
+ *     false if the VM sleeps already or has stopped.
+ *   wake: the sleep ends once every vCPU has entered it (at once if they
+ *     all have); each then runs sleep_ops.leave and goes on.  `reason` (a
+ *     static string) is kept for lvm_vm_wake_reason.  False if the VM is
+ *     not sleeping (or a wake is already under way).
+ * Both wake the control thread's wait (through the hook queue's eventfd),
+ * which compares lvm_vm_sleep_counts with what it saw last.
+ */
+void lvm_vm_set_sleep_ops(struct lvm_vm *vm, const struct lvm_sleep_ops *ops);
+bool lvm_vm_suspend(struct lvm_vm *vm);
+bool lvm_vm_wake(struct lvm_vm *vm, const char *reason);
+/* True from a suspend until its wake has let the vCPUs go. */
+bool lvm_vm_sleeping(const struct lvm_vm *vm);
+/* Suspends and wakes so far, and the reason of the last wake ("" if none). */
+void lvm_vm_sleep_counts(struct lvm_vm *vm, uint64_t *suspends, uint64_t *wakes,
+			 const char **wake_reason);
+/* Loading a saved state, while no vCPU thread runs: the VM sleeps (its
+ * vCPUs enter the sleep when they start; this counts as a suspend) or is
+ * awake. */
+void lvm_vm_sleep_restore(struct lvm_vm *vm, bool sleeping);
 /* Sums of every vCPU's exit counters. */
 struct lvm_vcpu_stats lvm_vm_exit_stats(const struct lvm_vm *vm);
 

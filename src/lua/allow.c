@@ -1,8 +1,9 @@
 /*
  * Host paths for sandboxed recipes: `luavmm run --sandbox --allow
- * PATH[:ro|:rw] --allow tap:NAME`.  Under --sandbox every host file a
- * machine opens (kernel, initrd, console file, disk images), every tap it
- * opens and a recipe's control socket must be allowed: PATH itself or,
+ * PATH[:ro|:rw] --allow tap:NAME --allow net:user`.  Under --sandbox every
+ * host file a machine opens (kernel, initrd, console file, disk images,
+ * snapshot directories), every tap it opens, a user network (host
+ * sockets) and a recipe's control socket must be allowed: PATH itself or,
  * for a directory, anything below it; `:ro` (the default) allows reading,
  * `:rw` also writing and creating.  luavmm's own test guests are readable.
  *
@@ -68,7 +69,7 @@ int lvm_lua_allow_add(const char *spec)
 	bool write = false;
 	snprintf(path, sizeof(path), "%s", spec);
 	char *colon = strrchr(path, ':');
-	if (strncmp(spec, "tap:", 4) == 0) {
+	if (strcmp(spec, "net:user") == 0 || strncmp(spec, "tap:", 4) == 0) {
 		if (!spec[4])
 			return lvm_fail("--allow %s: a tap needs a name (tap:NAME)", spec);
 		allowed[nallowed].name = strdup(spec);
@@ -84,6 +85,12 @@ int lvm_lua_allow_add(const char *spec)
 	allowed[nallowed].name = strdup(real);
 	allowed[nallowed].write = write;
 	return allowed[nallowed++].name ? 0 : lvm_fail("out of memory");
+}
+
+/* A resource named, not a path: "tap:NAME" or "net:user". */
+static bool is_named(const char *name)
+{
+	return strncmp(name, "tap:", 4) == 0 || strncmp(name, "net:", 4) == 0;
 }
 
 /* Whether `rule` (a resolved path) is `real` or a directory above it. */
@@ -109,11 +116,11 @@ int lvm_lua_allow_check(void *opaque, const char *what, const char *path, bool w
 	if (!lvm_lua_allow_enforced)
 		return 0;
 	char real[PATH_MAX];
-	bool tap = strncmp(path, "tap:", 4) == 0;
+	bool tap = is_named(path); /* a tap or a user network: matched by name */
 	if (!tap && !resolve(path, real))
 		return lvm_fail_errno("cannot resolve it under --sandbox");
 	for (unsigned i = 0; i < nallowed; i++) {
-		bool is_tap = strncmp(allowed[i].name, "tap:", 4) == 0;
+		bool is_tap = is_named(allowed[i].name);
 		if (tap ? is_tap && strcmp(allowed[i].name, path) == 0
 			: !is_tap && (!write || allowed[i].write) && covers(allowed[i].name, real))
 			return 0;

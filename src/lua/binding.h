@@ -89,6 +89,8 @@ struct lvm_lua_machine {
 	bool tty_held; /* tty.c: this machine keeps the terminal in raw mode */
 	int stop_signal; /* pump.c: the signal that stopped it (0: none) */
 	bool power_button; /* runtime.c: the recipe pressed it: a power-off is success */
+	bool restart_on_reset; /* on_reset = "restart" */
+	uint64_t restarts;     /* how many times it restarted after a guest reset */
 	double last_output, last_status; /* pump.c: `luavmm run -v` status lines */
 	struct lvm_output out;
 };
@@ -142,9 +144,16 @@ void lvm_lua_register_devices(lua_State *L);
 /* Pushes the table of `key`'s devices, or nothing if `key` names no
  * device kind; returns the count pushed [-0, +(0|1), e]. */
 int lvm_lua_push_devices(lua_State *L, int machine_index, const char *key);
-/* vsock.c: vm.vsock:connect(port [, timeout_s]) -> stream, host_port, with
- * the device object at 1; register: the stream's metatable. */
-int lvm_lua_vsock_connect(lua_State *L);
+/* vsock.c: vm.vsock:connect/listen/on_connect: method pushes the function
+ * for `name` and returns true, or pushes nothing and returns false
+ * [-0, +(0|1), -]; decide answers the device's question about a new
+ * connection (filter.c passes the vsock requests on); register: the
+ * metatables of streams and listeners. */
+struct lvm_filter_request;
+struct lvm_filter_result;
+bool lvm_lua_vsock_method(lua_State *L, const char *name);
+void lvm_lua_vsock_decide(lua_State *L, struct lvm_lua_machine *m, int fn_ref,
+			  const struct lvm_filter_request *req, struct lvm_filter_result *result);
 void lvm_lua_register_vsock(lua_State *L);
 
 /* device_tree.c: vm:dtb(), vm:device_tree() */

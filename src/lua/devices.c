@@ -135,8 +135,8 @@ static int device_index(lua_State *L)
 		lua_pushcfunction(L, device_set_filter);
 	else if (type->throttle && strcmp(method, "set_rate_limit") == 0)
 		lua_pushcfunction(L, device_set_rate_limit);
-	else if (strcmp(type->key, "vsock") == 0 && strcmp(method, "connect") == 0)
-		lua_pushcfunction(L, lvm_lua_vsock_connect); /* lua/vsock.c: a stream */
+	else if (strcmp(type->key, "vsock") == 0 && lvm_lua_vsock_method(L, method))
+		; /* lua/vsock.c: connect, listen, on_connect */
 	else if (find_method(type, method)) {
 		lua_pushlightuserdata(L, (void *)find_method(type, method));
 		lua_pushcclosure(L, device_call, 1);

@@ -110,7 +110,11 @@ void lvm_lua_serve_call(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook
 {
 	struct filter_object *p = call->owner;
 	struct lvm_filter_result *result = call->result;
-	if (p->fn_ref != LUA_NOREF && !lvm_vm_stopped(m->vm)) {
+	const struct lvm_filter_request *req = call->request;
+	bool vsock = req->op == LVM_FILTER_VSOCK_GUEST || req->op == LVM_FILTER_VSOCK_HOST;
+	if (vsock && p->fn_ref != LUA_NOREF && !lvm_vm_stopped(m->vm)) {
+		lvm_lua_vsock_decide(L, m, p->fn_ref, req, result); /* lua/vsock.c */
+	} else if (p->fn_ref != LUA_NOREF && !lvm_vm_stopped(m->vm)) {
 		lua_pushstring(L, p->what);
 		lua_pushcclosure(L, p->net ? net_verdict : disk_verdict, 1);
 		lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn_ref);

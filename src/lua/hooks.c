@@ -1,6 +1,7 @@
 /*
  * Lua hooks: vm:on_pio / vm:on_mmio (unclaimed ranges served by Lua),
- * vm:on(event, fn) (lifecycle) and vm.console:on_line(fn).
+ * vm:on(event, fn) (lifecycle, ACPI S3's "suspend" and "wake") and
+ * vm.console:on_line(fn).
  *
  * Hooks run on the control thread only, one at a time, and only while it
  * is inside vm:wait(), console:expect() or vm:run(): a vCPU reading a
@@ -229,9 +230,10 @@ static void serve_one(lua_State *L, struct lvm_lua_machine *m, struct lvm_hook_r
 	lvm_hookq_answer(&m->vm->hooks, req, answer);
 }
 
+static void fire_sleep_events(lua_State *L, struct lvm_lua_machine *m, int machine_index);
+
 void lvm_lua_serve_hooks(lua_State *L, struct lvm_lua_machine *m, int machine_index)
 {
-	(void)machine_index;
 	struct lvm_hook_req reqs[64];
 	unsigned n;
 	while ((n = lvm_hookq_take(&m->vm->hooks, reqs, 64)) > 0)
@@ -241,6 +243,9 @@ void lvm_lua_serve_hooks(lua_State *L, struct lvm_lua_machine *m, int machine_in
 			else
 				serve_one(L, m, &reqs[i]);
 		}
+	/* A suspend or a wake writes the same eventfd (kvm/vm_pause.c). */
+	if (m->vm)
+		fire_sleep_events(L, m, machine_index);
 }
 
 static int add_hook(lua_State *L, enum lvm_hook_space space, const char *what)
@@ -322,7 +327,8 @@ static int hook_accesses(lua_State *L)
 /* ---- lifecycle events and console lines ------------------------------ */
 
 static const char *const events[] = { "start", "exit", "reset", "shutdown", "pause",
-				      "resume", "error", "hook_error", "killed", NULL };
+				      "resume", "error", "hook_error", "killed", "poweroff",
+				      "restart", "suspend", "wake", NULL };
 
 /* vm:on(event, fn): fn(vm, ...) runs when the event happens (in order of registration). */
 static int machine_on(lua_State *L)
@@ -343,8 +349,10 @@ static int machine_on(lua_State *L)
 	return 1;
 }
 
-void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_index,
-			const char *event, int nargs)
+/* Runs the functions registered for `event` with the machine and the
+ * `nargs` values on the top of the stack (popped). */
+static void deliver(lua_State *L, struct lvm_lua_machine *m, int machine_index, const char *event,
+		    int nargs)
 {
 	machine_index = lua_absindex(L, machine_index);
 	int args = lua_gettop(L) - nargs + 1;
@@ -362,6 +370,68 @@ void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_ind
 	}
 	lua_pop(L, 2);
 	lua_pop(L, nargs);
+}
+
+static uint64_t seen(lua_State *L, const char *key)
+{
+	lua_getfield(L, -1, key);
+	uint64_t v = (uint64_t)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static void set_seen(lua_State *L, const char *key, uint64_t v)
+{
+	lua_pushinteger(L, (lua_Integer)v);
+	lua_setfield(L, -2, key);
+}
+
+/*
+ * "suspend" (fn(vm)) and "wake" (fn(vm, reason): "rtc", "power_button" or
+ * "host"): the VM counts its sleeps and wakes (kvm/vm.h); each is delivered
+ * once, in order, when the control thread next serves the machine (a
+ * suspend or wake wakes its wait) and before any other event (so a stop
+ * right after a wake comes after it).  The counts delivered so far are
+ * kept in the machine's state table, updated before each delivery.
+ */
+static void fire_sleep_events(lua_State *L, struct lvm_lua_machine *m, int machine_index)
+{
+	if (__atomic_load_n(&m->vm->suspends, __ATOMIC_ACQUIRE) == 0)
+		return; /* never slept: the common case, on every batch of hooks */
+	machine_index = lua_absindex(L, machine_index);
+	for (;;) {
+		uint64_t suspends, wakes;
+		const char *reason;
+		lvm_vm_sleep_counts(m->vm, &suspends, &wakes, &reason);
+		lvm_lua_push_state(L, machine_index, "sleep");
+		uint64_t s = seen(L, "suspends"), w = seen(L, "wakes");
+		if (s == w && s < suspends) {
+			set_seen(L, "suspends", s + 1);
+			lua_pop(L, 1);
+			lvm_lua_note(m, "suspended (ACPI S3)");
+			deliver(L, m, machine_index, "suspend", 0);
+		} else if (w < s && w < wakes) {
+			set_seen(L, "wakes", w + 1);
+			lua_pop(L, 1);
+			lvm_lua_note(m, "woke from ACPI S3 (%s)", reason);
+			lua_pushstring(L, reason);
+			deliver(L, m, machine_index, "wake", 1);
+		} else {
+			lua_pop(L, 1);
+			return;
+		}
+		if (!m->vm)
+			return;
+	}
+}
+
+void lvm_lua_fire_event(lua_State *L, struct lvm_lua_machine *m, int machine_index,
+			const char *event, int nargs)
+{
+	machine_index = lua_absindex(L, machine_index);
+	if (m->vm) /* what happened before this event is told first (the stack stays as it is) */
+		fire_sleep_events(L, m, machine_index);
+	deliver(L, m, machine_index, event, nargs);
 }
 
 void lvm_lua_deliver_line(lua_State *L, struct lvm_lua_machine *m, int machine_index,

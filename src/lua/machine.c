@@ -286,8 +286,11 @@ static int machine_stats(lua_State *L)
 	push_device_counts(L, vm);
 	lua_setfield(L, -2, "devices");
 	set_count(L, "console_bytes", vm->console.bytes_total);
-	lua_pushstring(L, lvm_vm_stopped(vm) ? lvm_stop_reason_name(vm->reason)
-					     : vm->started ? "running" : "created");
+	set_count(L, "restarts", m->restarts);
+	lua_pushstring(L, lvm_vm_stopped(vm)    ? lvm_stop_reason_name(vm->reason)
+			  : lvm_vm_sleeping(vm) ? "sleeping" /* ACPI S3, started or restored */
+			  : vm->started         ? "running"
+						: "created");
 	lua_setfield(L, -2, "state");
 	double uptime = 0;
 	if (vm->started) {

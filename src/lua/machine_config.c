@@ -24,7 +24,7 @@ static const struct key_spec lua_keys[] = {
 	{ "kernel", LUA_TSTRING }, { "cmdline", LUA_TSTRING }, { "console", -1 },
 	{ "stdin", LUA_TBOOLEAN }, { "hook_limit", -1 },       { "on_hook_error", LUA_TSTRING },
 	{ "control", LUA_TSTRING }, { "initrd", LUA_TSTRING }, { "boot", LUA_TSTRING },
-	{ "hook_timeout", LUA_TNUMBER },
+	{ "hook_timeout", LUA_TNUMBER }, { "on_reset", LUA_TSTRING },
 };
 
 static const struct key_spec *find_key(const char *name)
@@ -170,6 +170,19 @@ static void on_hook_error_field(lua_State *L, int t, struct lvm_lua_machine *m)
 		luaL_error(L, "machine: on_hook_error must be \"stop\" or \"continue\", not \"%s\"", how);
 }
 
+/* on_reset = "stop" (default: the machine stops with reason "reset") |
+ * "restart" (it powers on again in place, as a PC's reset does). */
+static void on_reset_field(lua_State *L, int t, struct lvm_lua_machine *m)
+{
+	const char *how = string_field(L, t, "on_reset");
+	if (!how || strcmp(how, "stop") == 0)
+		m->restart_on_reset = false;
+	else if (strcmp(how, "restart") == 0)
+		m->restart_on_reset = true;
+	else
+		luaL_error(L, "machine: on_reset must be \"stop\" or \"restart\", not \"%s\"", how);
+}
+
 struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_machine *m,
 					   const struct lvm_saved_state *restore)
 {
@@ -196,6 +209,8 @@ struct lvm_machine *lvm_lua_create_machine(lua_State *L, int t, struct lvm_lua_m
 	hook_limit_field(L, t, m);
 	hook_timeout_field(L, t, m);
 	on_hook_error_field(L, t, m);
+	on_reset_field(L, t, m);
+	config.restartable = m->restart_on_reset;
 	console_field(L, t, m, &config); /* a path is only recorded here */
 	config.recipe = lvm_lua_to_value(L, t);
 	struct lvm_machine *machine = lvm_machine_create(&config);

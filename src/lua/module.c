@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lua/binding.h"
+#include "lua/switch.h"
 #include "lua/paths.h"
 #include "luavmm_config.h"
 
@@ -131,6 +132,7 @@ static const luaL_Reg module_functions[] = {
 	{ "machine", lvm_lua_machine_new },
 	{ "restore", lvm_lua_restore },
 	{ "guest", module_guest },
+	{ "switch", lvm_lua_switch_new },
 	{ NULL, NULL },
 };
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "machine/machine.h"
+#include "util/error.h"
 #include "lua/binding.h"
 
 #define PENDING_MAX (1u << 20) /* expect() looks at most at the newest 1 MiB */
@@ -314,6 +315,18 @@ static void fire_stop(lua_State *L, struct lvm_lua_machine *m, int machine_index
 {
 	if (m->stop_fired || !lvm_vm_stopped(m->vm))
 		return;
+	if (m->vm->reason == LVM_STOP_RESET && m->restart_on_reset) {
+		/* on_reset = "restart": the guest's reset is a reboot, not an end. */
+		if (lvm_machine_restart(m->machine) == 0) {
+			m->restarts++;
+			lvm_lua_note(m, "restarted after a guest reset (%llu so far)",
+				     (unsigned long long)m->restarts);
+			lvm_lua_fire_event(L, m, machine_index, "restart", 0);
+			return;
+		}
+		lvm_warn("%s: on_reset = \"restart\": %s", m->name[0] ? m->name : "machine",
+			 lvm_error());
+	}
 	m->stop_fired = true;
 	lvm_lua_tty_drop(m); /* the terminal is the user's again */
 	lvm_lua_note(m, "stopped: %s (%s), exit status %d", lvm_stop_reason_name(m->vm->reason),

@@ -1,8 +1,9 @@
 /*
  * Run-time control of a machine: vm:pause(), vm:resume(), vm:read(addr,
  * len), vm:write(addr, bytes), vm:regs(cpu), vm:set_regs(cpu, t) and
- * vm:irq(line [, level]), vm:power_button() and vm:shutdown([timeout_s]).  Guest memory goes through lvm_memory_ptr, so a
- * bad address is an error, never a host access outside guest RAM.
+ * vm:irq(line [, level]), vm:power_button(), vm:shutdown([timeout_s]) and
+ * vm:wake().  Guest memory goes through lvm_memory_ptr, so a bad address
+ * is an error, never a host access outside guest RAM.
  */
 #include <inttypes.h>
 #include <linux/kvm.h>
@@ -12,6 +13,7 @@
 
 #include "lua/binding.h"
 #include "machine/machine.h"
+#include "util/error.h"
 
 #define MAX_ACCESS (64u << 20) /* vm:read returns at most 64 MiB at once */
 
@@ -20,7 +22,7 @@ static int machine_pause(lua_State *L)
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	if (!m->vm->started)
 		return luaL_error(L, "pause: the machine has not been started");
-	bool was = lvm_vm_paused(m->vm);
+	bool was = lvm_vm_host_paused(m->vm); /* a sleeping machine can be paused too */
 	lvm_vm_pause(m->vm);
 	lua_settop(L, 1);
 	if (!was)
@@ -31,8 +33,8 @@ static int machine_pause(lua_State *L)
 static int machine_resume(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	bool was = lvm_vm_paused(m->vm);
-	lvm_vm_resume(m->vm);
+	bool was = lvm_vm_host_paused(m->vm);
+	lvm_vm_resume(m->vm); /* a sleeping machine sleeps on */
 	lua_settop(L, 1);
 	if (was)
 		lvm_lua_fire_event(L, m, 1, "resume", 0);
@@ -42,7 +44,7 @@ static int machine_resume(lua_State *L)
 static int machine_paused(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
-	lua_pushboolean(L, lvm_vm_paused(m->vm));
+	lua_pushboolean(L, lvm_vm_host_paused(m->vm));
 	return 1;
 }
 
@@ -202,6 +204,23 @@ static int machine_power_button(lua_State *L)
 }
 
 /*
+ * vm:wake(): a wake event from outside for a machine in ACPI S3 (as QEMU's
+ * system_wakeup): WAK_STS, and the guest resumes at its waking vector.
+ * Returns true if the machine was asleep, false (nothing done) if not.
+ */
+static int machine_wake(lua_State *L)
+{
+	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
+	if (!m->vm->started)
+		return luaL_error(L, "wake: the machine has not been started");
+	int woke = lvm_machine_wake(m->machine);
+	if (woke < 0)
+		return luaL_error(L, "wake: %s", lvm_error());
+	lua_pushboolean(L, woke);
+	return 1;
+}
+
+/*
  * vm:shutdown([timeout_s]): the graceful way down, as on a PC: press the
  * power button, then wait (default 60 s) for the guest to power off.
  * Returns the wait() result: reason "poweroff" when the guest complied,
@@ -224,6 +243,7 @@ static int machine_shutdown(lua_State *L)
 static const luaL_Reg runtime_methods[] = {
 	{ "stop", machine_stop },
 	{ "power_button", machine_power_button }, { "shutdown", machine_shutdown },
+	{ "wake", machine_wake },
 	{ "pause", machine_pause },   { "resume", machine_resume }, { "paused", machine_paused },
 	{ "read", machine_read },     { "write", machine_write },   { "regs", machine_regs },
 	{ "set_regs", machine_set_regs }, { "irq", machine_irq },

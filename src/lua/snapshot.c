@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lua/binding.h"
+#include "lua/switch.h"
 #include "machine/machine.h"
 #include "machine/snapshot.h"
 #include "util/error.h"
@@ -54,12 +55,20 @@ static void merge(lua_State *L, int to, int from, int depth)
 	}
 }
 
+/* Under --sandbox, a snapshot directory is a host resource like a disk. */
+static void allow_dir(lua_State *L, const char *verb, const char *dir, bool write)
+{
+	if (lvm_lua_allow_check(NULL, verb, dir, write) < 0)
+		luaL_error(L, "%s: %s: %s", verb, dir, lvm_error());
+}
+
 /* vm:snapshot(dir) -> { state_bytes, memory_bytes, ram_bytes, seconds }.  A
  * running machine is paused for the call and resumed after. */
 static int machine_snapshot(lua_State *L)
 {
 	struct lvm_lua_machine *m = lvm_lua_check_machine(L, 1);
 	const char *dir = luaL_checkstring(L, 2);
+	allow_dir(L, "snapshot", dir, true);
 	size_t len;
 	const char *recipe = recipe_bytes(L, 1, &len);
 	bool pause = m->vm->started && !lvm_vm_stopped(m->vm) && !lvm_vm_paused(m->vm);
@@ -123,6 +132,7 @@ int lvm_lua_restore(lua_State *L)
 	if (!lua_isnoneornil(L, 2))
 		luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	allow_dir(L, "restore", dir, false);
 	struct lvm_saved_state **box = push_state_box(L);
 	lua_toclose(L, 3);
 	*box = lvm_saved_state_open(dir);
@@ -136,11 +146,59 @@ int lvm_lua_restore(lua_State *L)
 	return lvm_lua_machine_build(L, -1, *box);
 }
 
+/* The id of the switch the parent's NIC `name` is a port of (its stat
+ * "switch"), 0 if none. */
+static uint32_t parent_switch(struct lvm_machine *parent, const char *name)
+{
+	const struct lvm_machine_device *d = lvm_machine_find(parent, "nets", name);
+	struct lvm_device_stat stats[LVM_DEVICE_STATS_MAX];
+	unsigned n = d && d->type->stats ? d->type->stats(d->dev, stats) : 0;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(stats[i].name, "switch") == 0)
+			return (uint32_t)stats[i].value;
+	return 0;
+}
+
+/*
+ * The child's NIC `name` (its saved entry at `entry`):
+ *  - on a tap: a tap carries one machine's frames, the overrides must give
+ *    the child its own;
+ *  - on a user net: the child gets its own (a fresh libslirp), without the
+ *    parent's forwards (the parent keeps listening on those host ports)
+ *    unless the overrides give some;
+ *  - on a switch (not data, so not in the saved recipe): the child joins
+ *    its parent's switch, unless the overrides say otherwise.
+ */
+static void fork_net(lua_State *L, int entry, const char *name, int overrides,
+		     struct lvm_machine *parent)
+{
+	int top = lua_gettop(L);
+	bool given = overrides && lua_getfield(L, overrides, "nets") == LUA_TTABLE &&
+		     lua_getfield(L, -1, name) == LUA_TTABLE;
+	lua_settop(L, top);
+	if (lua_getfield(L, entry, "tap") != LUA_TNIL && !given)
+		luaL_error(L, "fork: nets.%s: the child needs its own tap (vm:fork{nets = {%s = {tap = \"...\"}}})",
+			   name, name);
+	bool user = lua_getfield(L, entry, "user") != LUA_TNIL;
+	lua_settop(L, top);
+	if (user) {
+		lua_pushnil(L);
+		lua_setfield(L, entry, "forward");
+		return;
+	}
+	uint32_t id = parent_switch(parent, name);
+	if (id) {
+		lvm_lua_switch_push(L, id);
+		lua_setfield(L, entry, "switch");
+	}
+}
+
 /* What a child does not share with its parent unless the overrides say:
  * the control socket (one path, one listener), a console file (it would
  * truncate the parent's: the child's output stays in vm.console), stdin,
- * and the disks' writes (each child writes into its own overlay). */
-static void fork_defaults(lua_State *L, int recipe, int overrides)
+ * the disks' writes (each child writes into its own overlay) and its NICs'
+ * networks (fork_net). */
+static void fork_defaults(lua_State *L, int recipe, int overrides, struct lvm_machine *parent)
 {
 	lua_pushnil(L);
 	lua_setfield(L, recipe, "control");
@@ -163,26 +221,16 @@ static void fork_defaults(lua_State *L, int recipe, int overrides)
 		}
 	}
 	lua_pop(L, 1);
-	/* A tap carries one machine's frames: a child needs its own. */
 	if (lua_getfield(L, recipe, "nets") == LUA_TTABLE) {
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
-			bool given = false;
-			if (overrides && lua_getfield(L, overrides, "nets") == LUA_TTABLE) {
-				lua_pushvalue(L, -3);
-				given = lua_gettable(L, -2) == LUA_TTABLE;
-				lua_pop(L, 1);
-			}
-			if (overrides)
-				lua_pop(L, 1);
-			if (!given)
-				luaL_error(L, "fork: nets.%s: the child needs its own tap (vm:fork{nets = {%s = {tap = \"...\"}}})",
-					   lua_tostring(L, -2), lua_tostring(L, -2));
+			if (lua_istable(L, -1) && lua_type(L, -2) == LUA_TSTRING)
+				fork_net(L, lua_gettop(L), lua_tostring(L, -2), overrides, parent);
 			lua_pop(L, 1);
 		}
 	}
 	lua_pop(L, 1);
-	/* Likewise the vsock's socket: binding it again would take it from the parent. */
+	/* The vsock's socket: binding it again would take it from the parent. */
 	int top = lua_gettop(L);
 	if (lua_getfield(L, recipe, "vsock") == LUA_TTABLE &&
 	    lua_getfield(L, -1, "path") == LUA_TSTRING) {
@@ -208,7 +256,7 @@ static int machine_fork(lua_State *L)
 	size_t len;
 	const char *bytes = recipe_bytes(L, 1, &len);
 	push_recipe(L, bytes, len, 0, "fork"); /* 3 */
-	fork_defaults(L, 3, lua_istable(L, 2) ? 2 : 0);
+	fork_defaults(L, 3, lua_istable(L, 2) ? 2 : 0, parent->machine);
 	if (lua_istable(L, 2))
 		merge(L, 3, 2, 0);
 	struct lvm_saved_state **box = push_state_box(L); /* 4 */

@@ -3,10 +3,17 @@
  * Every block is a userdata kept in an anchor table on the stack, so a
  * Lua error half way leaks nothing; strings are the Lua state's own,
  * alive as long as the converted table is.
+ *
+ * A binding object that the core knows by an id becomes LVM_VALUE_OTHER
+ * with its kind as type_name and the id in `integer`: a luavmm.switch()
+ * is type "switch" (nets = { eth0 = { switch = sw } }, read by
+ * devices/virtio/net_type.c).  Any other function or userdata keeps only
+ * its Lua type name.
  */
 #include <string.h>
 
 #include "lua/binding.h"
+#include "lua/switch.h"
 
 #define VALUE_DEPTH_MAX 16
 
@@ -67,6 +74,11 @@ static void convert(lua_State *L, int index, int anchor, struct lvm_value *out, 
 		out->str = lua_tolstring(L, index, &out->len);
 		break;
 	case LUA_TTABLE: convert_table(L, index, anchor, out, depth); break;
+	case LUA_TUSERDATA:
+		out->type = LVM_VALUE_OTHER;
+		if ((out->integer = lvm_lua_switch_id(L, index)) != 0)
+			out->type_name = "switch";
+		break;
 	default: out->type = LVM_VALUE_OTHER; break;
 	}
 }

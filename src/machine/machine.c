@@ -21,6 +21,7 @@ struct wanted_device {
 	const char *name;
 	unsigned index; /* among its kind */
 	void *params;
+	enum lvm_x86_transport transport; /* its own `transport` key, else DEFAULT */
 };
 
 struct lvm_machine {
@@ -30,9 +31,13 @@ struct lvm_machine {
 	unsigned ndevices;
 	struct wanted_device wanted[MACHINE_DEVICES_MAX];
 	unsigned nwanted;
+	/* Restartable machines: how to boot again and the state at creation. */
+	struct lvm_x86_board_config boot;
+	char *boot_strings[4];
+	struct lvm_saved_state *power_on;
 };
 
-static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg" };
+static const char *const machine_keys[] = { "cpuid", "irqchip", "pit", "fw_cfg", "transport" };
 
 bool lvm_machine_owns_key(const char *key)
 {
@@ -42,6 +47,35 @@ bool lvm_machine_owns_key(const char *key)
 	return lvm_device_type_find(key) != NULL;
 }
 
+/*
+ * A device entry's own `transport = "mmio" | "pci"` key is the machine's,
+ * not the kind's: read here and left out of the table `parse` sees (the
+ * fields are copied shallowly into `rest`, malloc'd, freed by the caller).
+ */
+static int take_transport(const struct lvm_value *v, const char *where,
+			  enum lvm_x86_transport *out, struct lvm_value *view,
+			  struct lvm_field **rest)
+{
+	*rest = NULL;
+	const struct lvm_value *t = lvm_value_get(v, "transport");
+	char what[300];
+	snprintf(what, sizeof(what), "%s.transport", where);
+	if (lvm_x86_transport_parse(t, what, out) < 0)
+		return -1;
+	if (!t)
+		return 0;
+	*rest = calloc(v->nfields, sizeof(**rest));
+	if (!*rest)
+		return lvm_fail("out of memory");
+	*view = *v;
+	view->nfields = 0;
+	for (unsigned i = 0; i < v->nfields; i++)
+		if (!v->fields[i].key || strcmp(v->fields[i].key, "transport") != 0)
+			(*rest)[view->nfields++] = v->fields[i];
+	view->fields = *rest;
+	return 0;
+}
+
 static int want(struct lvm_machine *m, const struct lvm_device_type *type, const char *name,
 		unsigned index, const struct lvm_value *v)
 {
@@ -49,10 +83,26 @@ static int want(struct lvm_machine *m, const struct lvm_device_type *type, const
 		return lvm_fail("virtio: more than %u devices", MACHINE_DEVICES_MAX);
 	char where[256];
 	snprintf(where, sizeof(where), type->named ? "%s.%s" : "%s", type->key, name);
+	enum lvm_x86_transport transport = LVM_X86_TRANSPORT_DEFAULT;
+	struct lvm_value view;
+	struct lvm_field *rest = NULL;
+	if (v->type == LVM_VALUE_TABLE) {
+		if (take_transport(v, where, &transport, &view, &rest) < 0)
+			return -1;
+		if (rest)
+			v = &view;
+	}
 	void *params = NULL;
-	if (type->parse && !(params = type->parse(v, where, index)))
+	int rc = 0;
+	if (type->parse)
+		rc = (params = type->parse(v, where, index)) ? 0 : -1;
+	else if (v->type == LVM_VALUE_TABLE && v->nfields) /* rng = { transport = ..., x = 1 } */
+		rc = lvm_fail("%s: unknown key '%s' (transport)", where,
+			      v->fields[0].key ? v->fields[0].key : "[1]");
+	free(rest);
+	if (rc < 0)
 		return -1;
-	m->wanted[m->nwanted++] = (struct wanted_device){ type, name, index, params };
+	m->wanted[m->nwanted++] = (struct wanted_device){ type, name, index, params, transport };
 	return 0;
 }
 
@@ -96,8 +146,10 @@ static int want_devices(struct lvm_machine *m, const struct lvm_value *recipe)
 		if (type->named) {
 			if (want_named(m, type, v) < 0)
 				return -1;
-		} else if (v->type == LVM_VALUE_TABLE && type->parse) {
-			/* An unnamed kind with options: balloon = { stats = true } */
+		} else if (v->type == LVM_VALUE_TABLE &&
+			   (type->parse || lvm_value_get(v, "transport"))) {
+			/* An unnamed kind with options: balloon = { stats = true },
+			 * rng = { transport = "pci" } */
 			if (want(m, type, type->key, 0, v) < 0)
 				return -1;
 		} else if (v->type != LVM_VALUE_BOOLEAN) {
@@ -147,7 +199,7 @@ static int check_resources(const struct lvm_machine *m, const struct lvm_machine
 static int create_device(struct lvm_machine *m, const struct wanted_device *w)
 {
 	struct lvm_device_env env = { .vm = m->vm, .name = w->name, .index = w->index };
-	if (lvm_x86_board_slot(m->board, &env.base, &env.gsi) < 0)
+	if (lvm_x86_board_slot(m->board, w->transport, &env.base, &env.gsi) < 0)
 		return -1;
 	char *name = strdup(w->name); /* the recipe's string is only borrowed */
 	if (!name)
@@ -216,6 +268,21 @@ static void free_wanted(struct lvm_machine *m)
 	m->nwanted = 0;
 }
 
+/* Copies of the boot configuration's strings, for a restart. */
+static int keep_boot_config(struct lvm_machine *m, const struct lvm_x86_board_config *bc)
+{
+	const char *from[4] = { bc->kernel, bc->cmdline, bc->initrd, bc->boot };
+	for (int i = 0; i < 4; i++)
+		if (from[i] && !(m->boot_strings[i] = strdup(from[i])))
+			return lvm_fail("out of memory");
+	m->boot = (struct lvm_x86_board_config){
+		.mem_size = bc->mem_size, .ncpus = bc->ncpus, .kernel = m->boot_strings[0],
+		.cmdline = m->boot_strings[1], .initrd = m->boot_strings[2], .boot = m->boot_strings[3],
+	};
+	m->power_on = lvm_machine_save_power_on(m);
+	return m->power_on ? 0 : lvm_fail_prefix("on_reset = \"restart\": ");
+}
+
 struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 {
 	struct lvm_x86_board_config bc = {
@@ -225,6 +292,7 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		.irqchip = lvm_value_get(c->recipe, "irqchip"),
 		.pit = lvm_value_get(c->recipe, "pit"),
 		.fw_cfg = lvm_value_get(c->recipe, "fw_cfg"),
+		.transport = lvm_value_get(c->recipe, "transport"),
 	};
 	struct lvm_machine *m = calloc(1, sizeof(*m));
 	int rc = m ? 0 : lvm_fail("out of memory");
@@ -233,6 +301,8 @@ struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *c)
 		     check_resources(m, c) < 0 ? -1 : 0;
 	if (rc == 0)
 		rc = build(m, c, &bc);
+	if (rc == 0 && c->restartable)
+		rc = keep_boot_config(m, &bc);
 	if (m)
 		free_wanted(m);
 	if (rc < 0) {
@@ -250,6 +320,22 @@ int lvm_machine_start(struct lvm_machine *m)
 	return lvm_vm_start(m->vm);
 }
 
+int lvm_machine_restart(struct lvm_machine *m)
+{
+	if (!m->power_on)
+		return lvm_fail("restart: the machine was not created restartable (on_reset = \"restart\")");
+	if (!lvm_vm_stopped(m->vm) || m->vm->reason != LVM_STOP_RESET)
+		return lvm_fail("restart: the machine did not stop for a reset");
+	lvm_vm_join(m->vm);
+	/* Booting writes RAM and sets vCPU 0; the state at creation then puts
+	 * every part back as it was before the first run. */
+	if (lvm_memory_clear(&m->vm->mem) < 0 || lvm_x86_board_boot(m->board, &m->boot) < 0 ||
+	    lvm_machine_reload(m, m->power_on) < 0)
+		return -1;
+	lvm_vm_rearm(m->vm);
+	return lvm_vm_start(m->vm);
+}
+
 void lvm_machine_destroy(struct lvm_machine *m)
 {
 	if (!m)
@@ -263,6 +349,9 @@ void lvm_machine_destroy(struct lvm_machine *m)
 	}
 	lvm_x86_board_destroy(m->board);
 	free_wanted(m);
+	lvm_saved_state_free(m->power_on);
+	for (int i = 0; i < 4; i++)
+		free(m->boot_strings[i]);
 	free(m);
 }
 
@@ -313,6 +402,13 @@ int lvm_machine_power_button(struct lvm_machine *m)
 				lvm_stop_reason_name(m->vm->reason));
 	lvm_x86_board_power_button(m->board);
 	return 0;
+}
+
+int lvm_machine_wake(struct lvm_machine *m)
+{
+	if (lvm_vm_stopped(m->vm))
+		return lvm_fail("the machine has stopped (%s)", lvm_stop_reason_name(m->vm->reason));
+	return lvm_x86_board_wake(m->board) ? 1 : 0;
 }
 
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size)

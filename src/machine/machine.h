@@ -57,6 +57,8 @@ struct lvm_machine_config {
 	 * devices); borrowed for the call.
 	 */
 	const struct lvm_saved_state *restore;
+	/* Keep what lvm_machine_restart needs (on_reset = "restart"). */
+	bool restartable;
 };
 
 struct lvm_machine;
@@ -66,6 +68,16 @@ bool lvm_machine_owns_key(const char *key);
 /* NULL + lvm_error ("KEY...: why") on failure. */
 struct lvm_machine *lvm_machine_create(const struct lvm_machine_config *config);
 int lvm_machine_start(struct lvm_machine *m);
+/*
+ * After the guest asked for a reset (the VM stopped with reason "reset"):
+ * the machine powers on again in place, as a real board's reset does:
+ * RAM cleared, the kernel loaded again, the vCPUs, interrupt controllers
+ * and every device back in their state at creation, and the vCPUs started.
+ * What the host set up stays: hooks, the console, filters, rate limits.
+ * Only for a machine created restartable; 0, or -1 + lvm_error.
+ */
+int lvm_machine_restart(struct lvm_machine *m);
+
 /* Stops the guest if it runs, frees the devices, the board and the VM. */
 void lvm_machine_destroy(struct lvm_machine *m);
 struct lvm_vm *lvm_machine_vm(struct lvm_machine *m);
@@ -84,6 +96,10 @@ uint32_t lvm_machine_exit_value(const struct lvm_machine *m);
  * sees PWRBTN_STS and, if it enabled it, an SCI).  0, or -1 + lvm_error
  * once the machine has stopped. */
 int lvm_machine_power_button(struct lvm_machine *m);
+/* A wake event from outside (the board's, e.g. ACPI S3's WAK_STS): 1 if
+ * the machine was asleep and now wakes, 0 if it was not asleep, -1 +
+ * lvm_error once it has stopped. */
+int lvm_machine_wake(struct lvm_machine *m);
 /* The device tree blob; NULL if the board has none. */
 const void *lvm_machine_dtb(const struct lvm_machine *m, size_t *size);
 

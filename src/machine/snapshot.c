@@ -124,22 +124,27 @@ static struct lvm_saved_state *new_state(void)
 	return s;
 }
 
-struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *recipe,
-					 size_t recipe_len)
+/*
+ * The machine's state in memory: devices quiesced, the sections written,
+ * then (`freeze`) RAM frozen while they still hold still, so that what
+ * they write afterwards lands in this machine's private pages only.
+ */
+static struct lvm_saved_state *take_state(struct lvm_machine *m, const void *recipe,
+					  size_t recipe_len, bool freeze, const char *where)
 {
 	if (check_savable(m) < 0 || quiesce_devices(m) < 0)
 		return NULL;
 	struct lvm_vm *vm = lvm_machine_vm(m);
 	struct lvm_state_writer w;
 	struct lvm_saved_state *s = NULL;
-	int rc = write_body(m, &w, recipe, recipe_len);
-	if (rc == 0 && (s = new_state()) != NULL) {
-		/* Frozen while the devices still hold still: after it, what they
-		 * write lands in the parent's private pages only. */
+	if (write_body(m, &w, recipe, recipe_len) == 0)
+		s = new_state();
+	if (s && freeze) {
 		int fd = lvm_memory_freeze(&vm->mem);
 		s->memory_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (s->memory_fd < 0) {
-			if (fd >= 0)
+		if (s->memory_fd < 0 || lvm_x86_board_cpu_digest(lvm_machine_board(m),
+								 &s->cpu_digest) < 0) {
+			if (fd >= 0 && s->memory_fd < 0)
 				lvm_fail_errno("memory: dup");
 			lvm_saved_state_free(s);
 			s = NULL;
@@ -154,13 +159,22 @@ struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *reci
 	s->body_len = w.len;
 	s->ram = vm->mem.size;
 	s->cpus = vm->ncpus;
-	s->parent = m;
-	snprintf(s->where, sizeof(s->where), "fork");
-	if (lvm_x86_board_cpu_digest(lvm_machine_board(m), &s->cpu_digest) < 0) {
-		lvm_saved_state_free(s);
-		return NULL;
-	}
+	snprintf(s->where, sizeof(s->where), "%s", where);
 	return s;
+}
+
+struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *recipe,
+					 size_t recipe_len)
+{
+	struct lvm_saved_state *s = take_state(m, recipe, recipe_len, true, "fork");
+	if (s)
+		s->parent = m;
+	return s;
+}
+
+struct lvm_saved_state *lvm_machine_save_power_on(struct lvm_machine *m)
+{
+	return take_state(m, "", 0, false, "restart");
 }
 
 /* --- the files ------------------------------------------------------------- */
@@ -435,12 +449,23 @@ static int load_devices(struct lvm_machine *m, const struct lvm_saved_state *s)
 		int rc = 0;
 		if (s->parent && d->type->inherit)
 			rc = d->type->inherit(d->dev, lvm_machine_device(s->parent, i)->dev);
-		else if (!s->parent && d->type->load_files)
+		else if (!s->parent && s->dir[0] && d->type->load_files)
 			rc = d->type->load_files(d->dev, s->dir, name);
 		if (rc < 0)
 			return lvm_fail_prefix("%s: ", name);
 	}
 	return 0;
+}
+
+int lvm_machine_reload(struct lvm_machine *m, const struct lvm_saved_state *s)
+{
+	if (quiesce_devices(m) < 0)
+		return lvm_fail_prefix("restart: ");
+	int rc = lvm_x86_board_load(lvm_machine_board(m), s->body, s->body_len);
+	if (rc == 0)
+		rc = load_devices(m, s);
+	resume_devices(m, lvm_machine_device_count(m));
+	return rc < 0 ? lvm_fail_prefix("restart: ") : 0;
 }
 
 int lvm_machine_load_state(struct lvm_machine *m, const struct lvm_saved_state *s)

@@ -51,6 +51,14 @@ int lvm_machine_snapshot(struct lvm_machine *m, const char *dir, const void *rec
 struct lvm_saved_state *lvm_machine_save(struct lvm_machine *m, const void *recipe,
 					 size_t recipe_len);
 
+/*
+ * For a restart after a guest reset (machine.c): the machine's state as
+ * it was created, before it ran, without RAM (the loader fills RAM
+ * again); and loading it back into the stopped machine itself.
+ */
+struct lvm_saved_state *lvm_machine_save_power_on(struct lvm_machine *m);
+int lvm_machine_reload(struct lvm_machine *m, const struct lvm_saved_state *s);
+
 /* Reads and checks DIR/state and opens DIR/memory: NULL + lvm_error
  * ("snapshot DIR: why": missing, truncated, corrupt, other version...). */
 struct lvm_saved_state *lvm_saved_state_open(const char *dir);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/le.h"
 
 void lvm_state_writer_init(struct lvm_state_writer *w)
 {
@@ -109,14 +110,6 @@ int lvm_state_finish(struct lvm_state_writer *w)
 
 /* --- reading ------------------------------------------------------------ */
 
-static uint64_t read_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* The section at *pos: its name and payload; advances *pos.  False if it
  * does not fit in the buffer. */
 static bool next_section(const uint8_t *buf, size_t len, size_t *pos, char *name,
@@ -133,7 +126,7 @@ static bool next_section(const uint8_t *buf, size_t len, size_t *pos, char *name
 	if (memchr(name, '\0', n))
 		return false;
 	p += n;
-	uint64_t plen = read_le(buf + p, 4);
+	uint64_t plen = lvm_get_le(buf + p, 4);
 	p += 4;
 	if (plen > len - p)
 		return false;
@@ -208,7 +201,7 @@ static const uint8_t *take(struct lvm_state_reader *r, size_t n)
 static uint64_t get_le(struct lvm_state_reader *r, unsigned n)
 {
 	const uint8_t *p = take(r, n);
-	return p ? read_le(p, n) : 0;
+	return p ? lvm_get_le(p, n) : 0;
 }
 
 uint8_t lvm_state_get_u8(struct lvm_state_reader *r) { return (uint8_t)get_le(r, 1); }

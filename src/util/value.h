@@ -18,7 +18,8 @@ enum lvm_value_type {
 	LVM_VALUE_NUMBER,  /* a float */
 	LVM_VALUE_STRING,
 	LVM_VALUE_TABLE,
-	LVM_VALUE_OTHER,   /* a function, userdata...: only its type name is kept */
+	LVM_VALUE_OTHER,   /* a function, userdata...: its type name; a binding object
+			      the core knows by id (a switch) also keeps the id in `integer` */
 };
 
 struct lvm_field;

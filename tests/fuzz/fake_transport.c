@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/virtio/pci.h"
 #include "devices/virtio/transport.h"
 #include "fuzz_virtio.h"
 #include "util/error.h"
@@ -69,6 +70,7 @@ void lvm_virtio_free(struct lvm_virtio_transport *t)
 {
 	if (!t)
 		return;
+	lvm_virtio_pci_detach(t); /* a target that made it a PCI function (fuzz_pci.c) */
 	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++)
 		if (t->notify_fd[q] >= 0)
 			close(t->notify_fd[q]);

@@ -21,6 +21,8 @@
  *                from DIRTY_BASE (4 MiB) up; prints "dirtied N"
  *   sum N        prints "sum N S", S the sum of those N qwords
  *   exit         prints "counter: exit N" and exits with N (debug-exit)
+ *   reset        prints "counter: reset N" and pulses the i8042's reset
+ *                line (port 0x64, command 0xfe), as a PC's reboot does
  *   anything else prints "counter: unknown command"
  *
  * The TSC only ever moves forward for a guest that was not told otherwise:
@@ -36,10 +38,10 @@
  *            3; input is then read once per step.  A restored guest
  *            counts on only if its LAPIC, its TSC-deadline MSR and its
  *            halted state came back.
- *   smp      starts every other vCPU (APIC IDs 1..ncpus-1, as
- *            virtio-race) through a real-mode trampoline; each AP goes to
- *            ring 3 at once and counts in its own RAM slot forever (no
- *            port I/O, no faults: the APs have no TSS).  The boot CPU
+ *   smp      starts every other vCPU (APIC IDs 1..ncpus-1, the runtime's
+ *            start_aps() as in virtio-race); each AP runs at ring 3 and
+ *            counts in its own RAM slot forever (no port I/O, no faults:
+ *            the APs have no TSS).  The boot CPU
  *            prints "counter: K aps counting" once they all checked in,
  *            and, each step, their counts; an AP count that went back is
  *            "counter: ap K went back".
@@ -59,7 +61,7 @@
 #define DIRTY_BASE (4ull << 20)
 #define TAG_MAX 63
 #define LINE_MAX 80
-#define MAX_CPUS 8
+#define MAX_CPUS 8 /* the boot CPU and up to 7 APs (slots 1..7) */
 #define TIMER_VECTOR 0x40
 #define KCODE 0x10
 
@@ -67,14 +69,8 @@
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
 #define LAPIC_LVT_TIMER 0x320
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_ICR_HI 0x310
 #define LVT_TSC_DEADLINE (2u << 17)
-#define ICR_INIT 0x4500u
-#define ICR_SIPI 0x4600u
-#define ICR_BUSY (1u << 12)
 #define MSR_TSC_DEADLINE 0x6e0
-#define TRAMPOLINE 0x3000ul
 
 #define VIRTIO_ID_BLOCK 2
 #define BLK_SECTORS 128
@@ -117,11 +113,6 @@ static void cpuid(uint32_t leaf, uint32_t r[4])
 	r[0] = leaf;
 	r[2] = 0;
 	__asm__ volatile("cpuid" : "+a"(r[0]), "=b"(r[1]), "+c"(r[2]), "=d"(r[3]));
-}
-
-static uint32_t lapic_read(uint32_t reg)
-{
-	return *(volatile uint32_t *)(LAPIC + reg);
 }
 
 static void lapic_write(uint32_t reg, uint32_t v)
@@ -281,6 +272,11 @@ static void command(const char *l)
 		serial_putc(' ');
 		serial_put_dec(s);
 		serial_putc('\n');
+	} else if (str_eq(l, "reset")) {
+		serial_puts("counter: reset ");
+		serial_put_dec(count);
+		serial_putc('\n');
+		outb(0x64, 0xfe);
 	} else if (str_eq(l, "exit")) {
 		serial_puts("counter: exit ");
 		serial_put_dec(count);
@@ -315,78 +311,16 @@ static void poll_input(void)
 
 /* ---------- the APs (smp) ---------- */
 
-static volatile uint32_t checked_in;
 static volatile uint64_t ap_count[MAX_CPUS];
 static uint64_t ap_seen[MAX_CPUS];
 static uint32_t ncpus = 1;
-uint32_t ap_slot = 1; /* next AP's slot (entry below) */
-struct __attribute__((packed)) {
-	uint16_t limit;
-	uint64_t base;
-} ap_idtr;
-uint8_t ap_stacks[MAX_CPUS + 1][4096] __attribute__((aligned(4096)));
-static uint8_t ap_user_stacks[MAX_CPUS + 1][4096] __attribute__((aligned(4096)));
-
-/* Real mode -> long mode on the boot CPU's page tables and GDT (as smp.c). */
-__asm__(
-	"	.text\n"
-	"	.code16\n"
-	"	.globl ap_tramp, ap_tramp_end, ap_gdtr, ap_cr3\n"
-	"ap_tramp:\n"
-	"	cli\n"
-	"	mov %cs, %ax\n"
-	"	mov %ax, %ds\n"
-	"	lgdtl (ap_gdtr - ap_tramp)\n"
-	"	mov $0x620, %eax\n"
-	"	mov %eax, %cr4\n"
-	"	mov (ap_cr3 - ap_tramp), %eax\n"
-	"	mov %eax, %cr3\n"
-	"	mov $0xc0000080, %ecx\n"
-	"	mov $0x101, %eax\n"
-	"	xor %edx, %edx\n"
-	"	wrmsr\n"
-	"	mov $0x80010033, %eax\n"
-	"	mov %eax, %cr0\n"
-	"	ljmpl *(ap_jump - ap_tramp)\n"
-	"	.balign 4\n"
-	"ap_jump:	.long ap_entry64\n"
-	"	.word 0x10\n"
-	"	.balign 4\n"
-	"ap_gdtr:	.word 0\n"
-	"	.quad 0\n"
-	"	.balign 4\n"
-	"ap_cr3:	.long 0\n"
-	"ap_tramp_end:\n"
-	"	.code64\n"
-	"ap_entry64:\n"
-	"	mov $0x18, %eax\n"
-	"	mov %eax, %ds\n"
-	"	mov %eax, %es\n"
-	"	mov %eax, %ss\n"
-	"	lidt ap_idtr(%rip)\n"
-	"	mov $1, %eax\n"
-	"	lock xadd %eax, ap_slot(%rip)\n"
-	"	cmp $8, %eax\n" /* MAX_CPUS: no slot left, just stop */
-	"	jae 2f\n"
-	"	mov %eax, %edi\n"
-	"	lea 1(%rax), %rax\n"
-	"	shl $12, %rax\n"
-	"	lea ap_stacks(%rip), %rsp\n"
-	"	add %rax, %rsp\n"
-	"	call ap_main\n"
-	"2:	cli\n"
-	"	hlt\n"
-	"	jmp 2b\n");
-
-extern char ap_tramp[], ap_tramp_end[], ap_gdtr[], ap_cr3[];
-void ap_main(uint32_t slot);
 
 /*
  * Ring 3, forever.  The count lives in a register and is stored to RAM each
  * time round, so a restored AP continues only if both its registers and
  * its memory came back.
  */
-static void __attribute__((noreturn, used)) ap_user(uint64_t slot)
+static void __attribute__((noreturn)) ap_user(unsigned slot)
 {
 	uint64_t n = ap_count[slot];
 	for (;;) {
@@ -396,71 +330,20 @@ static void __attribute__((noreturn, used)) ap_user(uint64_t slot)
 	}
 }
 
-void ap_main(uint32_t slot)
-{
-	__atomic_fetch_add(&checked_in, 1, __ATOMIC_SEQ_CST);
-	uint64_t stack = (uint64_t)ap_user_stacks[slot] + sizeof(ap_user_stacks[slot]) - 8;
-	/* iretq to ring 3: user data 0x20|3, user code 0x28|3, IF off. */
-	__asm__ volatile("mov %0, %%rdi\n\t"
-			 "pushq $0x23\n\t"
-			 "pushq %1\n\t"
-			 "pushq $0x2\n\t"
-			 "pushq $0x2b\n\t"
-			 "pushq %2\n\t"
-			 "iretq"
-			 :
-			 : "r"((uint64_t)slot), "r"(stack), "r"((uint64_t)ap_user)
-			 : "rdi", "memory");
-	__builtin_unreachable();
-}
-
-static void send_ipi(uint32_t apic_id, uint32_t icr)
-{
-	lapic_write(LAPIC_ICR_HI, apic_id << 24);
-	lapic_write(LAPIC_ICR_LO, icr);
-	for (int i = 0; i < 1000 && (lapic_read(LAPIC_ICR_LO) & ICR_BUSY); i++)
-		;
-}
-
-static void install_trampoline(void)
-{
-	memcpy((void *)TRAMPOLINE, ap_tramp, (size_t)(ap_tramp_end - ap_tramp));
-	__asm__ volatile("sgdt %0" : "=m"(*(uint8_t(*)[10])(TRAMPOLINE + (ap_gdtr - ap_tramp))));
-	__asm__ volatile("sidt %0" : "=m"(ap_idtr));
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	*(volatile uint32_t *)(TRAMPOLINE + (ap_cr3 - ap_tramp)) = (uint32_t)cr3;
-}
-
-static uint64_t wait_checked_in(uint64_t n)
-{
-	uint64_t deadline = rdtsc() + 2000 * tsc_per_ms;
-	while (checked_in < n)
-		if (rdtsc() > deadline)
-			return 0;
-	return 1;
-}
-
-static int start_aps(void)
+static int start_smp(void)
 {
 	ncpus = bootinfo ? bootinfo->ncpus : 1;
 	if (ncpus > MAX_CPUS)
 		ncpus = MAX_CPUS;
-	lapic_write(LAPIC_SVR, 0x1ff);
-	install_trampoline();
-	for (uint32_t id = 1; id < ncpus; id++) {
-		send_ipi(id, ICR_INIT);
-		send_ipi(id, ICR_SIPI | (TRAMPOLINE >> 12));
-		send_ipi(id, ICR_SIPI | (TRAMPOLINE >> 12));
-		if (!run_user(wait_checked_in, id)) {
-			serial_puts("counter: FAIL the AP with APIC ID ");
-			serial_put_dec(id);
-			serial_puts(" did not check in\n");
-			return 0;
-		}
+	unsigned aps = start_aps(MAX_CPUS - 1, AP_RING3, ap_user);
+	if (aps + 1 < ncpus) {
+		serial_puts("counter: FAIL the AP with APIC ID ");
+		serial_put_dec(aps + 1);
+		serial_puts(" did not check in\n");
+		return 0;
 	}
 	serial_puts("counter: ");
-	serial_put_dec(checked_in);
+	serial_put_dec(aps);
 	serial_puts(" aps counting\n");
 	return 1;
 }
@@ -758,7 +641,7 @@ uint32_t guest_main(const char *args)
 		serial_put_dec(pages / 256);
 		serial_puts(" MiB\n");
 	}
-	if (use_smp && !start_aps())
+	if (use_smp && !start_smp())
 		return 0x7e;
 	serial_puts("counter: ready\n");
 	if (use_timer)

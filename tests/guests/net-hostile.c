@@ -20,7 +20,6 @@
 
 #define VIRTIO_ID_NET 1
 #define F_MAC (1ull << 5)
-#define STATUS_NEEDS_RESET 0x40
 #define HDR 12
 #define FRAME 1514
 #define SPINS 40000000000ull
@@ -44,19 +43,6 @@ static int setup(void)
 	memcpy(mac, &lo, 4);
 	memcpy(mac + 4, &hi, 2);
 	return 0;
-}
-
-static const char *outcome(struct vq *q)
-{
-	for (unsigned i = 0; i < 20000; i++) {
-		if (vdev_status(dev) & STATUS_NEEDS_RESET) /* §2.1.2: and a config interrupt */
-			return (vdev_read(dev, 0x060) & 2) ? "needs-reset"
-							   : "needs-reset without a config change interrupt";
-		uint32_t len;
-		if (vq_wait(q, &len, 100000) >= 0)
-			return "completed";
-	}
-	return "ignored";
 }
 
 /* A 60-byte frame of ethertype 0x88b5 carrying `word`, to `dst`; waits for it. */
@@ -129,44 +115,22 @@ static const char *run_case(const char *name)
 		return "unknown case";
 	}
 	vq_submit(&txq, 0);
-	return outcome(&txq);
+	return vq_outcome(&txq);
 }
 
-static uint64_t driver(uint64_t arg)
+/* After the reset: one broadcast frame. */
+static int good_frame(void)
 {
-	const char *name = (const char *)arg;
-	dev = vdev_find(VIRTIO_ID_NET);
-	if (!dev || setup() < 0) {
-		serial_puts("net-hostile: FAIL no virtio-net device\n");
-		return 1;
-	}
-	const char *result = run_case(name); /* it may print lines of its own */
-	serial_puts("net-hostile: ");
-	serial_puts(name);
-	serial_puts(" -> ");
-	serial_puts(result);
-	serial_putc('\n');
-	if (setup() < 0) {
-		serial_puts("net-hostile: FAIL reset\n");
-		return 1;
-	}
 	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	if (send(broadcast, "good") < 0) {
-		serial_puts("net-hostile: FAIL no good frame after the reset\n");
-		return 1;
-	}
-	serial_puts("net-hostile: recovered\n");
-	return 0;
+	return send(broadcast, "good");
 }
 
 uint32_t guest_main(const char *args)
 {
-	static char name[32];
-	const char *p = skip_spaces(args);
-	unsigned n = 0;
-	while (p[n] && p[n] != ' ' && n < sizeof(name) - 1) {
-		name[n] = p[n];
-		n++;
-	}
-	return (uint32_t)run_user(driver, (uint64_t)name);
+	static const struct hostile_guest g = {
+		.prefix = "net-hostile", .device_id = VIRTIO_ID_NET, .device = "virtio-net device",
+		.dev = &dev, .setup = setup, .run_case = run_case, .prove = good_frame,
+		.proof = "good frame",
+	};
+	return hostile_main(&g, args);
 }

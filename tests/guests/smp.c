@@ -9,14 +9,12 @@
  *      checksum is verified.  Prints
  *        smp: madt N cpus: ID ID ...      smp: mptable N cpus: ID ID ...
  *   2. The boot CPU checks in, then starts each other listed CPU with
- *      INIT, SIPI, SIPI through its local APIC (0xfee00000) and waits at
- *      ring 3 (bounded) for it to check in.  APs enter a real-mode
- *      trampoline copied to 0x3000 (SIPI vector 3), which goes straight to
- *      long mode on the VMM's page tables (CR3 as the BSP has it) and the
- *      runtime's GDT/IDT.  Each CPU prints
+ *      the runtime's ap_start() (INIT, SIPI, SIPI; the real-mode trampoline
+ *      at 0x3000 to long mode on the BSP's page tables, GDT and IDT) and
+ *      waits at ring 3 (bounded) for it to check in.  Each CPU prints
  *        cpu N apic A cpuid C
  *      (N = check-in order, A = its local APIC ID register, C = CPUID 01H
- *      EBX[31:24]) and the APs halt.
+ *      EBX[31:24]) at ring 0 and the APs halt.
  *   3. Prints "smp: K of M cpus checked in" and exits with K.
  * Command line: "mptable" starts the CPUs the MP table lists instead of
  * the MADT's.  A discovery failure exits with 0x7e after one "smp: ..." line.
@@ -26,14 +24,6 @@
 #define MAX_CPUS 64
 #define LAPIC 0xfee00000ul
 #define LAPIC_ID 0x20
-#define LAPIC_SVR 0xf0
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_ICR_HI 0x310
-#define ICR_INIT 0x4500u   /* delivery mode INIT, level assert (SDM vol. 3A §11.6.1) */
-#define ICR_SIPI 0x4600u   /* delivery mode start-up; the vector is the page number */
-#define ICR_BUSY (1u << 12)
-#define TRAMPOLINE 0x3000ul /* free low page: below the 0x9000 page tables, not the boot info */
-#define SPIN_LIMIT (1ull << 33)
 
 struct cpu_list {
 	uint32_t n;
@@ -43,78 +33,10 @@ struct cpu_list {
 };
 
 static struct cpu_list madt_cpus, mp_cpus;
-static volatile uint32_t checked_in;
-uint32_t ap_slot = 1; /* next AP's stack and report number (entry below) */
-struct __attribute__((packed)) {
-	uint16_t limit;
-	uint64_t base;
-} ap_idtr;
-uint8_t ap_stacks[MAX_CPUS + 1][4096] __attribute__((aligned(4096)));
-
-/* ---------- the AP path: real mode -> long mode, then ap_main ---------- */
-__asm__(
-	"	.text\n"
-	"	.code16\n"
-	"	.globl ap_tramp, ap_tramp_end, ap_gdtr, ap_cr3\n"
-	"ap_tramp:\n"
-	"	cli\n"
-	"	mov %cs, %ax\n"
-	"	mov %ax, %ds\n"
-	"	lgdtl (ap_gdtr - ap_tramp)\n"
-	"	mov $0x620, %eax\n"          /* CR4: PAE | OSFXSR | OSXMMEXCPT */
-	"	mov %eax, %cr4\n"
-	"	mov (ap_cr3 - ap_tramp), %eax\n"
-	"	mov %eax, %cr3\n"
-	"	mov $0xc0000080, %ecx\n"     /* EFER: LME | SCE */
-	"	mov $0x101, %eax\n"
-	"	xor %edx, %edx\n"
-	"	wrmsr\n"
-	"	mov $0x80010033, %eax\n"     /* CR0: PG | WP | NE | ET | MP | PE, at once */
-	"	mov %eax, %cr0\n"
-	"	ljmpl *(ap_jump - ap_tramp)\n"
-	"	.balign 4\n"
-	"ap_jump:	.long ap_entry64\n"
-	"	.word 0x10\n"
-	"	.balign 4\n"
-	"ap_gdtr:	.word 0\n"
-	"	.quad 0\n"
-	"	.balign 4\n"
-	"ap_cr3:	.long 0\n"
-	"ap_tramp_end:\n"
-	"	.code64\n"
-	"ap_entry64:\n"
-	"	mov $0x18, %eax\n"
-	"	mov %eax, %ds\n"
-	"	mov %eax, %es\n"
-	"	mov %eax, %ss\n"
-	"	mov %eax, %fs\n"
-	"	mov %eax, %gs\n"
-	"	lidt ap_idtr(%rip)\n"
-	"	mov $1, %eax\n"
-	"	lock xadd %eax, ap_slot(%rip)\n"
-	"	cmp $" "64" ", %eax\n"       /* MAX_CPUS: no stack left, just stop */
-	"	ja 2f\n"
-	"	mov %eax, %edi\n"
-	"	lea 1(%rax), %rax\n"
-	"	shl $12, %rax\n"
-	"	lea ap_stacks(%rip), %rsp\n"
-	"	add %rax, %rsp\n"
-	"	call ap_main\n"
-	"2:	cli\n"
-	"	hlt\n"
-	"	jmp 2b\n");
-
-extern char ap_tramp[], ap_tramp_end[], ap_gdtr[], ap_cr3[];
-void ap_main(uint32_t slot);
 
 static uint32_t lapic_read(uint32_t reg)
 {
 	return *(volatile uint32_t *)(LAPIC + reg);
-}
-
-static void lapic_write(uint32_t reg, uint32_t v)
-{
-	*(volatile uint32_t *)(LAPIC + reg) = v;
 }
 
 static uint32_t cpuid_apic_id(void)
@@ -133,10 +55,10 @@ static void check_in(uint32_t n)
 	serial_puts(" cpuid ");
 	serial_put_dec(cpuid_apic_id());
 	serial_putc('\n');
-	__atomic_fetch_add(&checked_in, 1, __ATOMIC_SEQ_CST);
 }
 
-void ap_main(uint32_t slot)
+/* At ring 0 on each AP; the runtime counts it checked in once this returns. */
+static void ap_main(unsigned slot)
 {
 	check_in(slot);
 }
@@ -287,47 +209,13 @@ static int report(const char *what, const struct cpu_list *l)
 
 /* ---------- starting the APs ---------- */
 
-static uint64_t wait_for(uint64_t count)
+static void start_ap(uint32_t apic_id)
 {
-	for (uint64_t i = 0; i < SPIN_LIMIT; i++) {
-		if (checked_in >= count)
-			return 1;
-		__asm__ volatile("pause");
-	}
-	return 0;
-}
-
-static void send_ipi(uint32_t apic_id, uint32_t icr)
-{
-	lapic_write(LAPIC_ICR_HI, apic_id << 24);
-	lapic_write(LAPIC_ICR_LO, icr);
-	for (int i = 0; i < 1000 && (lapic_read(LAPIC_ICR_LO) & ICR_BUSY); i++)
-		;
-}
-
-static void install_trampoline(void)
-{
-	memcpy((void *)TRAMPOLINE, ap_tramp, (size_t)(ap_tramp_end - ap_tramp));
-	__asm__ volatile("sgdt %0" : "=m"(*(uint8_t(*)[10])(TRAMPOLINE + (ap_gdtr - ap_tramp))));
-	__asm__ volatile("sidt %0" : "=m"(ap_idtr));
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	*(volatile uint32_t *)(TRAMPOLINE + (ap_cr3 - ap_tramp)) = (uint32_t)cr3;
-}
-
-/* INIT, SIPI, SIPI (SDM vol. 3A §9.4.4.1); KVM needs no delays between them. */
-static int start_ap(uint32_t apic_id)
-{
-	uint32_t before = checked_in;
-	send_ipi(apic_id, ICR_INIT);
-	send_ipi(apic_id, ICR_SIPI | (TRAMPOLINE >> 12));
-	send_ipi(apic_id, ICR_SIPI | (TRAMPOLINE >> 12));
-	if (run_user(wait_for, before + 1))
-		return 1;
+	if (ap_start(apic_id))
+		return;
 	serial_puts("smp: cpu with apic ");
 	serial_put_dec(apic_id);
 	serial_puts(" did not check in\n");
-	return 0;
 }
 
 uint32_t guest_main(const char *args)
@@ -339,13 +227,13 @@ uint32_t guest_main(const char *args)
 	const struct cpu_list *l = use_mp ? &mp_cpus : &madt_cpus;
 	if (use_mp ? !have_mp : !have_madt)
 		return 0x7e;
-	lapic_write(LAPIC_SVR, 0x1ff); /* software-enable the BSP's local APIC */
+	aps_prepare(MAX_CPUS, AP_RING0, ap_main);
 	uint32_t self = lapic_read(LAPIC_ID) >> 24;
 	check_in(0);
-	install_trampoline();
 	for (uint32_t i = 0; i < l->n; i++)
 		if (l->ids[i] != self)
 			start_ap(l->ids[i]);
+	uint32_t checked_in = 1 + aps_checked_in();
 	serial_puts("smp: ");
 	serial_put_dec(checked_in);
 	serial_puts(" of ");

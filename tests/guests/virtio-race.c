@@ -2,8 +2,8 @@
  * virtio-race: several vCPUs race on the same virtio-blk registers.
  * Command line: "N" (requests, default 300).  The boot CPU sets the disk
  * up, then starts every other CPU (bootinfo ncpus; APIC IDs 0..n-1) with
- * INIT-SIPI-SIPI through a real-mode trampoline like smp.c's.  Each AP
- * drops to ring 3 at once and loops there, hammering the window:
+ * the runtime's start_aps().  Each AP runs at ring 3 and loops there,
+ * hammering the window:
  *   phase 1: QueueSel (0..7), QueueNumMax, Status, InterruptStatus,
  *            InterruptACK, DeviceFeaturesSel/DeviceFeatures, config reads
  *            and QueueNotify 0, while the boot CPU (ring 3) completes N
@@ -21,15 +21,7 @@
 #include "virtio.h"
 
 #define VIRTIO_ID_BLOCK 2
-#define MAX_CPUS 16
-#define LAPIC 0xfee00000ul
-#define LAPIC_SVR 0xf0
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_ICR_HI 0x310
-#define ICR_INIT 0x4500u
-#define ICR_SIPI 0x4600u
-#define ICR_BUSY (1u << 12)
-#define TRAMPOLINE 0x3000ul
+#define MAX_CPUS 16 /* the boot CPU and up to 15 APs (slots 1..15) */
 #define SPINS 4000000000ull
 
 struct blk_req {
@@ -44,73 +36,11 @@ static uint8_t buf[512] __attribute__((aligned(512)));
 static struct blk_req req;
 static volatile uint8_t status;
 
-static volatile uint32_t checked_in;
 static volatile uint32_t phase;
 static volatile uint64_t ap_ops[MAX_CPUS];
-uint32_t ap_slot = 1;
-struct __attribute__((packed)) {
-	uint16_t limit;
-	uint64_t base;
-} ap_idtr;
-uint8_t ap_stacks[MAX_CPUS + 1][4096] __attribute__((aligned(4096)));
-static uint8_t ap_user_stacks[MAX_CPUS + 1][4096] __attribute__((aligned(4096)));
-
-/* Real mode -> long mode on the boot CPU's page tables and GDT (as smp.c). */
-__asm__(
-	"	.text\n"
-	"	.code16\n"
-	"	.globl ap_tramp, ap_tramp_end, ap_gdtr, ap_cr3\n"
-	"ap_tramp:\n"
-	"	cli\n"
-	"	mov %cs, %ax\n"
-	"	mov %ax, %ds\n"
-	"	lgdtl (ap_gdtr - ap_tramp)\n"
-	"	mov $0x620, %eax\n"
-	"	mov %eax, %cr4\n"
-	"	mov (ap_cr3 - ap_tramp), %eax\n"
-	"	mov %eax, %cr3\n"
-	"	mov $0xc0000080, %ecx\n"
-	"	mov $0x101, %eax\n"
-	"	xor %edx, %edx\n"
-	"	wrmsr\n"
-	"	mov $0x80010033, %eax\n"
-	"	mov %eax, %cr0\n"
-	"	ljmpl *(ap_jump - ap_tramp)\n"
-	"	.balign 4\n"
-	"ap_jump:	.long ap_entry64\n"
-	"	.word 0x10\n"
-	"	.balign 4\n"
-	"ap_gdtr:	.word 0\n"
-	"	.quad 0\n"
-	"	.balign 4\n"
-	"ap_cr3:	.long 0\n"
-	"ap_tramp_end:\n"
-	"	.code64\n"
-	"ap_entry64:\n"
-	"	mov $0x18, %eax\n"
-	"	mov %eax, %ds\n"
-	"	mov %eax, %es\n"
-	"	mov %eax, %ss\n"
-	"	lidt ap_idtr(%rip)\n"
-	"	mov $1, %eax\n"
-	"	lock xadd %eax, ap_slot(%rip)\n"
-	"	cmp $16, %eax\n"            /* MAX_CPUS */
-	"	jae 2f\n"
-	"	mov %eax, %edi\n"
-	"	lea 1(%rax), %rax\n"
-	"	shl $12, %rax\n"
-	"	lea ap_stacks(%rip), %rsp\n"
-	"	add %rax, %rsp\n"
-	"	call ap_main\n"
-	"2:	cli\n"
-	"	hlt\n"
-	"	jmp 2b\n");
-
-extern char ap_tramp[], ap_tramp_end[], ap_gdtr[], ap_cr3[];
-void ap_main(uint32_t slot);
 
 /* Ring 3, forever: APs have no TSS, so nothing here may fault or do port I/O. */
-static void __attribute__((noreturn, used)) ap_user(uint64_t slot)
+static void __attribute__((noreturn)) ap_user(unsigned slot)
 {
 	uint32_t lcg = (uint32_t)slot * 2654435761u;
 	uint64_t n = 0;
@@ -141,57 +71,6 @@ static void __attribute__((noreturn, used)) ap_user(uint64_t slot)
 	}
 	for (;;)
 		__asm__ volatile("pause");
-}
-
-void ap_main(uint32_t slot)
-{
-	__atomic_fetch_add(&checked_in, 1, __ATOMIC_SEQ_CST);
-	uint64_t stack = (uint64_t)ap_user_stacks[slot] + sizeof(ap_user_stacks[slot]) - 8;
-	/* iretq to ring 3: user data 0x20|3, user code 0x28|3, IF off. */
-	__asm__ volatile("mov %0, %%rdi\n\t"
-			 "pushq $0x23\n\t"
-			 "pushq %1\n\t"
-			 "pushq $0x2\n\t"
-			 "pushq $0x2b\n\t"
-			 "pushq %2\n\t"
-			 "iretq"
-			 :
-			 : "r"((uint64_t)slot), "r"(stack), "r"((uint64_t)ap_user)
-			 : "rdi", "memory");
-	__builtin_unreachable();
-}
-
-static void lapic_write(uint32_t reg, uint32_t v)
-{
-	*(volatile uint32_t *)(LAPIC + reg) = v;
-}
-
-static void send_ipi(uint32_t apic_id, uint32_t icr)
-{
-	lapic_write(LAPIC_ICR_HI, apic_id << 24);
-	lapic_write(LAPIC_ICR_LO, icr);
-	for (int i = 0; i < 1000 && (*(volatile uint32_t *)(LAPIC + LAPIC_ICR_LO) & ICR_BUSY); i++)
-		;
-}
-
-static void install_trampoline(void)
-{
-	memcpy((void *)TRAMPOLINE, ap_tramp, (size_t)(ap_tramp_end - ap_tramp));
-	__asm__ volatile("sgdt %0" : "=m"(*(uint8_t(*)[10])(TRAMPOLINE + (ap_gdtr - ap_tramp))));
-	__asm__ volatile("sidt %0" : "=m"(ap_idtr));
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	*(volatile uint32_t *)(TRAMPOLINE + (ap_cr3 - ap_tramp)) = (uint32_t)cr3;
-}
-
-static uint64_t wait_checked_in(uint64_t count)
-{
-	for (uint64_t i = 0; i < (1ull << 33); i++) {
-		if (checked_in >= count)
-			return 1;
-		__asm__ volatile("pause");
-	}
-	return 0;
 }
 
 static int setup(void)
@@ -265,19 +144,13 @@ uint32_t guest_main(const char *args)
 	uint32_t ncpus = bootinfo ? bootinfo->ncpus : 1;
 	if (ncpus > MAX_CPUS)
 		ncpus = MAX_CPUS;
-	lapic_write(LAPIC_SVR, 0x1ff);
-	install_trampoline();
-	for (uint32_t id = 1; id < ncpus; id++) {
-		send_ipi(id, ICR_INIT);
-		send_ipi(id, ICR_SIPI | (TRAMPOLINE >> 12));
-		send_ipi(id, ICR_SIPI | (TRAMPOLINE >> 12));
-		if (!run_user(wait_checked_in, id)) {
-			serial_puts("race: FAIL an AP did not check in\n");
-			return 1;
-		}
+	unsigned aps = start_aps(MAX_CPUS - 1, AP_RING3, ap_user);
+	if (aps + 1 < ncpus) {
+		serial_puts("race: FAIL an AP did not check in\n");
+		return 1;
 	}
 	serial_puts("race: ");
-	serial_put_dec(checked_in);
+	serial_put_dec(aps);
 	serial_puts(" cpus hammering\n");
 	uint64_t rc = run_user(race, n);
 	if (rc)

@@ -19,6 +19,13 @@
  *                 short header, a short receive buffer, credit lies); each
  *                 one that deserves it must come back as RST.  Then a
  *                 normal "connect PORT" exchange proves the device works.
+ * "hold PORT"     for snapshots: connect to host port PORT, send "hello
+ *                 from the guest\n", print "vsock: holding" and echo what
+ *                 the host sends until either the host shuts down ("vsock:
+ *                 host closed", close, exit 0) or a TRANSPORT_RESET event
+ *                 arrives (a restored machine or a fork): "vsock: transport
+ *                 reset", the connection is forgotten (no packet for it is
+ *                 sent), and a "connect PORT" exchange follows.
  */
 #include "guest.h"
 #include "virtio.h"
@@ -32,6 +39,7 @@
 #define OP_RW 5
 #define OP_CREDIT_UPDATE 6
 #define OP_CREDIT_REQUEST 7
+#define EVENT_TRANSPORT_RESET 0
 #define SHUT_RCV 1
 #define SHUT_SEND 2
 #define GBUF 16384u      /* our buf_alloc */
@@ -405,6 +413,57 @@ static int do_bulk(uint32_t port, uint64_t total)
 	return failed || got != total || bad != 0;
 }
 
+/* An event from the device, if one came: 1 for TRANSPORT_RESET (the
+ * buffer is posted again), 0 for none, -1 for anything else. */
+static int poll_event(void)
+{
+	uint32_t len = 0;
+	int head = vq_wait(&evq, &len, 1);
+	if (head < 0)
+		return 0;
+	int reset = len == sizeof(evbuf[0]) && evbuf[0] == EVENT_TRANSPORT_RESET;
+	vq_set_desc(&evq.desc[0], (uint64_t)evbuf, sizeof(evbuf), VQ_F_WRITE, 0);
+	vq_submit(&evq, 0);
+	return reset ? 1 : -1;
+}
+
+static int do_hold(uint32_t port)
+{
+	if (connect_to(port) != 1) {
+		fail("hold: connect");
+		return 1;
+	}
+	static const char hello[] = "hello from the guest\n";
+	send_data((const uint8_t *)hello, sizeof(hello) - 1);
+	serial_puts("vsock: holding\n");
+	struct pkt p;
+	for (;;) {
+		int ev = poll_event();
+		if (ev < 0) {
+			fail("an unknown event");
+			return 1;
+		}
+		if (ev > 0)
+			break;
+		if (!recv_conn(&p, 100000))
+			continue;
+		if (p.h.op == OP_RW) {
+			send_data(p.data, p.h.len);
+			consumed(p.h.len);
+		} else if (p.h.op == OP_SHUTDOWN && (p.h.flags & SHUT_SEND)) {
+			serial_puts("vsock: host closed\n");
+			close_conn();
+			return failed;
+		} else if (p.h.op == OP_RST) {
+			fail("hold: reset by the host");
+			return 1;
+		}
+	}
+	serial_puts("vsock: transport reset\n");
+	/* §5.10.6: the device forgot every connection; so do we. */
+	return do_connect(port);
+}
+
 static int do_rst(uint32_t port)
 {
 	int r = connect_to(port);
@@ -533,11 +592,15 @@ static uint64_t driver(uint64_t arg)
 		args += 3;
 		return parse_uint(&args, &port) ? (uint64_t)do_rst((uint32_t)port) : 2;
 	}
+	if (memcmp(args, "hold", 4) == 0) {
+		args += 4;
+		return parse_uint(&args, &port) ? (uint64_t)do_hold((uint32_t)port) : 2;
+	}
 	if (memcmp(args, "hostile", 7) == 0) {
 		args += 7;
 		return parse_uint(&args, &port) ? (uint64_t)do_hostile((uint32_t)port) : 2;
 	}
-	serial_puts("vsock: usage echo|connect|bulk|rst|hostile PORT [N]\n");
+	serial_puts("vsock: usage echo|connect|bulk|rst|hold|hostile PORT [N]\n");
 	return 2;
 }
 

@@ -11,7 +11,9 @@
 --     results must be the windows and GSIs the board handed out.
 local t = require "luavmm.test"
 
-local WINDOW, FIRST_GSI, BASE = 0x1000, 5, 0xd0000000
+local WINDOW, BASE = 0x1000, 0xd0000000
+-- the IOAPIC pins virtio devices get in order: never the RTC's 8, the SCI's 9, the mouse's 12
+local VIRTIO_GSIS = { 5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 }
 
 local function u(s, offset, n)
   return (string.unpack("<I" .. n, s, offset + 1))
@@ -148,7 +150,7 @@ describe("luavmm's ACPI tables, read by ACPICA", function()
         assert.are.equal(("  [Integer] = %016X"):format(i), result("_UID"))
         assert.are.equal("  [Integer] = 000000000000000F", result("_STA"))
         -- Memory32Fixed(ReadWrite, base, 0x1000), Interrupt(Consumer, Level, ActiveHigh) {gsi}
-        local base, gsi = BASE + i * WINDOW, FIRST_GSI + i
+        local base, gsi = BASE + i * WINDOW, VIRTIO_GSIS[i + 1]
         local want = ("86 09 00 01 %02X %02X %02X %02X 00 10 00 00 89 06 00 01 01 %02X 00 00 00 79 00")
           :format(base & 0xff, (base >> 8) & 0xff, (base >> 16) & 0xff, base >> 24, gsi)
         assert.are.equal(want, buffer(out, name .. "_CRS"))

@@ -33,6 +33,7 @@ local function expected_e820(bytes)
   local low = math.min(bytes, hole)
   local map = {
     { 0, 0x9fc00, 1 }, { 0x9fc00, 0x100000 - 0x9fc00, 2 }, { 0x100000, low - 0x100000, 1 },
+    { 0xe0000000, 0x100000, 2 }, -- PCI ECAM (MMCONFIG), reserved
   }
   if bytes > hole then map[#map + 1] = { 0x100000000, bytes - hole, 1 } end
   return map

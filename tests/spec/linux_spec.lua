@@ -34,7 +34,8 @@ end
 local function expected_lines(bytes)
   local hole, low = 0xc0000000, math.min(bytes, 0xc0000000)
   local map = { { 0, 0x9fc00, "usable" }, { 0x9fc00, 0x60400, "reserved" },
-                { 0x100000, low - 0x100000, "usable" } }
+                { 0x100000, low - 0x100000, "usable" },
+                { 0xe0000000, 0x100000, "reserved" } } -- PCI ECAM (MMCONFIG)
   if bytes > hole then map[#map + 1] = { 0x100000000, bytes - hole, "usable" } end
   local lines = {}
   for i, e in ipairs(map) do

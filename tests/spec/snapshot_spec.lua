@@ -622,3 +622,66 @@ return 1
     end
   end)
 end)
+
+describe("with a virtio-net device", function()
+  local it_root = t.can_netns() and it or pending
+
+  it_root("a guest snapshotted with its receive buffers posted answers a ping after a restore", function()
+    local ns = t.netns()
+    local dir = t.tmpdir("luavmm-net-snap")
+    local recipe = [[
+      local luavmm = require "luavmm"
+      local dir = ...
+      local a = luavmm.machine { kernel = luavmm.guest("net-check"), cmdline = "pong",
+        memory = "32M", console = false, nets = { eth0 = { tap = "tapa", mac = "52:54:00:00:00:0a" } } }
+      a:start()
+      a.console:expect("net: mac 52:54:00:00:00:0a\n", 30)
+      a:wait(0.2)            -- its receive ring is posted; it polls for a ping
+      a:pause()
+      a:snapshot(dir)
+      a:close()              -- the tap is free again
+      local r <close> = luavmm.restore(dir)
+      r:start()
+      local b <close> = luavmm.machine { kernel = luavmm.guest("net-check"), cmdline = "ping",
+        memory = "32M", console = false, nets = { eth0 = { tap = "tapb", mac = "52:54:00:00:00:0b" } } }
+      b:start()
+      local rb, rr = b:wait(120), r:wait(30)
+      io.write("R:", r.console:output(), "B:", b.console:output())
+      return rb.value == 0 and rr.value == 0
+    ]]
+    local f = io.open(dir .. "/recipe.lua", "w")
+    f:write(recipe)
+    f:close()
+    local r = t.exec_recipe(("return loadfile(%q)(%q)"):format(dir .. "/recipe.lua", dir), {}, nil,
+      "ip netns exec " .. ns)
+    os.execute("ip netns del " .. ns)
+    t.remove_tree(dir)
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    -- the restored guest printed nothing of a new boot: it went on polling
+    assert.falsy(r.stdout:find("R:net: mac", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("net: answered ping from 52:54:00:00:00:0b\n", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("net: got pong from 52:54:00:00:00:0a\n", 1, true), r.stdout)
+  end)
+end)
+
+describe("under --sandbox", function()
+  it("a snapshot directory is a resource to allow, like a disk", function()
+    local dir = t.tmpdir("luavmm-sandbox-snap")
+    local recipe = dir .. "/r.lua"
+    t.write_file(recipe, ([[
+      local luavmm = require "luavmm"
+      local vm = luavmm.machine { kernel = luavmm.guest("counter"), memory = 32, console = false }
+      vm:snapshot(%q)
+      local again = luavmm.restore(%q)
+      return 0
+    ]]):format(dir, dir))
+    local r = t.exec({ "run", "--sandbox", recipe })
+    assert.are_not.equal(0, r.status)
+    assert.truthy(r.stderr:find("snapshot: " .. dir .. ": not allowed under --sandbox", 1, true), r.stderr)
+    r = t.exec({ "run", "--sandbox", "--allow", dir .. ":ro", recipe })
+    assert.truthy(r.stderr:find("not allowed under --sandbox", 1, true), r.stderr)
+    r = t.exec({ "run", "--sandbox", "--allow", dir .. ":rw", recipe })
+    assert.are.equal(0, r.status, r.stderr)
+    t.remove_tree(dir)
+  end)
+end)

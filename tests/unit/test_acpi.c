@@ -1,8 +1,8 @@
 /*
  * The ACPI and MP table builders (checksums, lengths, pointers, one entry
- * per CPU, the FADT's PM hardware, the FACS, a DSDT entry per device) and
- * the ACPI hardware they describe: the PM1 blocks, the PM timer, the power
- * button and the RTC/CMOS.
+ * per CPU, the FADT's PM hardware, the FACS, a DSDT entry per device, \_S3
+ * and \_S5) and the ACPI hardware they describe: the PM1 blocks, the PM
+ * timer, the power button, S3's sleep and wake events and the RTC/CMOS.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -104,6 +104,7 @@ static void check_fadt(const uint8_t *fadt)
 	CHECK(!(flags & (1u << 20)));         /* not hardware-reduced */
 	CHECK(flags & (1u << 8));             /* TMR_VAL_EXT */
 	CHECK(!(flags & (1u << 4)));          /* a fixed power button */
+	CHECK(!(flags & (1u << 6)));          /* FIXED_RTC clear: RTC_STS/RTC_EN are in PM1 */
 	CHECK_EQ_U64(rd16(fadt + 46), 9);     /* SCI_INT */
 	CHECK_EQ_U64(rd32(fadt + 48), 0);     /* no SMI_CMD: always ACPI mode */
 	CHECK_EQ_U64(rd32(fadt + 56), 0x600); /* PM1a_EVT_BLK */
@@ -118,8 +119,14 @@ static void check_fadt(const uint8_t *fadt)
 	uint32_t facs = rd32(fadt + 36);
 	CHECK(facs >= BASE && facs + 64 <= BASE + AREA && facs % 64 == 0);
 	if (facs >= BASE && facs + 64 <= BASE + AREA) {
-		CHECK(memcmp(area + (facs - BASE), "FACS", 4) == 0);
-		CHECK_EQ_U64(rd32(area + (facs - BASE) + 4), 64);
+		const uint8_t *f = area + (facs - BASE);
+		CHECK(memcmp(f, "FACS", 4) == 0);
+		CHECK_EQ_U64(rd32(f + 4), 64);
+		CHECK_EQ_U64(facs, LVM_ACPI_RSDP_ADDR + LVM_ACPI_FACS_OFFSET); /* where S3 looks */
+		CHECK_EQ_U64(rd32(f + LVM_FACS_WAKING_VECTOR), 0);
+		CHECK_EQ_U64(rd32(f + LVM_FACS_X_WAKING_VECTOR) | rd32(f + 28), 0);
+		CHECK_EQ_U64(rd32(f + LVM_FACS_FLAGS), 0); /* no S4BIOS, no 64-bit wake */
+		CHECK_EQ_U64(f[LVM_FACS_VERSION], 2);
 	}
 }
 
@@ -138,6 +145,14 @@ static void check_dsdt(const uint8_t *dsdt, unsigned nvirtio)
 	CHECK_EQ_U64(dsdt[8], 2);
 	CHECK_EQ_U64(dsdt_count(dsdt, "LNRO0005"), nvirtio);
 	CHECK_EQ_U64(dsdt_count(dsdt, "_S5_"), 1);
+	/* Name (\_S3, Package (4) { 1, 1, 0, 0 }): RootChar, NameSeg, PackageOp,
+	 * PkgLength, NumElements, One, One, Zero, Zero (AML encodes 1 as OneOp). */
+	static const uint8_t s3[] = { '\\', '_', 'S', '3', '_', 0x12, 0x06, 0x04, 0x01, 0x01, 0x00, 0x00 };
+	unsigned found = 0;
+	for (uint32_t o = 36; o + sizeof(s3) <= rd32(dsdt + 4); o++)
+		found += memcmp(dsdt + o, s3, sizeof(s3)) == 0;
+	CHECK_EQ_U64(found, 1);
+	CHECK_EQ_U64(LVM_ACPI_PM_SLP_TYP_S3, 1); /* kvm-unit-tests writes 1 without reading \_S3 */
 	CHECK_EQ_U64(dsdt_count(dsdt, "COM1"), 1);
 	/* Each window and GSI: Memory32Fixed's base, Extended Interrupt's number. */
 	for (unsigned i = 0; i < nvirtio; i++) {
@@ -160,7 +175,7 @@ static void check_acpi(unsigned ncpus, unsigned nvirtio)
 	struct lvm_virtio_slot slots[LVM_VIRTIO_SLOTS_MAX];
 	for (unsigned i = 0; i < nvirtio; i++)
 		slots[i] = (struct lvm_virtio_slot){ 0xd0000000u + i * 0x1000u, 5 + i };
-	struct lvm_acpi_config config = { ncpus, slots, nvirtio };
+	struct lvm_acpi_config config = { ncpus, slots, nvirtio, NULL };
 	memset(area, 0xa5, sizeof(area));
 	size_t used = lvm_x86_acpi_build(area, sizeof(area), BASE, &config);
 	CHECK(used > 0 && used <= sizeof(area));
@@ -200,7 +215,7 @@ static void test_acpi_tables(void)
 
 static void test_acpi_too_small(void)
 {
-	struct lvm_acpi_config one = { 1, NULL, 0 }, none = { 0, NULL, 0 };
+	struct lvm_acpi_config one = { 1, NULL, 0, NULL }, none = { 0, NULL, 0, NULL };
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, 100, BASE, &one), 0);
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, 400, BASE, &one), 0);
 	CHECK_EQ_U64(lvm_x86_acpi_build(area, sizeof(area), BASE, &none), 0);
@@ -319,6 +334,99 @@ static void test_pm_sleep(void)
 	CHECK(!(pm_read(&pm, lvm_acpi_pm_cnt_io, 0, 2) & (1u << 13))); /* SLP_EN is write-only */
 }
 
+/* ---- S3 ---- */
+
+static int sleeps;
+static const char *woke;
+
+static void on_sleep(void *opaque)
+{
+	CHECK(opaque == &sleeps);
+	sleeps++;
+}
+
+static void on_wake(void *opaque, const char *reason)
+{
+	CHECK(opaque == &sleeps);
+	woke = reason;
+}
+
+static struct lvm_acpi_pm *s3_pm(void)
+{
+	struct lvm_acpi_pm *pm = malloc(sizeof(*pm));
+	lvm_acpi_pm_init(pm, (struct lvm_irq_line){ set_sci, NULL, 9 }, on_poweroff, &sleeps);
+	lvm_acpi_pm_on_sleep(pm, on_sleep, on_wake);
+	sleeps = 0, woke = NULL, sci_level = -1, poweroffs = 0;
+	return pm;
+}
+
+static void suspend(struct lvm_acpi_pm *pm)
+{
+	pm_write(pm, lvm_acpi_pm_cnt_io, 0, 2, 1u << 10 | 1u << 13); /* SLP_TYP 1 | SLP_EN */
+}
+
+/* SLP_TYP 1 | SLP_EN sleeps once; the power button wakes it whatever
+ * PWRBTN_EN says; WAK_STS and PWRBTN_STS tell the OS. */
+static void test_pm_s3_power_button(void)
+{
+	struct lvm_acpi_pm *pm = s3_pm();
+	suspend(pm);
+	CHECK_EQ_U64(sleeps, 1);
+	CHECK(lvm_acpi_pm_sleeping(pm));
+	CHECK_EQ_U64(poweroffs, 0);
+	suspend(pm); /* asleep already: nothing more */
+	CHECK_EQ_U64(sleeps, 1);
+	lvm_acpi_pm_power_button(pm);
+	CHECK(!lvm_acpi_pm_sleeping(pm));
+	CHECK_STR(woke, "power_button");
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0x8100);
+	CHECK_EQ_U64(sci_level, (uint64_t)-1); /* PWRBTN_EN clear: no SCI */
+	pm_write(pm, lvm_acpi_pm_evt_io, 0, 2, 0x8100);
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0);
+	CHECK(!lvm_acpi_pm_wake(pm, "host")); /* awake: nothing to do */
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0);
+	free(pm);
+}
+
+/* The RTC alarm wakes only with RTC_EN (§4.8.3.1.2); RTC_STS either way. */
+static void test_pm_s3_rtc(void)
+{
+	struct lvm_acpi_pm *pm = s3_pm();
+	suspend(pm);
+	lvm_acpi_pm_rtc_alarm(pm);
+	CHECK(lvm_acpi_pm_sleeping(pm));
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0x0400);
+	pm_write(pm, lvm_acpi_pm_evt_io, 2, 2, 0x0400); /* RTC_EN: the SCI follows RTC_STS */
+	CHECK_EQ_U64(sci_level, 1);
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 2, 2), 0x0400);
+	lvm_acpi_pm_rtc_alarm(pm);
+	CHECK(!lvm_acpi_pm_sleeping(pm));
+	CHECK_STR(woke, "rtc");
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0x8400);
+	pm_write(pm, lvm_acpi_pm_evt_io, 0, 2, 0x0400);
+	CHECK_EQ_U64(sci_level, 0);
+	/* A host wake: WAK_STS alone; other sleep types and S5 are untouched. */
+	suspend(pm);
+	CHECK_EQ_U64(sleeps, 2);
+	CHECK(lvm_acpi_pm_wake(pm, "host"));
+	CHECK_STR(woke, "host");
+	CHECK_EQ_U64(pm_read(pm, lvm_acpi_pm_evt_io, 0, 2), 0x8000);
+	pm_write(pm, lvm_acpi_pm_cnt_io, 0, 2, 2u << 10 | 1u << 13);
+	CHECK_EQ_U64(sleeps, 2);
+	pm_write(pm, lvm_acpi_pm_cnt_io, 0, 2, 5u << 10 | 1u << 13);
+	CHECK_EQ_U64(poweroffs, 1);
+	free(pm);
+}
+
+/* Without on_sleep (a board with no S3) the write is ignored, as before. */
+static void test_pm_s3_unsupported(void)
+{
+	struct lvm_acpi_pm pm;
+	lvm_acpi_pm_init(&pm, (struct lvm_irq_line){ 0 }, NULL, NULL);
+	suspend(&pm);
+	CHECK(!lvm_acpi_pm_sleeping(&pm));
+}
+
 /* The timer counts at 3.579545 MHz (against CLOCK_MONOTONIC over ~20 ms). */
 static void test_pm_timer(void)
 {
@@ -391,7 +499,7 @@ static void test_rtc_time(void)
 	CHECK_EQ_U64(cmos_read(&rtc, 0x32), 20);
 }
 
-/* C reports one update per second and clears on read; memory bytes as SeaBIOS reads them. */
+/* C reports the update (and the periods) of a second and clears on read; memory bytes as SeaBIOS reads them. */
 static void test_rtc_cmos_bytes(void)
 {
 	struct lvm_rtc_cmos rtc;
@@ -399,10 +507,10 @@ static void test_rtc_cmos_bytes(void)
 	lvm_rtc_cmos_init(&rtc, &info);
 	rtc.now = fake_clock;
 	fake_now = (struct timespec){ 1000, 0 };
-	rtc.last_uf = 1000;
+	rtc.last_sync = fake_now;
 	CHECK_EQ_U64(cmos_read(&rtc, 0x0c), 0);
 	fake_now.tv_sec++;
-	CHECK_EQ_U64(cmos_read(&rtc, 0x0c), 0x10);
+	CHECK_EQ_U64(cmos_read(&rtc, 0x0c), 0x50); /* UF, and PF of register A's 1024 Hz */
 	CHECK_EQ_U64(cmos_read(&rtc, 0x0c), 0);
 	CHECK_EQ_U64(cmos_read(&rtc, 0x15) | cmos_read(&rtc, 0x16) << 8, 640);
 	CHECK_EQ_U64(cmos_read(&rtc, 0x17) | cmos_read(&rtc, 0x18) << 8, 0xffff);
@@ -425,6 +533,9 @@ int main(void)
 	RUN_TEST(test_mptable);
 	RUN_TEST(test_pm_power_button);
 	RUN_TEST(test_pm_sleep);
+	RUN_TEST(test_pm_s3_power_button);
+	RUN_TEST(test_pm_s3_rtc);
+	RUN_TEST(test_pm_s3_unsupported);
 	RUN_TEST(test_pm_timer);
 	RUN_TEST(test_rtc_time);
 	RUN_TEST(test_rtc_cmos_bytes);

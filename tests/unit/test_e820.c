@@ -36,12 +36,16 @@ static void test_small_machine(void)
 	struct lvm_memory mem = layout(64ull << 20);
 	struct boot_e820_entry e[8];
 	unsigned n = lvm_x86_e820_build(&mem, e, 8);
-	CHECK_EQ_U64(n, 3);
+	CHECK_EQ_U64(n, 4);
 	CHECK_EQ_U64(e[0].addr, 0);
 	CHECK_EQ_U64(e[0].size, 0x9fc00);
 	CHECK_EQ_U64(e[1].type, E820_RESERVED);
 	CHECK_EQ_U64(e[2].addr, 0x100000);
 	CHECK_EQ_U64(e[2].addr + e[2].size, 64ull << 20);
+	/* PCI ECAM reserved, as a PC's firmware reserves MMCONFIG */
+	CHECK_EQ_U64(e[3].addr, 0xe0000000);
+	CHECK_EQ_U64(e[3].size, 1 << 20);
+	CHECK_EQ_U64(e[3].type, E820_RESERVED);
 	check_sorted_disjoint(e, n);
 	/* RAM reported = RAM minus the EBDA/BIOS hole the map reserves. */
 	CHECK_EQ_U64(ram_total(e, n), (64ull << 20) - (0x100000 - 0x9fc00));
@@ -52,10 +56,11 @@ static void test_large_machine_splits_at_the_hole(void)
 	struct lvm_memory mem = layout(6ull << 30);
 	struct boot_e820_entry e[8];
 	unsigned n = lvm_x86_e820_build(&mem, e, 8);
-	CHECK_EQ_U64(n, 4);
+	CHECK_EQ_U64(n, 5);
 	CHECK_EQ_U64(e[2].addr + e[2].size, LVM_MMIO_HOLE_START);
-	CHECK_EQ_U64(e[3].addr, 1ull << 32);
-	CHECK_EQ_U64(e[3].size, (6ull << 30) - LVM_MMIO_HOLE_START);
+	CHECK_EQ_U64(e[3].addr, 0xe0000000);
+	CHECK_EQ_U64(e[4].addr, 1ull << 32);
+	CHECK_EQ_U64(e[4].size, (6ull << 30) - LVM_MMIO_HOLE_START);
 	check_sorted_disjoint(e, n);
 }
 

@@ -371,6 +371,7 @@ static struct lvm_acpi_pm *pm_new(int which)
 }
 
 static struct lvm_acpi_pm *pm_fresh(void) { return pm_new(2); }
+static void pm_sleep(void *opaque) { (void)opaque; }
 static void pm_drop(void *pm) { free(pm); }
 static int pm_try(void *pm, const uint8_t *p, size_t n) { return load_acpi_pm(pm, p, n); }
 
@@ -399,6 +400,7 @@ static void put_pm(struct lvm_state_writer *w, uint16_t sts, uint16_t en, uint16
 	lvm_state_put_u16(w, cnt);
 	lvm_state_put_u64(w, ticks);
 	lvm_state_put_u64(w, epoch);
+	lvm_state_put_bool(w, false); /* not in S3 */
 }
 
 static void test_acpi_pm(void)
@@ -454,6 +456,20 @@ static void test_acpi_pm(void)
 	build_begin(&w);
 	put_pm(&w, 0, 0, 1u << 13, far, 0); /* SLP_EN is never stored */
 	CHECK_REFUSED(w, pm_fresh(), pm_try, pm_drop, "PM1_CNT 0x2000");
+
+	/* A machine saved in S3 loads asleep; the wake works on the copy. */
+	lvm_acpi_pm_on_sleep(a, pm_sleep, NULL);
+	pm_write(a, lvm_acpi_pm_cnt_io, 0, 2, 1u << 10 | 1u << 13);
+	CHECK(lvm_acpi_pm_sleeping(a));
+	pl = save_acpi_pm(a);
+	struct lvm_acpi_pm *c = pm_new(1);
+	CHECK(load_acpi_pm(c, pl.p, pl.n) == 0);
+	CHECK(lvm_acpi_pm_sleeping(c));
+	CHECK(lvm_acpi_pm_wake(c, "host"));
+	CHECK(pm_read(c, lvm_acpi_pm_evt_io, 0, 2) & LVM_PM1_WAK_STS);
+	CHECK(lvm_acpi_pm_sleeping(a));
+	free(pl.p);
+	free(c);
 	free(a);
 	free(b);
 }
@@ -523,13 +539,22 @@ static void test_rtc_cmos(void)
 	lvm_state_put_bytes(&wr, cmos, sizeof(cmos));
 	lvm_state_put_u64(&wr, 0);
 	lvm_state_put_u64(&wr, 0);
+	lvm_state_put_u8(&wr, 0);
 	CHECK_REFUSED(wr, rtc_fresh(), rtc_try, rtc_drop, "index 0x80");
 	build_begin(&wr);
 	lvm_state_put_u8(&wr, 0);
 	lvm_state_put_bytes(&wr, cmos, sizeof(cmos));
 	lvm_state_put_u64(&wr, (uint64_t)INT64_MIN);
 	lvm_state_put_u64(&wr, 0);
+	lvm_state_put_u8(&wr, 0);
 	CHECK_REFUSED(wr, rtc_fresh(), rtc_try, rtc_drop, "offset");
+	build_begin(&wr);
+	lvm_state_put_u8(&wr, 0);
+	lvm_state_put_bytes(&wr, cmos, sizeof(cmos));
+	lvm_state_put_u64(&wr, 0);
+	lvm_state_put_u64(&wr, 0);
+	lvm_state_put_u8(&wr, 0x80); /* IRQF is not stored: it follows from the flags */
+	CHECK_REFUSED(wr, rtc_fresh(), rtc_try, rtc_drop, "flags 0x80");
 	free(a);
 	free(b);
 }

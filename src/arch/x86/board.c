@@ -17,12 +17,15 @@
 #include "arch/x86/fw/mptable.h"
 #include "arch/x86/interrupts.h"
 #include "arch/x86/layout.h"
+#include "arch/x86/sleep.h"
 #include "arch/x86/virtio_slots.h"
 #include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/i8042.h"
+#include "devices/pci/host.h"
 #include "devices/rtc_cmos.h"
+#include "devices/rtc_cmos_timer.h"
 #include "devices/serial8250.h"
 #include "luavmm/bootinfo.h"
 #include "util/error.h"
@@ -36,10 +39,14 @@ struct lvm_x86_board {
 	struct lvm_i8042 i8042;
 	struct lvm_acpi_pm acpi_pm;
 	struct lvm_rtc_cmos rtc;
+	struct lvm_rtc_cmos_timer *rtc_timer; /* its alarm, update and periodic interrupts */
+	struct lvm_x86_sleep sleep;           /* ACPI S3: the vCPUs' power-on states */
 	struct lvm_fw_cfg *fw_cfg; /* NULL unless the recipe asked for it */
 	struct lvm_cpuid_overrides cpuid;
 	bool has_cpuid;
 	struct lvm_virtio_slots slots;
+	struct lvm_pci_host *pci; /* the PCI host bridge, once a device (or the machine) wants one */
+	bool pci_default;         /* transport = "pci" */
 	uint8_t *dtb; /* a copy of the blob placed at LVM_FDT_ADDR */
 	size_t dtb_size;
 };
@@ -59,6 +66,23 @@ static void on_i8042_reset(void *opaque)
 static void on_acpi_poweroff(void *opaque)
 {
 	lvm_vm_stop(opaque, LVM_STOP_POWEROFF, 0, "ACPI S5 (soft off) through PM1a_CNT");
+}
+
+/* ACPI S3 (sleep.h): PM1a_CNT puts the VM to sleep, a wake event wakes it. */
+static void on_acpi_sleep(void *opaque)
+{
+	lvm_vm_suspend(opaque);
+}
+
+static void on_acpi_wake(void *opaque, const char *reason)
+{
+	lvm_vm_wake(opaque, reason);
+}
+
+/* The RTC's alarm interrupt is the chipset's RTC wake event (RTC_STS). */
+static void on_rtc_alarm(void *opaque)
+{
+	lvm_acpi_pm_rtc_alarm(opaque);
 }
 
 static int attach_legacy_devices(struct lvm_x86_board *b)
@@ -82,7 +106,20 @@ static int attach_legacy_devices(struct lvm_x86_board *b)
 	    lvm_acpi_pm_attach(&b->acpi_pm, &vm->pio, LVM_ACPI_PM_BASE, sci, on_acpi_poweroff, vm) < 0 ||
 	    lvm_rtc_cmos_attach(&b->rtc, &vm->pio, &cmos) < 0)
 		return -1;
+	lvm_acpi_pm_on_sleep(&b->acpi_pm, on_acpi_sleep, on_acpi_wake);
+	lvm_rtc_cmos_connect(&b->rtc, (struct lvm_irq_line){ lvm_vm_set_irq, vm, LVM_RTC_IRQ },
+			     on_rtc_alarm, &b->acpi_pm);
 	return 0;
+}
+
+/* S3 and the RTC's interrupts: the vCPUs' power-on states (before any
+ * loader sets vCPU 0) and the RTC's timer thread. */
+static int set_up_sleep(struct lvm_x86_board *b)
+{
+	if (lvm_x86_sleep_init(&b->sleep, b->vm) < 0)
+		return -1;
+	b->rtc_timer = lvm_rtc_cmos_timer_start(&b->rtc, b->vm);
+	return b->rtc_timer ? 0 : -1;
 }
 
 /* fw_cfg = true, or a table of files: { ["opt/name"] = "contents", ... }. */
@@ -178,13 +215,42 @@ static int interrupt_options(const struct lvm_x86_board_config *config,
 	return 0;
 }
 
+int lvm_x86_transport_parse(const struct lvm_value *v, const char *where,
+			    enum lvm_x86_transport *out)
+{
+	*out = LVM_X86_TRANSPORT_DEFAULT;
+	if (!v || v->type == LVM_VALUE_NIL)
+		return 0;
+	if (v->type == LVM_VALUE_STRING && strcmp(v->str, "mmio") == 0)
+		*out = LVM_X86_TRANSPORT_MMIO;
+	else if (v->type == LVM_VALUE_STRING && strcmp(v->str, "pci") == 0)
+		*out = LVM_X86_TRANSPORT_PCI;
+	else
+		return lvm_fail("%s must be \"mmio\" or \"pci\", not %s", where,
+				lvm_value_show(v, (char[64]){ 0 }, 64));
+	return 0;
+}
+
 int lvm_x86_board_check(const struct lvm_x86_board_config *config)
 {
 	struct lvm_cpuid_overrides cpuid;
 	struct lvm_vm_options opts;
+	enum lvm_x86_transport transport;
 	if (config->cpuid && lvm_x86_cpuid_parse(config->cpuid, &cpuid) < 0)
 		return -1;
+	if (lvm_x86_transport_parse(config->transport, "transport", &transport) < 0)
+		return -1;
 	return interrupt_options(config, &opts) < 0 ? -1 : check_fw_cfg(config->fw_cfg);
+}
+
+/* The PCI host bridge: 0xcf8/0xcfc, ECAM, the BAR window (layout.h). */
+static int attach_pci(struct lvm_x86_board *b)
+{
+	struct lvm_pci_host_layout l = { LVM_PCI_ECAM_BASE, LVM_PCI_MEM_BASE, LVM_PCI_MEM_SIZE,
+					 LVM_PCI_MSI_FIRST_GSI };
+	b->pci = lvm_pci_host_new(b->vm, &l);
+	b->slots.pci_bus = b->pci != NULL;
+	return b->pci ? 0 : -1;
 }
 
 struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config)
@@ -199,10 +265,15 @@ struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *co
 	if ((b->has_cpuid && lvm_x86_cpuid_parse(config->cpuid, &b->cpuid) < 0) ||
 	    interrupt_options(config, &opts) < 0)
 		goto fail;
+	enum lvm_x86_transport transport;
+	if (lvm_x86_transport_parse(config->transport, "transport", &transport) < 0)
+		goto fail;
+	b->pci_default = transport == LVM_X86_TRANSPORT_PCI;
 	b->vm = lvm_vm_create(&opts);
 	/* The interrupt controllers first: the devices after them drive their lines. */
 	if (!b->vm || lvm_x86_interrupts_attach(b->vm) < 0 || set_up_cpus(b) < 0 ||
-	    attach_legacy_devices(b) < 0 || attach_fw_cfg(b, config->fw_cfg) < 0)
+	    attach_legacy_devices(b) < 0 || attach_fw_cfg(b, config->fw_cfg) < 0 ||
+	    (b->pci_default && attach_pci(b) < 0) || set_up_sleep(b) < 0)
 		goto fail;
 	return b;
 fail:
@@ -215,10 +286,14 @@ struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board)
 	return board->vm;
 }
 
-int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi)
+int lvm_x86_board_slot(struct lvm_x86_board *board, enum lvm_x86_transport transport,
+		       uint64_t *base, unsigned *gsi)
 {
 	struct lvm_virtio_slot s;
-	if (lvm_virtio_slots_take(&board->slots, &s) < 0)
+	bool pci = transport == LVM_X86_TRANSPORT_PCI ||
+		   (transport == LVM_X86_TRANSPORT_DEFAULT && board->pci_default);
+	if ((pci && !board->pci && attach_pci(board) < 0) ||
+	    lvm_virtio_slots_take(&board->slots, pci, &s) < 0)
 		return -1;
 	*base = s.base;
 	*gsi = s.gsi;
@@ -339,6 +414,11 @@ void lvm_x86_board_power_button(struct lvm_x86_board *board)
 	lvm_acpi_pm_power_button(&board->acpi_pm);
 }
 
+bool lvm_x86_board_wake(struct lvm_x86_board *board)
+{
+	return lvm_acpi_pm_wake(&board->acpi_pm, "host");
+}
+
 size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n)
 {
 	return lvm_serial_receive(board->serial, bytes, n);
@@ -356,8 +436,11 @@ void lvm_x86_board_destroy(struct lvm_x86_board *board)
 		return;
 	if (board->vm)
 		lvm_vm_halt(board->vm); /* no vCPU may touch the devices below any more */
+	lvm_rtc_cmos_timer_stop(board->rtc_timer); /* nor the RTC's timer */
+	lvm_x86_sleep_free(&board->sleep);
 	lvm_serial_free(board->serial);
 	lvm_fw_cfg_free(board->fw_cfg);
+	lvm_pci_host_free(board->pci); /* its functions (devices) are gone already */
 	free(board->dtb);
 	lvm_vm_destroy(board->vm);
 	free(board);
@@ -387,6 +470,7 @@ PART_FNS(struct lvm_i8042, i8042)
 PART_FNS(struct lvm_acpi_pm, acpi_pm)
 PART_FNS(struct lvm_rtc_cmos, rtc_cmos)
 PART_FNS(struct lvm_fw_cfg, fw_cfg)
+PART_FNS(struct lvm_pci_host, pci_host)
 #define PART(name, fn) { name, save_##fn, load_##fn }
 
 /* The devices that drive interrupt lines load before the interrupt
@@ -394,12 +478,12 @@ PART_FNS(struct lvm_fw_cfg, fw_cfg)
  * a new edge): this order is both the save and the load order. */
 static const struct legacy_part legacy_parts[] = {
 	PART("serial8250", serial), PART("i8042", i8042), PART("acpi_pm", acpi_pm),
-	PART("rtc_cmos", rtc_cmos), PART("fw_cfg", fw_cfg),
+	PART("rtc_cmos", rtc_cmos), PART("fw_cfg", fw_cfg), PART("pci_host", pci_host),
 };
 
 static void *legacy_device(struct lvm_x86_board *b, size_t i)
 {
-	void *devs[] = { b->serial, &b->i8042, &b->acpi_pm, &b->rtc, b->fw_cfg };
+	void *devs[] = { b->serial, &b->i8042, &b->acpi_pm, &b->rtc, b->fw_cfg, b->pci };
 	_Static_assert(sizeof(devs) / sizeof(devs[0]) ==
 			       sizeof(legacy_parts) / sizeof(legacy_parts[0]),
 		       "one device per part");
@@ -412,7 +496,7 @@ int lvm_x86_board_save(struct lvm_x86_board *board, struct lvm_state_writer *w)
 	for (size_t i = 0; i < sizeof(legacy_parts) / sizeof(legacy_parts[0]); i++) {
 		void *dev = legacy_device(board, i);
 		if (!dev)
-			continue; /* fw_cfg when the recipe has none */
+			continue; /* fw_cfg or the PCI host bridge when the recipe has none */
 		lvm_state_begin(w, legacy_parts[i].section);
 		legacy_parts[i].save(dev, w);
 	}
@@ -461,7 +545,7 @@ int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t le
 		void *dev = legacy_device(board, i);
 		bool saved = lvm_state_has_section(state, len, legacy_parts[i].section);
 		if (!dev && saved)
-			return lvm_fail("the saved machine has %s, this one has not (fw_cfg = ...)",
+			return lvm_fail("the saved machine has %s, this one has not (fw_cfg = ..., transport = ...)",
 					legacy_parts[i].section);
 		if (dev && load_section(state, len, legacy_parts[i].section, legacy_parts[i].load,
 					dev) < 0)
@@ -469,6 +553,8 @@ int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t le
 	}
 	if (lvm_x86_interrupts_load(vm, state, len) < 0)
 		return -1;
+	/* A machine saved in S3 sleeps on: its vCPUs enter the sleep as they start. */
+	lvm_vm_sleep_restore(vm, lvm_acpi_pm_sleeping(&board->acpi_pm));
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "cpu.%u", i);

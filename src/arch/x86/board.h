@@ -3,9 +3,10 @@
  * irqchip by default: LAPICs in KVM, the 8259A pair and the IOAPIC in
  * userspace, see interrupts.h; an 8254 PIT on request), a 16550
  * UART at 0x3f8 (IRQ 4), isa-debug-exit at 0xf4, the i8042's reset line,
- * ACPI PM hardware at 0x600 (SCI on IRQ 9) and the RTC/CMOS at 0x70,
- * ACPI and MP tables, the vCPUs with their CPUID and MSRs, virtio-mmio
- * windows handed out in order (virtio_slots.h), and the kernel loaded by
+ * ACPI PM hardware at 0x600 (SCI on IRQ 9; S3 and S5, sleep.h) and the
+ * RTC/CMOS at 0x70 (IRQ 8, with a timer thread), ACPI and MP tables, the vCPUs with their CPUID and MSRs, virtio-mmio
+ * windows or PCI functions on a host bridge (transport = "pci") handed out
+ * in order (virtio_slots.h), and the kernel loaded by
  * the boot protocol it speaks (boot/boot_kind.h): luavmm's own 64-bit
  * entry, PVH and multiboot (32-bit protected mode), or a bzImage (64-bit).
  *
@@ -16,6 +17,7 @@
 #ifndef LVM_ARCH_X86_BOARD_H
 #define LVM_ARCH_X86_BOARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +39,14 @@ struct lvm_x86_board_config {
 	const struct lvm_value *irqchip; /* "split" (NULL: the default) or "kernel" */
 	const struct lvm_value *pit;     /* true: an 8254 PIT (NULL: none) */
 	const struct lvm_value *fw_cfg;  /* true or { [name] = contents } (NULL: none) */
+	const struct lvm_value *transport; /* virtio devices: "mmio" (NULL: the default) or "pci" */
 };
+
+/* A device's own transport choice; DEFAULT follows the machine's. */
+enum lvm_x86_transport { LVM_X86_TRANSPORT_DEFAULT = 0, LVM_X86_TRANSPORT_MMIO, LVM_X86_TRANSPORT_PCI };
+/* "mmio" or "pci" into *out; -1 + lvm_error naming `where` for anything else. */
+int lvm_x86_transport_parse(const struct lvm_value *v, const char *where,
+			    enum lvm_x86_transport *out);
 
 struct lvm_x86_board;
 
@@ -46,8 +55,13 @@ int lvm_x86_board_check(const struct lvm_x86_board_config *config);
 /* The VM with its CPUs, firmware tables and legacy devices; NULL + lvm_error. */
 struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *config);
 struct lvm_vm *lvm_x86_board_vm(struct lvm_x86_board *board);
-/* The next virtio-mmio window and its interrupt line. */
-int lvm_x86_board_slot(struct lvm_x86_board *board, uint64_t *base, unsigned *gsi);
+/*
+ * The next virtio device's place and interrupt line: a virtio-mmio window,
+ * or (transport pci) the ECAM address of the next PCI device on the host
+ * bridge, which is created with the first one (devices/virtio/transport.h).
+ */
+int lvm_x86_board_slot(struct lvm_x86_board *board, enum lvm_x86_transport transport,
+		       uint64_t *base, unsigned *gsi);
 /* Command line (with an entry per slot handed out), device tree, kernel. */
 int lvm_x86_board_boot(struct lvm_x86_board *board, const struct lvm_x86_board_config *config);
 /*
@@ -67,8 +81,12 @@ int lvm_x86_board_load(struct lvm_x86_board *board, const void *state, size_t le
 int lvm_x86_board_cpu_digest(struct lvm_x86_board *board, uint32_t *digest);
 
 /* Presses the ACPI fixed-feature power button (PWRBTN_STS, and the SCI
- * if the guest enabled it); an ACPI guest then powers off through S5. */
+ * if the guest enabled it); an ACPI guest then powers off through S5.  In
+ * S3 it wakes the machine. */
 void lvm_x86_board_power_button(struct lvm_x86_board *board);
+/* A wake event from outside in S3 (WAK_STS, the boot vCPU to the FACS
+ * waking vector: sleep.h); false if the machine is not in S3. */
+bool lvm_x86_board_wake(struct lvm_x86_board *board);
 /* Console input for the UART; returns the bytes it accepted. */
 size_t lvm_x86_board_input(struct lvm_x86_board *board, const void *bytes, size_t n);
 /* The device tree blob (also at LVM_FDT_ADDR in guest RAM); NULL before boot. */

@@ -21,6 +21,29 @@ static int set_tss_and_identity_map(struct lvm_vm *vm)
 }
 
 /*
+ * KVM_CREATE_IRQCHIP routes GSI n < 16 to PIC pin n and IOAPIC pin n, and
+ * n < 24 to IOAPIC pin n (KVM's default routing).  A later
+ * KVM_SET_GSI_ROUTING (MSI-X vectors) replaces the whole table, so the
+ * table it pushes must carry these too: recorded here, not pushed.
+ */
+static int record_default_routes(struct lvm_vm *vm)
+{
+	struct kvm_irq_routing_entry e[16 * 2 + (LVM_X86_IOAPIC_GSIS - 16)];
+	unsigned n = 0;
+	for (unsigned gsi = 0; gsi < LVM_X86_IOAPIC_GSIS; gsi++) {
+		if (gsi < 16)
+			e[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       gsi % 8 } };
+		e[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi } };
+	}
+	return lvm_gsi_routes_set(&vm->gsi_routes, vm->vm_fd, 0, LVM_X86_IOAPIC_GSIS, e, n, false);
+}
+
+/*
  * PIC, IOAPIC and LAPICs in KVM.  Costs start-up time: KVM_CREATE_IRQCHIP
  * leaves an SRCU grace period that the next memory-slot ioctl waits for,
  * and the in-kernel PIT ~15 ms of SRCU waits at close (DESIGN.md §1).
@@ -32,7 +55,7 @@ static int create_kernel_irqchip(struct lvm_vm *vm, bool pit)
 	struct kvm_pit_config config = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (pit && ioctl(vm->vm_fd, KVM_CREATE_PIT2, &config) < 0)
 		return lvm_fail_errno("KVM_CREATE_PIT2");
-	return 0;
+	return record_default_routes(vm);
 }
 
 /*
@@ -76,29 +99,27 @@ int lvm_x86_signal_msi(struct lvm_vm *vm, struct lvm_msi msi)
 }
 
 /*
- * Replaces KVM's whole GSI routing table (api.rst KVM_SET_GSI_ROUTING).
- * With a split irqchip only MSI routes exist; irqfds bound to a GSI without
- * a route stay silent until one appears.
+ * The IOAPIC's GSIs in the VM's routing table (kvm/gsi_routes.h), which
+ * also holds the MSI-X vectors' routes above them.  With a split irqchip
+ * only MSI routes exist; irqfds bound to a GSI without a route stay silent
+ * until one appears.
  */
 int lvm_x86_set_msi_routes(struct lvm_vm *vm, const struct lvm_x86_route *routes, unsigned n)
 {
-	struct kvm_irq_routing *table =
-		calloc(1, sizeof(*table) + n * sizeof(struct kvm_irq_routing_entry));
-	if (!table)
+	struct kvm_irq_routing_entry *e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
 		return lvm_fail("out of memory");
 	unsigned count = 0;
 	for (unsigned gsi = 0; gsi < n; gsi++) {
 		if (!routes[gsi].routed)
 			continue;
-		struct kvm_irq_routing_entry *e = &table->entries[count++];
-		e->gsi = gsi;
-		e->type = KVM_IRQ_ROUTING_MSI;
-		e->u.msi.address_lo = (uint32_t)routes[gsi].msi.address;
-		e->u.msi.address_hi = (uint32_t)(routes[gsi].msi.address >> 32);
-		e->u.msi.data = routes[gsi].msi.data;
+		e[count++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)routes[gsi].msi.address,
+				   .address_hi = (uint32_t)(routes[gsi].msi.address >> 32),
+				   .data = routes[gsi].msi.data } };
 	}
-	table->nr = count;
-	int rc = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table);
-	free(table);
-	return rc < 0 ? lvm_fail_errno("KVM_SET_GSI_ROUTING") : 0;
+	int rc = lvm_gsi_routes_set(&vm->gsi_routes, vm->vm_fd, 0, n, e, count, true);
+	free(e);
+	return rc;
 }

@@ -22,8 +22,11 @@
  *                      0xf0000 MP configuration table when the EBDA is too
  *                      small for it (mptable.c)
  *   1 MiB   -          kernels, then initrd near the top of low RAM
- *   0xc0000000 - 4G    32-bit MMIO hole: virtio-mmio windows from
- *                      LVM_VIRTIO_MMIO_BASE, IOAPIC, LAPIC, TSS/identity map
+ *   0xc0000000 - 4G    32-bit MMIO hole:
+ *                      0xc0000000 - 0xcfffffff  PCI memory window (BARs)
+ *                      0xd0000000               virtio-mmio windows
+ *                      0xe0000000 - 0xe00fffff  PCI ECAM, bus 0 (MCFG)
+ *                      then IOAPIC, LAPIC, TSS/identity map
  *   4 GiB   -          the rest of RAM on large machines
  */
 #ifndef LVM_ARCH_X86_LAYOUT_H
@@ -62,6 +65,18 @@
 #define LVM_ACPI_SCI_IRQ       9u
 
 #define LVM_VIRTIO_MMIO_BASE   0xd0000000ull
-#define LVM_VIRTIO_FIRST_GSI   5u
+/* The IOAPIC pins virtio devices get, in order: every pin of 5..23 but
+ * the RTC's (8), the SCI's (9) and the PS/2 mouse's (12), which a PC's
+ * firmware and Linux expect to be theirs. */
+#define LVM_VIRTIO_GSIS        { 5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 }
+
+/* The PCI host bridge (devices/pci/host.h, transport = "pci"): the
+ * window the firmware and the OS assign BARs from, ECAM for bus 0 only,
+ * and the KVM GSIs of MSI-X vectors, past the IOAPIC's 24. */
+#define LVM_PCI_MEM_BASE       0xc0000000ull
+#define LVM_PCI_MEM_SIZE       0x10000000ull
+#define LVM_PCI_ECAM_BASE      0xe0000000ull
+#define LVM_PCI_BUS_END        0u     /* buses 0..0 */
+#define LVM_PCI_MSI_FIRST_GSI  24u
 
 #endif

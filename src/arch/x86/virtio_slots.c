@@ -9,13 +9,21 @@
 #include "devices/virtio/transport.h"
 #include "util/error.h"
 
-int lvm_virtio_slots_take(struct lvm_virtio_slots *s, struct lvm_virtio_slot *out)
+int lvm_virtio_slots_take(struct lvm_virtio_slots *s, bool pci, struct lvm_virtio_slot *out)
 {
-	if (s->count >= LVM_VIRTIO_SLOTS_MAX)
+	if (s->count + s->npci >= LVM_VIRTIO_SLOTS_MAX)
 		return lvm_fail("virtio: more than %u devices", LVM_VIRTIO_SLOTS_MAX);
-	out->base = LVM_VIRTIO_MMIO_BASE + s->count * LVM_VIRTIO_MMIO_SIZE;
-	out->gsi = LVM_VIRTIO_FIRST_GSI + s->count;
-	s->slot[s->count++] = *out;
+	static const unsigned gsis[] = LVM_VIRTIO_GSIS;
+	_Static_assert(sizeof(gsis) / sizeof(gsis[0]) == LVM_VIRTIO_SLOTS_MAX, "a GSI per slot");
+	out->gsi = gsis[s->count + s->npci];
+	if (pci) {
+		struct lvm_pci_slot *p = &s->pci[s->npci++];
+		*p = (struct lvm_pci_slot){ s->npci, out->gsi }; /* 00.0 is the host bridge */
+		out->base = LVM_PCI_ECAM_BASE + ((uint64_t)p->dev << 15);
+	} else {
+		out->base = LVM_VIRTIO_MMIO_BASE + s->count * LVM_VIRTIO_MMIO_SIZE;
+		s->slot[s->count++] = *out;
+	}
 	return 0;
 }
 

@@ -1,7 +1,12 @@
 /*
  * virtio-balloon (virtio 1.2 §5.5).  Queues (§5.5.2): 0 inflateq, 1
- * deflateq, 2 statsq (with VIRTIO_BALLOON_F_STATS_VQ).  Configuration
- * (§5.5.4): num_pages, set by the host, and actual, written by the driver.
+ * deflateq, then statsq (with VIRTIO_BALLOON_F_STATS_VQ) and reporting_vq
+ * (with VIRTIO_BALLOON_F_REPORTING), numbered densely over the features
+ * the driver accepted, as Linux's virtio-mmio driver does (it sets up no
+ * queue for a feature it did not take): 2 and 3, or 2 alone.
+ * (free_page_vq, VIRTIO_BALLOON_F_FREE_PAGE_HINT, would come between them:
+ * not offered.)  Configuration (§5.5.4): num_pages, set by the host, and
+ * actual, written by the driver.
  *
  * Inflate (§5.5.6): each buffer is an array of le32 page frame numbers
  * (4 KiB frames, VIRTIO_BALLOON_PFN_SHIFT).  Every PFN is checked against
@@ -17,6 +22,17 @@
  * the device keeps it and returns it (used length 0) when it wants fresh
  * numbers, here every stats_interval_ms on the transport's timer.  Unknown
  * tags and a trailing partial entry are ignored.
+ *
+ * Free page reporting (§5.5.6.7): each buffer on reporting_vq is a list of
+ * device-writable descriptors that are themselves the free pages (Linux
+ * reports 2 or 4 MiB blocks).  The whole 4 KiB pages inside each
+ * descriptor are given back like inflated ones and the buffer returned
+ * with nothing written; the driver does not touch the pages until then,
+ * and afterwards finds zeroes (we offer no VIRTIO_BALLOON_F_PAGE_POISON:
+ * §5.5.6.7.1 leaves their contents undefined).  The descriptors were
+ * checked against RAM when the chain was popped; a part of one that is not
+ * page aligned is left alone.  Reported pages share the inflate queues'
+ * budget per wake-up.
  */
 #include "devices/virtio/balloon.h"
 
@@ -33,7 +49,7 @@
 #include "util/error.h"
 #include "util/state.h"
 
-enum { Q_INFLATE = 0, Q_DEFLATE = 1, Q_STATS = 2 };
+enum { Q_INFLATE = 0, Q_DEFLATE = 1, Q_NONE = LVM_VIRTIO_MAX_QUEUES };
 
 /* Per chain: Linux sends at most 256 PFNs a buffer; more is ignored.  Per
  * wake-up: after this many PFNs (a chain counts at least one) the I/O
@@ -63,6 +79,7 @@ struct lvm_balloon {
 	uint32_t guest_seen; /* bit per tag the driver reported */
 	uint64_t stats_updates;
 	uint64_t inflated, deflated, returned_bytes, rejected, discard_errors;
+	uint64_t reports, reported_bytes, report_unaligned;
 	struct lvm_vq_chain chain;
 };
 
@@ -80,15 +97,34 @@ static const char *const guest_stat_names[VIRTIO_BALLOON_S_NR] = {
 	[VIRTIO_BALLOON_S_HTLB_PGFAIL] = "hugetlb_failures",
 };
 
-/* Gives the run [first, first + n) of frames back to the host. */
-static void discard_run(struct lvm_balloon *b, uint64_t first, uint64_t n)
+static bool accepted(const struct lvm_balloon *b, unsigned feature)
+{
+	return (b->transport->driver_features >> feature) & 1;
+}
+
+/* statsq's and reporting_vq's indices (Q_NONE: the driver has none). */
+static unsigned stats_queue(const struct lvm_balloon *b)
+{
+	return accepted(b, VIRTIO_BALLOON_F_STATS_VQ) ? 2 : Q_NONE;
+}
+
+static unsigned report_queue(const struct lvm_balloon *b)
+{
+	if (!accepted(b, VIRTIO_BALLOON_F_REPORTING))
+		return Q_NONE;
+	return stats_queue(b) == Q_NONE ? 2 : 3;
+}
+
+/* Gives the run [first, first + n) of frames back to the host; returns
+ * the bytes it gave (0 on failure, counted). */
+static uint64_t discard_run(struct lvm_balloon *b, uint64_t first, uint64_t n)
 {
 	if (n == 0)
-		return;
+		return 0;
 	if (lvm_memory_discard(b->mem, first * BALLOON_PAGE, n * BALLOON_PAGE) == 0)
-		b->returned_bytes += n * BALLOON_PAGE;
-	else
-		b->discard_errors++;
+		return n * BALLOON_PAGE;
+	b->discard_errors++;
+	return 0;
 }
 
 /* Every le32 PFN of the chain's device-readable part: counts the frames in
@@ -119,7 +155,7 @@ static uint64_t pfn_request(struct lvm_balloon *b, struct lvm_vq_chain *c, bool 
 				if (run_n && pfn == run_first + run_n) {
 					run_n++;
 				} else {
-					discard_run(b, run_first, run_n);
+					b->returned_bytes += discard_run(b, run_first, run_n);
 					run_first = pfn;
 					run_n = 1;
 				}
@@ -129,18 +165,56 @@ static uint64_t pfn_request(struct lvm_balloon *b, struct lvm_vq_chain *c, bool 
 		}
 		done += got;
 	}
-	discard_run(b, run_first, run_n);
+	b->returned_bytes += discard_run(b, run_first, run_n);
 	return total;
 }
 
-/* Serves the inflate or deflate queue within one wake-up's budget. */
+/* The guest-physical address of `len` bytes at host address `p` inside
+ * one RAM region, or UINT64_MAX. */
+static uint64_t gpa_of(const struct lvm_memory *mem, const void *p, uint64_t len)
+{
+	uint64_t off = (uint64_t)((const uint8_t *)p - mem->host);
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct lvm_memory_region *r = &mem->regions[i];
+		if (off >= r->host_offset && off - r->host_offset <= r->size &&
+		    len <= r->size - (off - r->host_offset))
+			return r->gpa + (off - r->host_offset);
+	}
+	return UINT64_MAX;
+}
+
+/* One reporting buffer: the whole pages of each device-writable
+ * descriptor go back to the host.  Returns the pages it covered. */
+static uint64_t report_request(struct lvm_balloon *b, struct lvm_vq_chain *c)
+{
+	uint64_t pages = 0;
+	b->reports++;
+	for (unsigned i = 0; i < c->nin; i++) {
+		uint64_t len = c->in[i].iov_len;
+		uint64_t gpa = gpa_of(b->mem, c->in[i].iov_base, len);
+		if (gpa == UINT64_MAX || len == 0)
+			continue; /* cannot happen: popped chains are inside RAM */
+		uint64_t first = (gpa + BALLOON_PAGE - 1) / BALLOON_PAGE;
+		uint64_t end = (gpa + len) / BALLOON_PAGE;
+		if (first * BALLOON_PAGE != gpa || end * BALLOON_PAGE != gpa + len)
+			b->report_unaligned++;
+		if (end <= first)
+			continue;
+		pages += end - first;
+		b->reported_bytes += discard_run(b, first, end - first);
+	}
+	return pages;
+}
+
+/* Serves the inflate, deflate or reporting queue within one wake-up's budget. */
 static void pfn_queue(struct lvm_balloon *b, struct lvm_virtio_transport *t, unsigned q)
 {
 	uint64_t budget = BALLOON_WAKEUP_PFNS;
 	do {
 		bool any = false;
 		while (budget > 0 && lvm_virtio_pop(t, q, &b->chain)) {
-			uint64_t n = pfn_request(b, &b->chain, q == Q_INFLATE);
+			uint64_t n = q == report_queue(b) ? report_request(b, &b->chain)
+						      : pfn_request(b, &b->chain, q == Q_INFLATE);
 			lvm_vq_push(&t->vq[q], b->chain.head, 0); /* nothing written */
 			budget -= n < 1 ? 1 : n < budget ? n : budget;
 			any = true;
@@ -161,8 +235,11 @@ static void request_stats(struct lvm_balloon *b, struct lvm_virtio_transport *t)
 	if (!b->stats_held)
 		return;
 	b->stats_held = false;
-	lvm_vq_push(&t->vq[Q_STATS], b->stats_head, 0);
-	lvm_virtio_notify_used(t, Q_STATS);
+	unsigned q = stats_queue(b);
+	if (q == Q_NONE) /* cannot be: held needs the queue; a reset drops it */
+		return;
+	lvm_vq_push(&t->vq[q], b->stats_head, 0);
+	lvm_virtio_notify_used(t, q);
 }
 
 static void read_stats(struct lvm_balloon *b, const struct lvm_vq_chain *c)
@@ -183,10 +260,10 @@ static void read_stats(struct lvm_balloon *b, const struct lvm_vq_chain *c)
 	b->stats_updates++;
 }
 
-static void stats_event(struct lvm_balloon *b, struct lvm_virtio_transport *t)
+static void stats_event(struct lvm_balloon *b, struct lvm_virtio_transport *t, unsigned q)
 {
 	do {
-		while (lvm_virtio_pop(t, Q_STATS, &b->chain)) {
+		while (lvm_virtio_pop(t, q, &b->chain)) {
 			read_stats(b, &b->chain);
 			/* One buffer at a time: a second one sends the first back. */
 			request_stats(b, t);
@@ -197,17 +274,18 @@ static void stats_event(struct lvm_balloon *b, struct lvm_virtio_transport *t)
 				lvm_virtio_arm_timer(t, b->stats_interval_ns);
 			}
 		}
-	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[Q_STATS]));
+	} while (lvm_virtio_driver_ok(t) && lvm_vq_arm_notify(&t->vq[q]));
 }
 
 static void balloon_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	struct lvm_balloon *b = dev;
-	if (q == Q_INFLATE || q == Q_DEFLATE) {
+	if (q == Q_INFLATE || q == Q_DEFLATE || q == report_queue(b)) {
 		b->more &= ~(1u << q);
 		pfn_queue(b, t, q);
-	} else if (q == Q_STATS)
-		stats_event(b, t);
+	} else if (q == stats_queue(b)) {
+		stats_event(b, t, q);
+	}
 }
 
 /* The timer: a queue that used up its budget, or time for fresh stats. */
@@ -216,7 +294,7 @@ static void balloon_timer_event(void *dev, struct lvm_virtio_transport *t)
 	struct lvm_balloon *b = dev;
 	unsigned more = b->more;
 	b->more = 0;
-	for (unsigned q = Q_INFLATE; q <= Q_DEFLATE; q++)
+	for (unsigned q = 0; q < b->ops.num_queues; q++)
 		if (more & (1u << q))
 			pfn_queue(b, t, q);
 	if (!b->stats_held || !b->stats_due_ns)
@@ -278,9 +356,10 @@ struct lvm_balloon *lvm_balloon_new(struct lvm_vm *vm, uint64_t base, unsigned g
 	b->ops = (struct lvm_virtio_ops){
 		.name = "virtio-balloon",
 		.device_id = VIRTIO_ID_BALLOON,
-		.num_queues = opt->stats ? 3 : 2,
+		.num_queues = 2u + opt->stats + opt->free_page_reporting,
 		.features = (opt->stats ? 1ull << VIRTIO_BALLOON_F_STATS_VQ : 0) |
-			    (opt->deflate_on_oom ? 1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM : 0),
+			    (opt->deflate_on_oom ? 1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM : 0) |
+			    (opt->free_page_reporting ? 1ull << VIRTIO_BALLOON_F_REPORTING : 0),
 		.config_size = sizeof(struct virtio_balloon_config),
 		.read_config = balloon_read_config,
 		.write_config = balloon_write_config,
@@ -336,9 +415,9 @@ uint32_t lvm_balloon_actual(struct lvm_balloon *b)
 /* ---- Snapshots ---- */
 
 /*
- * Inflate and deflate chains complete within their event (chains left for
- * the timer are still on the ring, not popped), so the transport's quiesce
- * is the device's.  The stats buffer is different: the device holds it on
+ * Inflate, deflate and reporting chains complete within their event (chains
+ * left for the timer are still on the ring, not popped), so the transport's
+ * quiesce is the device's.  The stats buffer is different: the device holds it on
  * purpose until it wants fresh numbers, so it is saved as held (its head)
  * rather than handed back early.
  */
@@ -396,8 +475,8 @@ static int balloon_load_fields(struct lvm_balloon *b, struct lvm_state_reader *r
 				     (unsigned long long)ram_pages);
 	if (seen & ~((1u << VIRTIO_BALLOON_S_NR) - 1))
 		return lvm_state_bad(r, "statistics mask 0x%x has unknown tags", seen);
-	if (held && (b->ops.num_queues <= Q_STATS || !t->vq[Q_STATS].ready ||
-		     head >= t->vq[Q_STATS].size))
+	unsigned sq = stats_queue(b);
+	if (held && (sq == Q_NONE || !t->vq[sq].ready || head >= t->vq[sq].size))
 		return lvm_state_bad(r, "held stats buffer %u is not on a ready stats queue", head);
 	b->num_pages = num_pages;
 	b->actual = actual;
@@ -427,26 +506,31 @@ static int balloon_load(void *dev, struct lvm_state_reader *r)
 /* ---- Its entry in the machine's device table ---- */
 
 /* balloon = true, or balloon = { stats = true, deflate_on_oom = true,
- * stats_interval_ms = 1000 } (those are the defaults). */
+ * stats_interval_ms = 1000, free_page_reporting = false } (those are the
+ * defaults). */
 static void *balloon_parse(const struct lvm_value *v, const char *where, unsigned index)
 {
-	static const char *const keys[] = { "stats", "deflate_on_oom", "stats_interval_ms", NULL };
+	static const char *const keys[] = { "stats", "deflate_on_oom", "stats_interval_ms",
+					     "free_page_reporting", NULL };
 	(void)index;
 	struct lvm_balloon_options o = { .stats = true, .deflate_on_oom = true,
 					 .stats_interval_ms = 1000 };
 	if (v->type == LVM_VALUE_TABLE) {
 		if (lvm_value_check_keys(v, where, keys, NULL) < 0)
 			return NULL;
-		const struct lvm_value *stats = lvm_value_get(v, "stats");
-		const struct lvm_value *oom = lvm_value_get(v, "deflate_on_oom");
-		const struct lvm_value *ms = lvm_value_get(v, "stats_interval_ms");
-		if ((stats && stats->type != LVM_VALUE_BOOLEAN) ||
-		    (oom && oom->type != LVM_VALUE_BOOLEAN)) {
-			const struct lvm_value *bad = stats && stats->type != LVM_VALUE_BOOLEAN ? stats : oom;
-			lvm_fail("%s.%s must be a boolean, not a %s", where,
-				 bad == stats ? "stats" : "deflate_on_oom", lvm_value_type_name(bad));
-			return NULL;
+		static const char *const flags[] = { "stats", "deflate_on_oom", "free_page_reporting" };
+		bool *dest[] = { &o.stats, &o.deflate_on_oom, &o.free_page_reporting };
+		for (unsigned i = 0; i < 3; i++) {
+			const struct lvm_value *f = lvm_value_get(v, flags[i]);
+			if (f && f->type != LVM_VALUE_BOOLEAN) {
+				lvm_fail("%s.%s must be a boolean, not a %s", where, flags[i],
+					 lvm_value_type_name(f));
+				return NULL;
+			}
+			if (f)
+				*dest[i] = f->boolean;
 		}
+		const struct lvm_value *ms = lvm_value_get(v, "stats_interval_ms");
 		if (ms && (ms->type != LVM_VALUE_INTEGER || ms->integer < 0 ||
 			   ms->integer > 3600000)) {
 			char shown[64];
@@ -454,10 +538,6 @@ static void *balloon_parse(const struct lvm_value *v, const char *where, unsigne
 				 where, lvm_value_show(ms, shown, sizeof(shown)));
 			return NULL;
 		}
-		if (stats)
-			o.stats = stats->boolean;
-		if (oom)
-			o.deflate_on_oom = oom->boolean;
 		if (ms)
 			o.stats_interval_ms = (uint32_t)ms->integer;
 	} else if (v->type != LVM_VALUE_BOOLEAN) {
@@ -494,6 +574,11 @@ static unsigned balloon_stats(void *dev, struct lvm_device_stat *out)
 	out[n++] = (struct lvm_device_stat){ "rejected", b->rejected };
 	out[n++] = (struct lvm_device_stat){ "discard_errors", b->discard_errors };
 	out[n++] = (struct lvm_device_stat){ "stats_updates", b->stats_updates };
+	if (b->ops.features & (1ull << VIRTIO_BALLOON_F_REPORTING)) {
+		out[n++] = (struct lvm_device_stat){ "reports", b->reports };
+		out[n++] = (struct lvm_device_stat){ "reported_bytes", b->reported_bytes };
+		out[n++] = (struct lvm_device_stat){ "report_unaligned", b->report_unaligned };
+	}
 	for (unsigned tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++)
 		if ((b->guest_seen & (1u << tag)) && guest_stat_names[tag])
 			out[n++] = (struct lvm_device_stat){ guest_stat_names[tag], b->guest[tag] };
@@ -559,7 +644,7 @@ static const struct lvm_device_method balloon_methods[] = {
 	{ NULL, NULL },
 };
 
-/* balloon = true | { stats =, deflate_on_oom =, stats_interval_ms = } */
+/* balloon = true | { stats =, deflate_on_oom =, stats_interval_ms =, free_page_reporting = } */
 const struct lvm_device_type lvm_balloon_device = {
 	.key = "balloon",
 	.object = "balloon",

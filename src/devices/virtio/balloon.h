@@ -4,7 +4,8 @@
  * queue, and the device gives those pages back to the host (a hole punched
  * in the guest-RAM memfd: lvm_memory_discard).  Deflated pages need
  * nothing: the guest's next touch faults in a zero page.  With
- * VIRTIO_BALLOON_F_STATS_VQ the driver reports its memory statistics.
+ * VIRTIO_BALLOON_F_STATS_VQ the driver reports its memory statistics; with
+ * VIRTIO_BALLOON_F_REPORTING it reports free pages, given back the same way.
  */
 #ifndef LVM_DEVICES_VIRTIO_BALLOON_H
 #define LVM_DEVICES_VIRTIO_BALLOON_H
@@ -20,6 +21,7 @@ struct lvm_balloon_options {
 	bool stats;            /* offer VIRTIO_BALLOON_F_STATS_VQ */
 	bool deflate_on_oom;   /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
 	uint32_t stats_interval_ms; /* how often to ask for fresh stats (0: only once) */
+	bool free_page_reporting; /* offer VIRTIO_BALLOON_F_REPORTING */
 };
 
 struct lvm_balloon *lvm_balloon_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,

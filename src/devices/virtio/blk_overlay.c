@@ -14,6 +14,7 @@
 
 #include "devices/virtio/queue.h"
 #include "util/error.h"
+#include "util/le.h"
 #include "util/state.h"
 
 #define BLOCK ((uint64_t)LVM_BLK_OVERLAY_BLOCK)
@@ -424,20 +425,6 @@ static uint64_t map_at(uint64_t size)
 	return (size + BLOCK - 1) / BLOCK * BLOCK;
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* The map and trailer as saved (malloc'd, *len bytes), or NULL. */
 static uint8_t *encode_tail(const struct lvm_blk_overlay *ov, size_t *len)
 {
@@ -447,12 +434,12 @@ static uint8_t *encode_tail(const struct lvm_blk_overlay *ov, size_t *len)
 	if (!t)
 		return NULL;
 	for (size_t i = 0; i < words; i++)
-		put_le(t + 8 * i, ov->held[i], 8);
+		lvm_put_le(t + 8 * i, ov->held[i], 8);
 	uint8_t *tr = t + words * 8;
 	memcpy(tr, magic, sizeof(magic));
-	put_le(tr + 8, ov->size, 8);
-	put_le(tr + 16, lvm_crc32c(0, t, words * 8), 4);
-	put_le(tr + 20, 0, 4);
+	lvm_put_le(tr + 8, ov->size, 8);
+	lvm_put_le(tr + 16, lvm_crc32c(0, t, words * 8), 4);
+	lvm_put_le(tr + 20, 0, 4);
 	return t;
 }
 
@@ -489,15 +476,15 @@ static int decode_tail(struct lvm_blk_overlay *ov, int fd, const char *path)
 	const uint8_t *tr = t + len - TRAILER;
 	if (!transfer(fd, &v, 1, map_at(ov->size), len, false))
 		rc = lvm_fail_errno("cannot read %s", path);
-	else if (memcmp(tr, magic, sizeof(magic)) != 0 || get_le(tr + 20, 4) != 0)
+	else if (memcmp(tr, magic, sizeof(magic)) != 0 || lvm_get_le(tr + 20, 4) != 0)
 		rc = lvm_fail("%s is not a saved disk overlay", path);
-	else if (get_le(tr + 8, 8) != ov->size)
+	else if (lvm_get_le(tr + 8, 8) != ov->size)
 		rc = lvm_fail("%s is the overlay of a %llu-byte disk, not of %llu bytes", path,
-			      (unsigned long long)get_le(tr + 8, 8), (unsigned long long)ov->size);
-	else if (get_le(tr + 16, 4) != lvm_crc32c(0, t, len - TRAILER))
+			      (unsigned long long)lvm_get_le(tr + 8, 8), (unsigned long long)ov->size);
+	else if (lvm_get_le(tr + 16, 4) != lvm_crc32c(0, t, len - TRAILER))
 		rc = lvm_fail("%s: the overlay's map is damaged (checksum)", path);
 	for (size_t i = 0; rc == 0 && i < map_words(ov); i++)
-		ov->held[i] = get_le(t + 8 * i, 8);
+		ov->held[i] = lvm_get_le(t + 8 * i, 8);
 	free(t);
 	if (rc == 0 && ov->nblocks % 64 && ov->held[ov->nblocks / 64] >> (ov->nblocks % 64))
 		rc = lvm_fail("%s: the overlay's map holds blocks past the disk's end", path);

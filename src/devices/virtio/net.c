@@ -1,28 +1,23 @@
 /*
- * virtio-net: receiveq 0 and transmitq 1 (§5.1.2) bridged to a tap fd.
- * Transmit chains are written to the tap as they are (header + frame);
- * received frames wait in one bounce buffer until the driver has a receive
- * buffer, and while one waits the I/O thread stops polling the tap.
+ * virtio-net: receiveq 0 and transmitq 1 (§5.1.2) bridged to a backend
+ * (net_backend.h).  Transmit chains go to the backend as they are (header
+ * + frame); received frames wait in one bounce buffer until the driver
+ * has a receive buffer, and while one waits the I/O thread stops polling
+ * the backend.  The cable (lvm_net_set_link) sits in between: while it is
+ * out, frames are dropped in both directions before anything else sees
+ * them (a frame already in the gate is dropped when it leaves it).
  */
 #include "devices/virtio/net.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
-#include <net/if.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "devices/virtio/gate.h"
+#include "devices/virtio/net_backend.h"
 #include "devices/virtio/transport.h"
-#include "util/clock.h"
 #include "util/error.h"
 #include "util/state.h"
 
@@ -33,10 +28,9 @@
 
 struct lvm_net {
 	struct lvm_virtio_transport *transport;
-	int tap_fd;
-	int ctl_fd;            /* a datagram socket for SIOCGIFFLAGS on the tap */
-	char tap_name[IFNAMSIZ];
-	uint64_t link_checked_ns; /* when the I/O thread last read the tap's flags */
+	struct lvm_net_backend *backend;
+	bool link;        /* the cable: transport lock to write, atomic to read */
+	uint64_t carrier; /* the backend's host side as last seen (atomic): 1 up */
 	uint8_t mac[6];
 	struct lvm_net_stats stats;
 	struct lvm_throttle throttle; /* both directions share it */
@@ -50,6 +44,11 @@ struct lvm_net {
 	struct lvm_vq_chain tx;
 	uint8_t tx_frame[FRAME_MAX]; /* a flat copy for the filter (slow path) */
 };
+
+static bool link_in(const struct lvm_net *net)
+{
+	return __atomic_load_n(&net->link, __ATOMIC_RELAXED);
+}
 
 /* Whether a transmit chain holds a frame we can send (header + 1..65550 bytes). */
 static bool sendable(const struct lvm_vq_chain *c)
@@ -78,38 +77,31 @@ static bool describe_rx(void *arg, struct lvm_filter_request *req)
 	return true;
 }
 
-/* Whether the host side of the tap is up.  A down tap takes frames and
- * drops them without telling the writer, so this is the only way to know. */
-static bool tap_up(const struct lvm_net *net)
+/* Whether the host side carries frames (a tap that is up), kept for stats. */
+static bool carrier_now(struct lvm_net *net)
 {
-	struct ifreq ifr = { 0 };
-	memcpy(ifr.ifr_name, net->tap_name, sizeof(ifr.ifr_name));
-	return net->ctl_fd < 0 || ioctl(net->ctl_fd, SIOCGIFFLAGS, &ifr) < 0 ||
-	       (ifr.ifr_flags & IFF_UP);
-}
-
-/* The link state as of at most a second ago (one ioctl a second, not a frame). */
-static bool link_up_now(struct lvm_net *net)
-{
-	uint64_t now = lvm_monotonic_ns();
-	if (now - net->link_checked_ns >= 1000000000ull) {
-		net->link_checked_ns = now;
-		__atomic_store_n(&net->stats.link_up, tap_up(net) ? 1 : 0, __ATOMIC_RELAXED);
-	}
-	return __atomic_load_n(&net->stats.link_up, __ATOMIC_RELAXED) != 0;
+	struct lvm_net_backend *b = net->backend;
+	bool up = !b->ops->carrier || b->ops->carrier(b);
+	__atomic_store_n(&net->carrier, up ? 1 : 0, __ATOMIC_RELAXED);
+	return up;
 }
 
 static void transmit(struct lvm_net *net, struct lvm_vq_chain *c)
 {
 	if (!sendable(c))
 		return; /* nothing to send or more than a frame: dropped */
-	ssize_t n = writev(net->tap_fd, c->out, (int)c->nout);
+	if (!link_in(net)) {
+		lvm_stat_add(&net->stats.tx_while_down, 1); /* the cable is out */
+		return;
+	}
+	struct lvm_net_backend *b = net->backend;
+	ssize_t n = b->ops->send(b, c->out, c->nout, c->out_len);
 	if (n > 0) {
 		lvm_stat_add(&net->stats.tx_packets, 1);
-		lvm_stat_add(&net->stats.tx_bytes, (uint64_t)n - HDR_LEN);
+		lvm_stat_add(&net->stats.tx_bytes, (uint64_t)n);
 	}
 	/* A down tap either refuses the write (EIO) or swallows the frame. */
-	if (!link_up_now(net))
+	if (!carrier_now(net))
 		lvm_stat_add(&net->stats.tx_while_down, 1);
 }
 
@@ -118,6 +110,13 @@ static bool tx_next(struct lvm_net *net, struct lvm_virtio_transport *t)
 	if (net->tx_pending)
 		return true;
 	do {
+		while (!link_in(net) && lvm_virtio_pop(t, TXQ, &net->tx)) {
+			/* The cable is out: gone before the filter or the rate limit. */
+			if (sendable(&net->tx))
+				lvm_stat_add(&net->stats.tx_while_down, 1);
+			lvm_vq_push(&t->vq[TXQ], net->tx.head, 0);
+			lvm_virtio_notify_used(t, TXQ);
+		}
 		if (lvm_virtio_pop(t, TXQ, &net->tx)) {
 			net->tx_pending = true;
 			lvm_gate_begin(&net->tx_gate,
@@ -178,22 +177,32 @@ static bool rx_admit(struct lvm_net *net, struct lvm_virtio_transport *t)
 	return false;
 }
 
-/* Moves frames from the tap into receive buffers while both exist. */
+/* Moves frames from the backend into receive buffers while both exist. */
 static void receive(struct lvm_net *net, struct lvm_virtio_transport *t)
 {
 	bool any = false;
 	for (;;) {
 		if (!net->pending_len) {
-			ssize_t n = read(net->tap_fd, net->bounce, sizeof(net->bounce));
-			if (n <= (ssize_t)HDR_LEN)
-				break; /* EAGAIN (or a runt): nothing more now */
-			net->pending_len = (size_t)n;
+			struct lvm_net_backend *b = net->backend;
+			size_t n = b->ops->recv(b, net->bounce, sizeof(net->bounce));
+			if (n <= HDR_LEN)
+				break; /* nothing more now */
+			if (!link_in(net)) {
+				lvm_stat_add(&net->stats.rx_while_down, 1);
+				continue;
+			}
+			net->pending_len = n;
 			lvm_gate_begin(&net->rx_gate, (uint64_t)n - HDR_LEN);
 		}
 		if (!rx_admit(net, t)) {
 			if (net->pending_len)
 				break; /* waits for the rate limit */
 			continue;   /* dropped by the policy (or reset) */
+		}
+		if (!link_in(net)) { /* the cable went out while it waited */
+			lvm_stat_add(&net->stats.rx_while_down, 1);
+			net->pending_len = 0;
+			continue;
 		}
 		if (!lvm_virtio_pop(t, RXQ, &net->chain)) {
 			t->device_fd_paused = true; /* until the driver posts buffers */
@@ -259,7 +268,8 @@ static void net_reset(void *dev)
 static void net_read_config(void *dev, uint8_t *config)
 {
 	struct lvm_net *net = dev;
-	struct virtio_net_config c = { .status = VIRTIO_NET_S_LINK_UP, .max_virtqueue_pairs = 1 };
+	struct virtio_net_config c = { .status = link_in(net) ? VIRTIO_NET_S_LINK_UP : 0,
+				       .max_virtqueue_pairs = 1 };
 	memcpy(c.mac, net->mac, 6);
 	memcpy(config, &c, sizeof(c));
 }
@@ -277,74 +287,53 @@ static const struct lvm_virtio_ops net_ops = {
 	.reset = net_reset,
 };
 
-static int open_tap(const char *name)
-{
-	if (strlen(name) >= IFNAMSIZ)
-		return lvm_fail("cannot open tap %s: name too long", name);
-	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return lvm_fail_errno("cannot open tap %s: /dev/net/tun", name);
-	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-	memcpy(ifr.ifr_name, name, strlen(name));
-	int hdr = HDR_LEN;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return lvm_fail_errno("cannot open tap %s", name);
-	}
-	return fd;
-}
-
-struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *tap,
-			    const uint8_t mac[6])
+struct lvm_net *lvm_net_new_backend(struct lvm_vm *vm, uint64_t base, unsigned gsi,
+				    struct lvm_net_backend *backend, const uint8_t mac[6])
 {
 	struct lvm_net *net = calloc(1, sizeof(*net));
 	if (!net) {
+		backend->ops->free(backend);
 		lvm_fail("out of memory");
 		return NULL;
 	}
 	memcpy(net->mac, mac, 6);
+	net->backend = backend;
+	net->link = true;
 	lvm_throttle_init(&net->throttle);
 	lvm_gate_init(&net->rx_gate, &net->throttle);
 	lvm_gate_init(&net->tx_gate, &net->throttle);
-	net->ctl_fd = -1;
-	net->tap_fd = open_tap(tap);
-	if (net->tap_fd < 0) {
-		lvm_throttle_destroy(&net->throttle);
-		free(net);
-		return NULL;
-	}
-	snprintf(net->tap_name, sizeof(net->tap_name), "%s", tap);
-	net->ctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	net->link_checked_ns = lvm_monotonic_ns();
-	net->stats.link_up = tap_up(net);
-	if (!net->stats.link_up)
-		lvm_warn("tap %s is down: frames the guest sends are lost until it is up (ip link set %s up; net:stats().tx_while_down counts them)",
-			 tap, tap);
+	carrier_now(net);
 	net->transport = lvm_virtio_new(vm, base, gsi, &net_ops, net);
 	if (!net->transport) {
 		lvm_net_free(net);
 		return NULL;
 	}
-	lvm_virtio_set_device_fd(net->transport, net->tap_fd);
+	lvm_virtio_set_device_fd(net->transport, backend->fd);
 	return net;
+}
+
+struct lvm_net *lvm_net_new(struct lvm_vm *vm, uint64_t base, unsigned gsi, const char *tap,
+			    const uint8_t mac[6])
+{
+	struct lvm_net_backend *b = lvm_net_tap_new(tap);
+	return b ? lvm_net_new_backend(vm, base, gsi, b, mac) : NULL;
 }
 
 int lvm_net_start(struct lvm_net *net)
 {
+	struct lvm_net_backend *b = net->backend;
+	if (b->ops->start && b->ops->start(b) < 0)
+		return -1;
 	return lvm_virtio_start(net->transport);
 }
 
+/* The I/O thread stops first: it is the one calling into the backend. */
 void lvm_net_free(struct lvm_net *net)
 {
 	if (!net)
 		return;
 	lvm_virtio_free(net->transport);
-	if (net->tap_fd >= 0)
-		close(net->tap_fd);
-	if (net->ctl_fd >= 0)
-		close(net->ctl_fd);
+	net->backend->ops->free(net->backend);
 	lvm_throttle_destroy(&net->throttle);
 	free(net);
 }
@@ -364,7 +353,37 @@ struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)
 {
 	struct lvm_net_stats s;
 	lvm_stats_snapshot(&s, &net->stats, sizeof(s));
+	s.link_up = link_in(net) && __atomic_load_n(&net->carrier, __ATOMIC_RELAXED);
+	struct lvm_net_backend *b = net->backend;
+	s.queue_dropped = b->ops->dropped ? b->ops->dropped(b) : 0;
 	return s;
+}
+
+void lvm_net_set_link(struct lvm_net *net, bool up)
+{
+	struct lvm_virtio_transport *t = net->transport;
+	pthread_mutex_lock(&t->lock);
+	if (link_in(net) != up) {
+		__atomic_store_n(&net->link, up, __ATOMIC_RELAXED);
+		lvm_virtio_config_changed(t);
+		/* Wake the I/O thread (it may sleep without polling the backend,
+		 * the driver having no receive buffer): while the cable is out
+		 * it drains and drops what arrives, and it sends (drops) what
+		 * the driver queued. */
+		t->device_fd_paused = false;
+		lvm_virtio_arm_timer(t, 1);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool lvm_net_link(struct lvm_net *net)
+{
+	return link_in(net);
+}
+
+uint32_t lvm_net_switch_id(const struct lvm_net *net)
+{
+	return net->backend->switch_id;
 }
 
 /* ---- Snapshots ---- */
@@ -373,9 +392,11 @@ struct lvm_net_stats lvm_net_stats(const struct lvm_net *net)
  * A transmit chain waiting in its gate (a delay or the rate limit) is the
  * only request the NIC keeps across events: it goes out now.  A received
  * frame waiting in `bounce` is not the driver's request; like the frames
- * queued in the tap, it is not state (the original machine delivers it
- * after resume, a restored one never had it).  While quiesced the I/O
- * thread does not poll the tap at all.
+ * queued in the backend (a tap, a user net's or a switch port's queue),
+ * it is not state (the original machine delivers it after resume, a
+ * restored one never had it).  While quiesced the I/O thread does not
+ * poll the backend at all; a user net's thread and the switch go on
+ * queueing frames for it (and drop them once its queue is full).
  */
 int lvm_net_quiesce(struct lvm_net *net)
 {
@@ -402,13 +423,15 @@ void lvm_net_resume(struct lvm_net *net)
 	lvm_virtio_resume(net->transport);
 }
 
-/* After the transport: the MAC and link status the driver read from the
- * configuration space (a restore into a NIC showing others is refused). */
+/* After the transport: the MAC and the link status the driver read from
+ * the configuration space (a restore into a NIC with another MAC is
+ * refused; the cable comes back as it was).  Nothing of the backend: a
+ * user network starts afresh, a switch port is a new port. */
 void lvm_net_save(struct lvm_net *net, struct lvm_state_writer *w)
 {
 	lvm_virtio_save(net->transport, w);
 	lvm_state_put_bytes(w, net->mac, sizeof(net->mac));
-	lvm_state_put_u16(w, VIRTIO_NET_S_LINK_UP);
+	lvm_state_put_u16(w, link_in(net) ? VIRTIO_NET_S_LINK_UP : 0);
 }
 
 int lvm_net_load(struct lvm_net *net, struct lvm_state_reader *r)
@@ -424,8 +447,9 @@ int lvm_net_load(struct lvm_net *net, struct lvm_state_reader *r)
 		return lvm_state_bad(r, "mac %02x:%02x:%02x:%02x:%02x:%02x, this NIC has %02x:%02x:%02x:%02x:%02x:%02x (the guest's driver keeps the one it read)",
 				     mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], net->mac[0],
 				     net->mac[1], net->mac[2], net->mac[3], net->mac[4], net->mac[5]);
-	if (status != VIRTIO_NET_S_LINK_UP)
-		return lvm_state_bad(r, "link status 0x%x, this NIC shows 0x%x", status,
-				     VIRTIO_NET_S_LINK_UP);
+	if (status & ~VIRTIO_NET_S_LINK_UP)
+		return lvm_state_bad(r, "link status 0x%x (this NIC shows only LINK_UP, 0x%x)",
+				     status, VIRTIO_NET_S_LINK_UP);
+	net->link = status == VIRTIO_NET_S_LINK_UP;
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
- * A virtio-mmio device's life: its bus window, the KVM ioeventfds on
- * QueueNotify and the irqfd on its GSI (api.rst KVM_IOEVENTFD, KVM_IRQFD),
- * and the I/O thread that serves its queues off the vCPU threads.
+ * A virtio device's life: the irqfd on its GSI (api.rst KVM_IRQFD), its
+ * registers (a virtio-mmio window with KVM ioeventfds on QueueNotify
+ * (KVM_IOEVENTFD), or a PCI function, pci.c), and the I/O thread that
+ * serves its queues off the vCPU threads.
  */
 #include "devices/virtio/transport.h"
 
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/pci/host.h"
+#include "devices/virtio/pci.h"
 #include "kvm/seccomp.h"
 #include "util/error.h"
 #include "util/throttle.h"
@@ -85,17 +88,26 @@ struct lvm_virtio_transport *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, un
 		lvm_fail_errno("virtio: timerfd");
 		goto fail;
 	}
-	for (unsigned q = 0; q < ops->num_queues; q++) {
+	for (unsigned q = 0; q < ops->num_queues; q++)
 		if (new_eventfd(&t->notify_fd[q]) < 0)
 			goto fail;
-		set_ioeventfd(t, q, true);
-	}
 	errno = 0;
 	struct kvm_irqfd probe = { .fd = (uint32_t)t->irq_fd, .gsi = gsi };
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &probe) < 0) {
 		lvm_fail_errno("virtio: KVM_IRQFD on gsi %u", gsi);
 		goto fail;
 	}
+	unsigned slot;
+	struct lvm_pci_host *host = lvm_pci_host_at(vm, base, &slot);
+	if (host) {
+		if (lvm_virtio_pci_attach(t, host, slot) < 0) {
+			set_irqfd(t, false);
+			goto fail;
+		}
+		return t;
+	}
+	for (unsigned q = 0; q < ops->num_queues; q++)
+		set_ioeventfd(t, q, true);
 	if (lvm_bus_register(&vm->mmio, base, LVM_VIRTIO_MMIO_SIZE, lvm_virtio_mmio_io, t,
 			     ops->name) < 0) {
 		set_irqfd(t, false);
@@ -202,9 +214,12 @@ int lvm_virtio_start(struct lvm_virtio_transport *t)
 	 * included) is whole again; a driver reads the status on each one. */
 	if (t->raise_at_start) {
 		t->raise_at_start = false;
-		uint64_t one = 1;
-		ssize_t ignored = write(t->irq_fd, &one, sizeof(one));
-		(void)ignored;
+		/* With MSI-X the pending bits, loaded, are the state: no line. */
+		if (!t->pci || !lvm_virtio_pci_msix_enabled(t)) {
+			uint64_t one = 1;
+			ssize_t ignored = write(t->irq_fd, &one, sizeof(one));
+			(void)ignored;
+		}
 	}
 	int rc = pthread_create(&t->thread, NULL, io_thread, t);
 	if (rc) {
@@ -236,6 +251,7 @@ void lvm_virtio_free(struct lvm_virtio_transport *t)
 		(void)ignored;
 		pthread_join(t->thread, NULL);
 	}
+	lvm_virtio_pci_detach(t); /* a PCI function: off the bus, its fds unwired */
 	if (t->on_bus) /* a failed registration must not remove another device's window */
 		lvm_bus_unregister(&t->vm->mmio, t->base);
 	for (unsigned q = 0; q < LVM_VIRTIO_MAX_QUEUES; q++) {

@@ -1,10 +1,18 @@
 /*
- * The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2), shared by every
- * virtio device.  A device supplies its ops; the transport owns the register
- * window, feature negotiation, the queues, an ioeventfd per queue on the
- * QueueNotify register, an irqfd on the device's GSI and one I/O thread
- * that calls the device whenever a queue (or the device's own fd) wakes it.
+ * The virtio transport shared by every virtio device.  A device supplies
+ * its ops; the transport owns the registers, feature negotiation, the
+ * queues, an ioeventfd per queue, the interrupts and one I/O thread that
+ * calls the device whenever a queue (or the device's own fd) wakes it.
  * The vCPU threads only ever touch registers.
+ *
+ * Two register front-ends over one core (core.c: status, features,
+ * queues, configuration space, saved state):
+ *   - virtio-mmio, version 2 (§4.2.2; mmio.c): a window at `base`,
+ *     QueueNotify ioeventfds, an irqfd on the device's GSI;
+ *   - virtio-pci, modern (§4.1; pci.c): chosen when `base` is the ECAM
+ *     address of a device on a PCI host bridge (devices/pci/host.h), with
+ *     its BAR, MSI-X vectors and INTA# on the GSI.
+ * Devices cannot tell them apart: they use the calls below either way.
  */
 #ifndef LVM_DEVICES_VIRTIO_TRANSPORT_H
 #define LVM_DEVICES_VIRTIO_TRANSPORT_H
@@ -83,15 +91,19 @@ struct lvm_virtio_transport {
 	bool serving;         /* the I/O thread is inside the device's ops */
 	bool stopping;        /* lvm_virtio_free: a parked I/O thread leaves */
 	bool raise_at_start;  /* a loaded InterruptStatus: raise the line at start */
+
+	struct lvm_virtio_pci *pci; /* the PCI front-end (pci.h); NULL: virtio-mmio */
 };
 
 /* The device features every transport offers besides the device's own. */
 uint64_t lvm_virtio_transport_features(void);
 
 /*
- * Registers the window at `base` (LVM_VIRTIO_MMIO_SIZE bytes) on the VM's
- * MMIO bus and wires notify/interrupt fds.  The I/O thread starts with
- * lvm_virtio_start.  NULL + lvm_error on failure.
+ * Wires notify/interrupt fds and the registers: if `base` is the ECAM
+ * address of function 0 of a device on a PCI host bridge, the device
+ * becomes that PCI function (pci.h; gsi is its INTA# line); otherwise the
+ * window at `base` (LVM_VIRTIO_MMIO_SIZE bytes) goes on the VM's MMIO bus.
+ * The I/O thread starts with lvm_virtio_start.  NULL + lvm_error on failure.
  */
 struct lvm_virtio_transport *lvm_virtio_new(struct lvm_vm *vm, uint64_t base, unsigned gsi,
 				  const struct lvm_virtio_ops *ops, void *dev);
@@ -170,5 +182,29 @@ void lvm_virtio_serve(struct lvm_virtio_transport *t, unsigned q, struct lvm_vq_
 /* The MMIO bus handler (exposed for unit tests). */
 void lvm_virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
 			bool is_write);
+
+/*
+ * The core, for the register front-ends (mmio.c, pci.c), transport lock
+ * held.  The same state machine whichever registers reach it.
+ */
+uint64_t lvm_virtio_device_features(const struct lvm_virtio_transport *t);
+/* The device (or driver) feature word device_features_sel (driver_features_sel) selects. */
+uint32_t lvm_virtio_device_features_word(const struct lvm_virtio_transport *t);
+uint32_t lvm_virtio_driver_features_word(const struct lvm_virtio_transport *t);
+/* Sets the selected driver feature word, until FEATURES_OK. */
+void lvm_virtio_set_driver_features(struct lvm_virtio_transport *t, uint32_t value);
+/* A write of the device status: 0 resets the device (§2.1, §3.1.1). */
+void lvm_virtio_set_status(struct lvm_virtio_transport *t, uint32_t value);
+/* The queue queue_sel selects, or NULL. */
+struct lvm_vq *lvm_virtio_selected_queue(struct lvm_virtio_transport *t);
+/* Maps the rings (true) or stops the queue; a bad layout sets NEEDS_RESET. */
+void lvm_virtio_set_queue_ready(struct lvm_virtio_transport *t, struct lvm_vq *vq, bool ready);
+/* Half of a ring address, ignored once the queue is ready. */
+void lvm_virtio_set_ring_half(struct lvm_vq *vq, uint64_t *field, bool high, uint32_t value);
+/* A notification of queue q that KVM's ioeventfd did not absorb. */
+void lvm_virtio_queue_notify(struct lvm_virtio_transport *t, uint32_t q);
+/* The device configuration space: any width, little-endian. */
+void lvm_virtio_device_config_io(struct lvm_virtio_transport *t, uint64_t offset, uint8_t *data,
+				 uint32_t size, bool is_write);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * virtio-vsock (virtio 1.2 §5.10): stream sockets between the guest and
- * host unix sockets.  Queues (§5.10.2): 0 rx, 1 tx, 2 event (the event
- * queue only holds the driver's buffers: we never reset the transport).
- * Configuration (§5.10.4): guest_cid, 64 bits.  No feature bits
- * (VIRTIO_VSOCK_F_SEQPACKET is not offered).
+ * host unix sockets.  Queues (§5.10.2): 0 rx, 1 tx, 2 event (its only
+ * event, TRANSPORT_RESET, is sent once after a snapshot is loaded: see
+ * "snapshots" below).  Configuration (§5.10.4): guest_cid, 64 bits.  No
+ * feature bits (VIRTIO_VSOCK_F_SEQPACKET is not offered).
  *
  * Every packet starts with struct virtio_vsock_hdr (§5.10.6).  Packets the
  * driver sends that we cannot accept are answered with RST (§5.10.6.3):
@@ -27,11 +27,22 @@
  * the socket).  A guest REQUEST to host port P connects to the unix socket
  * "<path>_<P>" (RST if nothing listens there).
  *
+ * Policy (util/request_filter.h): with a filter installed (the recipe's
+ * vm.vsock:on_connect or vm.vsock:listen), each new connection is asked
+ * about first, the guest's REQUEST and a host process's CONNECT line
+ * alike, with the transport lock dropped as the admission gate does
+ * (gate.c): a vCPU never waits for Lua, and a driver reset meanwhile
+ * (`generation`) makes us forget the request.  A refusal is an RST (or the
+ * host socket closed).  The answer to a guest REQUEST may carry a socket
+ * the policy layer made for a Lua listener: the connection then runs over
+ * it instead of "<path>_<P>".  Without a filter nothing is asked.
+ *
  * Threads: everything runs on the transport's I/O thread with its lock
- * held, except reset (vCPU thread, lock held) and the Lua API's connect
- * (control thread, lock taken), neither of which closes fds: closed
- * connections go to a graveyard the I/O thread empties.  All host sockets
- * sit in one epoll set, the transport's device fd.
+ * held (dropped only while the policy is asked), except reset (vCPU
+ * thread, lock held) and the Lua API's connect (control thread, lock
+ * taken), neither of which closes fds: closed connections go to a
+ * graveyard the I/O thread empties at the start and end of each event.
+ * All host sockets sit in one epoll set, the transport's device fd.
  */
 #include "devices/virtio/vsock.h"
 
@@ -50,6 +61,7 @@
 #include "devices/device.h"
 #include "devices/virtio/transport.h"
 #include "util/error.h"
+#include "util/request_filter.h"
 #include "util/state.h"
 
 enum { Q_RX = 0, Q_TX = 1, Q_EVENT = 2 };
@@ -109,12 +121,15 @@ struct lvm_vsock {
 	struct rst rsts[RST_RING];
 	unsigned rst_head, rst_len;
 	bool rx_held; /* rx_chain was popped and waits for a packet */
-	struct lvm_vq_chain rx_chain, tx_chain;
+	struct lvm_vq_chain rx_chain, tx_chain, ev_chain;
+	uint64_t generation; /* bumped by a driver reset (a policy call in flight is void) */
+	bool reset_owed;     /* TRANSPORT_RESET to send on the event queue */
+	const struct lvm_filter *filter; /* atomic; NULL: nobody to ask */
 	uint8_t payload[LVM_VSOCK_PAYLOAD_MAX];
 	struct {
 		uint64_t opened, closed, refused, rst_sent, rst_dropped, bad_packets;
 		uint64_t credit_violations, tx_bytes, rx_bytes, tx_packets, rx_packets;
-		uint64_t short_buffers, host_rejected;
+		uint64_t short_buffers, host_rejected, denied, transport_resets;
 	} st;
 };
 
@@ -341,6 +356,43 @@ static bool conn_write(struct lvm_vsock *v, struct conn *c, const void *data, si
 	return conn_flush(v, c);
 }
 
+/* ---- the policy ---- */
+
+enum answer { A_ALLOW, A_DENY, A_GONE };
+
+/*
+ * Asks the installed filter about a new connection (`op`: who opens it;
+ * `port`: the listener's; `peer_port`: the opener's) with the transport
+ * lock dropped.  A_GONE: the driver reset the device meanwhile, whatever
+ * was being served belongs to a ring that no longer exists.  *fd: a stream
+ * socket the policy layer made for its own listener (ours from now on), or
+ * -1.  Unanswered (the machine stopped) counts as a refusal.
+ */
+static enum answer ask(struct lvm_vsock *v, enum lvm_filter_op op, uint32_t port,
+		       uint32_t peer_port, int *fd)
+{
+	*fd = -1;
+	const struct lvm_filter *f = __atomic_load_n(&v->filter, __ATOMIC_ACQUIRE);
+	if (!f)
+		return A_ALLOW;
+	int given = -1;
+	struct lvm_filter_request req = { .op = op, .port = port, .peer_port = peer_port,
+					  .cid = v->cid, .stream_fd = &given };
+	struct lvm_filter_result r = { .verdict = LVM_FILTER_DROP };
+	uint64_t generation = v->generation;
+	pthread_mutex_unlock(&v->transport->lock);
+	f->check(f->opaque, &req, &r);
+	pthread_mutex_lock(&v->transport->lock);
+	bool allowed = r.verdict == LVM_FILTER_ALLOW;
+	if (generation != v->generation || !allowed) {
+		if (given >= 0)
+			close(given);
+		return generation != v->generation ? A_GONE : A_DENY;
+	}
+	*fd = given;
+	return A_ALLOW;
+}
+
 /* ---- the host side ---- */
 
 static void accept_host(struct lvm_vsock *v)
@@ -398,9 +450,20 @@ static void handshake(struct lvm_vsock *v, struct conn *c)
 		conn_close(v, c, false);
 		return;
 	}
-	c->state = C_CONNECTING;
 	c->local_port = v->next_port++;
 	c->peer_port = (uint32_t)port;
+	int fd;
+	enum answer a = ask(v, LVM_FILTER_VSOCK_HOST, c->peer_port, c->local_port, &fd);
+	if (fd >= 0) /* only a guest's connection is handed a socket */
+		close(fd);
+	if (a == A_GONE || c->dead) /* reset meanwhile: it is buried already */
+		return;
+	if (a == A_DENY) {
+		v->st.denied++;
+		conn_close(v, c, false);
+		return;
+	}
+	c->state = C_CONNECTING;
 	c->pending |= P_REQUEST;
 	conn_watch(v, c);
 }
@@ -428,79 +491,106 @@ static int connect_host(struct lvm_vsock *v, uint32_t port)
 
 /* ---- guest -> host: the transmit queue ---- */
 
-static void guest_packet(struct lvm_vsock *v, const struct lvm_vsock_pkt *p,
+/*
+ * A guest REQUEST for host port dst_port: the policy first (which may hand
+ * us a Lua listener's socket), else the unix socket "<path>_<port>"; RST
+ * if refused or if nobody listens.  False if the device was reset while
+ * the policy was asked.
+ */
+static bool guest_connect(struct lvm_vsock *v, const struct lvm_vsock_pkt *p)
+{
+	int fd;
+	enum answer a = ask(v, LVM_FILTER_VSOCK_GUEST, p->dst_port, p->src_port, &fd);
+	if (a == A_GONE)
+		return false;
+	/* The same ports may have connected meanwhile (vm.vsock:connect). */
+	bool taken = conn_find(v, p->dst_port, p->src_port) != NULL;
+	if (a == A_ALLOW && fd < 0 && !taken && v->nconns < CONN_MAX)
+		fd = connect_host(v, p->dst_port);
+	struct conn *c = NULL;
+	if (fd >= 0 && !taken && v->nconns < CONN_MAX)
+		c = conn_new(v, fd, C_OPEN);
+	if (!c) {
+		if (fd >= 0)
+			close(fd);
+		if (a == A_DENY)
+			v->st.denied++;
+		else
+			v->st.refused++;
+		rst_queue(v, p->dst_port, p->src_port);
+		return true;
+	}
+	c->local_port = p->dst_port;
+	c->peer_port = p->src_port;
+	c->peer_buf_alloc = p->buf_alloc;
+	c->peer_fwd_cnt = p->fwd_cnt;
+	c->pending |= P_RESPONSE;
+	conn_watch(v, c);
+	return true;
+}
+
+/* One valid packet from the driver; false if the device was reset while
+ * it was being served (its chain must not be touched). */
+static bool guest_packet(struct lvm_vsock *v, const struct lvm_vsock_pkt *p,
 			 const struct lvm_vq_chain *chain)
 {
 	struct conn *c = conn_find(v, p->dst_port, p->src_port);
 	if (p->op == VIRTIO_VSOCK_OP_RST) {
 		if (c)
 			conn_close(v, c, false);
-		return;
+		return true;
 	}
 	if (p->op == VIRTIO_VSOCK_OP_REQUEST) {
-		if (c) { /* a second REQUEST on a live connection */
-			conn_close(v, c, true);
-			return;
-		}
-		int fd = v->nconns < CONN_MAX ? connect_host(v, p->dst_port) : -1;
-		if (fd < 0 || !(c = conn_new(v, fd, C_OPEN))) {
-			if (fd >= 0)
-				close(fd);
-			v->st.refused++;
-			rst_queue(v, p->dst_port, p->src_port);
-			return;
-		}
-		c->local_port = p->dst_port;
-		c->peer_port = p->src_port;
-		c->pending |= P_RESPONSE;
+		if (!c)
+			return guest_connect(v, p);
+		conn_close(v, c, true); /* a second REQUEST on a live connection */
+		return true;
 	}
 	if (!c) {
 		rst_queue(v, p->dst_port, p->src_port);
-		return;
+		return true;
 	}
 	/* Every header carries the sender's credit (§5.10.6.3.1). */
 	c->peer_buf_alloc = p->buf_alloc;
 	c->peer_fwd_cnt = p->fwd_cnt;
 	switch (p->op) {
-	case VIRTIO_VSOCK_OP_REQUEST:
-		break;
 	case VIRTIO_VSOCK_OP_RESPONSE: {
 		if (c->state != C_CONNECTING) {
 			conn_close(v, c, true);
-			return;
+			return true;
 		}
 		c->state = C_OPEN;
 		char ok[LINE_MAX_LEN];
 		int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
 		c->wline = (size_t)n; /* not guest data: fwd_cnt does not count it */
 		if (!conn_write(v, c, ok, (size_t)n))
-			return;
+			return true;
 		break;
 	}
 	case VIRTIO_VSOCK_OP_SHUTDOWN:
 		if (c->state != C_OPEN) {
 			conn_close(v, c, true);
-			return;
+			return true;
 		}
 		c->guest_shut |= p->flags & (VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV);
 		break;
 	case VIRTIO_VSOCK_OP_RW: {
 		if (c->state != C_OPEN || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND)) {
 			conn_close(v, c, true);
-			return;
+			return true;
 		}
 		/* Beyond the credit we gave: the guest lies; reset it. */
 		if ((uint64_t)(c->rx_cnt - c->fwd_cnt) + p->len > CONN_BUF) {
 			v->st.credit_violations++;
 			conn_close(v, c, true);
-			return;
+			return true;
 		}
 		size_t got = lvm_iov_read(chain->out, chain->nout, LVM_VSOCK_HDR_LEN, v->payload,
 					  p->len);
 		c->rx_cnt += (uint32_t)got;
 		v->st.tx_bytes += got;
 		if (!conn_write(v, c, v->payload, got))
-			return;
+			return true;
 		break;
 	}
 	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
@@ -511,6 +601,7 @@ static void guest_packet(struct lvm_vsock *v, const struct lvm_vsock_pkt *p,
 	}
 	conn_watch(v, c);
 	conn_check_close(v, c);
+	return true;
 }
 
 static void tx_run(struct lvm_vsock *v, struct lvm_virtio_transport *t)
@@ -525,7 +616,8 @@ static void tx_run(struct lvm_vsock *v, struct lvm_virtio_transport *t)
 			enum lvm_vsock_verdict verdict = lvm_vsock_parse(hdr, n, ch->out_len, v->cid, &p);
 			v->st.tx_packets++;
 			if (verdict == LVM_VSOCK_OK) {
-				guest_packet(v, &p, ch);
+				if (!guest_packet(v, &p, ch))
+					return; /* reset meanwhile: the ring is gone */
 			} else {
 				v->st.bad_packets++;
 				if (verdict != LVM_VSOCK_SHORT && p.op != VIRTIO_VSOCK_OP_RST) {
@@ -670,19 +762,52 @@ static void rx_run(struct lvm_vsock *v, struct lvm_virtio_transport *t)
 		lvm_virtio_notify_used(t, Q_RX);
 }
 
+/* ---- the event queue ---- */
+
+/*
+ * TRANSPORT_RESET (virtio 1.2 §5.10.6, "Device Events"; struct
+ * virtio_vsock_event) in the driver's next event buffer, if it posted one:
+ * every connection it knows is gone.  Linux then resets each connected
+ * socket (ECONNRESET) and reads guest_cid again; listening sockets stay.
+ * A buffer too short for the event goes back empty.
+ */
+static void send_events(struct lvm_vsock *v, struct lvm_virtio_transport *t)
+{
+	bool any = false;
+	while (v->reset_owed && lvm_virtio_pop(t, Q_EVENT, &v->ev_chain)) {
+		struct lvm_vq_chain *ch = &v->ev_chain;
+		uint32_t len = 0;
+		if (ch->in_len >= sizeof(struct virtio_vsock_event)) {
+			uint8_t ev[sizeof(struct virtio_vsock_event)];
+			put32(ev, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+			lvm_iov_write(ch->in, ch->nin, 0, ev, sizeof(ev));
+			len = sizeof(ev);
+			v->reset_owed = false;
+			v->st.transport_resets++;
+		}
+		lvm_vq_push(&t->vq[Q_EVENT], ch->head, len);
+		any = true;
+	}
+	if (any)
+		lvm_virtio_notify_used(t, Q_EVENT);
+}
+
 /* ---- transport ops ---- */
 
 static void vsock_queue_event(void *dev, struct lvm_virtio_transport *t, unsigned q)
 {
 	struct lvm_vsock *v = dev;
 	reap(v);
+	if (q == Q_EVENT) {
+		send_events(v, t);
+		return;
+	}
 	if (q == Q_TX)
 		tx_run(v, t);
-	else if (q == Q_RX)
-		t->device_fd_paused = false;
 	else
-		return; /* the event queue: its buffers wait for an event we never send */
+		t->device_fd_paused = false;
 	rx_run(v, t);
+	reap(v); /* a host socket we closed sees EOF now, not at the next event */
 }
 
 static void vsock_device_event(void *dev, struct lvm_virtio_transport *t)
@@ -715,6 +840,7 @@ static void vsock_device_event(void *dev, struct lvm_virtio_transport *t)
 			conn_check_close(v, c);
 	}
 	rx_run(v, t);
+	reap(v);
 }
 
 /* A nudge from the control thread (vm.vsock:connect) or a wait that ended. */
@@ -723,6 +849,7 @@ static void vsock_timer_event(void *dev, struct lvm_virtio_transport *t)
 	struct lvm_vsock *v = dev;
 	reap(v);
 	rx_run(v, t);
+	reap(v);
 }
 
 static void vsock_read_config(void *dev, uint8_t *config)
@@ -739,6 +866,8 @@ static void vsock_reset(void *dev)
 		conn_bury(v, v->conns); /* closed (and unwatched) by the I/O thread */
 	v->rst_len = 0;
 	v->rx_held = false;
+	v->reset_owed = false; /* the next driver starts with no connection */
+	v->generation++;
 	v->transport->device_fd_paused = true;
 }
 
@@ -907,8 +1036,17 @@ static unsigned vsock_stats(void *dev, struct lvm_device_stat *out)
 	out[n++] = (struct lvm_device_stat){ "rx_packets", v->st.rx_packets };
 	out[n++] = (struct lvm_device_stat){ "tx_bytes", v->st.tx_bytes };
 	out[n++] = (struct lvm_device_stat){ "rx_bytes", v->st.rx_bytes };
+	out[n++] = (struct lvm_device_stat){ "denied", v->st.denied };
+	out[n++] = (struct lvm_device_stat){ "transport_resets", v->st.transport_resets };
 	pthread_mutex_unlock(&v->transport->lock);
 	return n;
+}
+
+/* The policy layer's filter (NULL: none); any thread, any time. */
+static void vsock_set_filter(void *dev, const struct lvm_filter *filter)
+{
+	struct lvm_vsock *v = dev;
+	__atomic_store_n(&v->filter, filter, __ATOMIC_RELEASE);
 }
 
 /*
@@ -959,11 +1097,20 @@ static const struct lvm_device_method vsock_methods[] = {
 /* ---- snapshots ---- */
 
 /*
- * A connection's other end is a host process, which a restored machine
- * cannot have: a snapshot is refused while any is open (handshakes
- * included).  Otherwise the device's state is the guest's CID, the host
- * port allocator and the RSTs it still owes the guest.  The receive buffer
- * it may hold, waiting for a packet, goes back to the ring unwritten.
+ * A connection's other end is a host process (or a Lua stream), which a
+ * restored machine or a fork does not have: connections are not part of
+ * the state.  The machine that is saved keeps its own and goes on as if
+ * nothing happened; the machine that loads the state starts without any
+ * and, if the driver was live, owes its guest a TRANSPORT_RESET, sent as
+ * soon as an event buffer is there (Linux keeps some posted).  Firecracker
+ * sends the same event, but to the machine it saves, at snapshot time,
+ * which loses its connections too.  Until the driver has acted on it,
+ * packets for the connections it still believes in are answered with RST
+ * like any packet for no connection.  The state is the guest's CID, the
+ * host port allocator and the RSTs still owed.  The receive buffer the
+ * device may hold, waiting for a packet, goes back to the ring unwritten.
+ * A policy call in flight (the I/O thread waiting for the control thread,
+ * which is the caller) makes lvm_virtio_quiesce refuse.
  */
 static int vsock_quiesce(void *dev)
 {
@@ -972,16 +1119,11 @@ static int vsock_quiesce(void *dev)
 	if (lvm_virtio_quiesce(t) < 0)
 		return -1;
 	pthread_mutex_lock(&t->lock);
-	bool open = v->nconns > 0;
-	if (!open && v->rx_held) {
+	if (v->rx_held) {
 		lvm_vq_unpop(&t->vq[Q_RX]);
 		v->rx_held = false;
 	}
 	pthread_mutex_unlock(&t->lock);
-	if (open) {
-		lvm_virtio_resume(t);
-		return lvm_fail("vsock: connections are open; close them before a snapshot");
-	}
 	return 0;
 }
 
@@ -1033,6 +1175,8 @@ static int vsock_load(void *dev, struct lvm_state_reader *r)
 	memcpy(v->rsts, rsts, n * sizeof(rsts[0]));
 	v->rst_head = 0;
 	v->rst_len = n;
+	/* Served at start: the transport signals each ready queue once. */
+	v->reset_owed = lvm_virtio_driver_ok(v->transport);
 	pthread_mutex_unlock(&v->transport->lock);
 	return 0;
 }
@@ -1047,6 +1191,7 @@ const struct lvm_device_type lvm_vsock_device = {
 	.start = vsock_start,
 	.free = vsock_free,
 	.stats = vsock_stats,
+	.set_filter = vsock_set_filter,
 	.methods = vsock_methods,
 	.quiesce = vsock_quiesce,
 	.resume = vsock_resume,

@@ -3,7 +3,7 @@
  *
  * A guest defines guest_main() and, optionally, guest_early().  Everything
  * here works at ring 0 and at ring 3 (the guests run at IOPL 3), except
- * run_user(), which must be called at ring 0.
+ * run_user() and the AP start-up calls, which must be called at ring 0.
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -121,6 +121,47 @@ static inline unsigned cpl(void)
 	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
 	return cs & 3;
 }
+
+/* ---- application processors (runtime/aps.c: GUEST_SMP_NAMES only) ---- */
+
+/*
+ * The other vCPUs, started with INIT, SIPI, SIPI through the local APIC
+ * (0xfee00000).  Each AP enters a real-mode trampoline at 0x3000 (SIPI
+ * vector 3) that goes straight to long mode on the boot CPU's page tables,
+ * GDT and IDT, takes the next slot (1, 2, ... in the order the APs arrive;
+ * the boot CPU is slot 0) and runs ap_main(slot) on its own 4 KiB stack:
+ *   AP_RING0  at ring 0.  ap_main may return, and the AP then halts; it
+ *             counts as checked in when ap_main returns, so the boot CPU
+ *             starts the next AP only once this one's ap_main is done.
+ *   AP_RING3  at ring 3 (IF off) on a 4 KiB user stack of its own; it counts
+ *             as checked in as it leaves ring 0.  An ap_main that returns
+ *             spins at ring 3.
+ * APs have no TSS: at ring 3 they must neither fault nor do port I/O.
+ */
+#define AP_MAX 64 /* slots with a stack: 1..AP_MAX */
+enum ap_ring { AP_RING0, AP_RING3 };
+
+/*
+ * Software-enables this CPU's local APIC and copies the trampoline, with
+ * this CPU's GDTR and CR3, to 0x3000.  APs that arrive with a slot past max
+ * (at most AP_MAX) halt at once.  Ring 0, once, before ap_start().
+ */
+void aps_prepare(unsigned max, enum ap_ring ring, void (*ap_main)(unsigned slot));
+/*
+ * INIT, SIPI, SIPI to the CPU with this APIC ID, then waits at ring 3 for
+ * it to check in (at most 2^33 pauses).  1 if it did, else 0.  Ring 0, not
+ * from inside run_user().
+ */
+int ap_start(uint32_t apic_id);
+/* How many APs have checked in so far. */
+unsigned aps_checked_in(void);
+/*
+ * aps_prepare(max, ring, ap_main), then ap_start() for APIC IDs 1, 2, ...
+ * up to bootinfo->ncpus - 1 (none on the PVH path), at most max of them,
+ * one at a time; stops at the first that does not check in.  Returns how
+ * many did: when that is fewer than asked, APIC ID (result + 1) did not.
+ */
+unsigned start_aps(unsigned max, enum ap_ring ring, void (*ap_main)(unsigned slot));
 
 /* ---- strings and numbers ---- */
 

@@ -2,6 +2,7 @@
  * The test guests' polling virtio-mmio driver (see virtio.h).
  */
 #include "guest.h"
+#include "pci.h"
 #include "virtio.h"
 
 #define REG_MAGIC 0x000
@@ -16,7 +17,9 @@
 #define REG_QUEUE_NUM 0x038
 #define REG_QUEUE_READY 0x044
 #define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
 #define REG_STATUS 0x070
+#define REG_CONFIG_GENERATION 0x0fc
 #define REG_QUEUE_DESC 0x080
 #define REG_QUEUE_AVAIL 0x090
 #define REG_QUEUE_USED 0x0a0
@@ -26,19 +29,82 @@
 #define S_DRIVER 2
 #define S_DRIVER_OK 4
 #define S_FEATURES_OK 8
+#define S_NEEDS_RESET 0x40
+#define INT_CONFIG 2 /* InterruptStatus: configuration change */
 #define F_VERSION_1 (1ull << 32)
 
 const char *vdev_source = "none";
 static struct vdev devices[VDEV_MAX];
 static int ndevices = -1;
 
+/* ---- virtio-pci under the virtio-mmio register names (virtio 1.2 §4.1.4.3) ---- */
+
+static uint32_t mmio8(uint64_t a) { return *(volatile uint8_t *)a; }
+static uint32_t mmio16(uint64_t a) { return *(volatile uint16_t *)a; }
+static uint32_t mmio32(uint64_t a) { return *(volatile uint32_t *)a; }
+
+static uint32_t pci_reg_read(const struct vdev *d, uint32_t reg)
+{
+	uint64_t c = d->common;
+	if (reg >= REG_CONFIG)
+		return d->devcfg ? mmio32(d->devcfg + reg - REG_CONFIG) : 0;
+	switch (reg) {
+	case REG_MAGIC: return 0x74726976u;
+	case REG_VERSION: return 2;
+	case REG_DEVICE_ID: return d->device_id;
+	case REG_DEVICE_FEATURES: return mmio32(c + 0x04);
+	case REG_QUEUE_NUM_MAX: return mmio16(c + 0x18);
+	case REG_QUEUE_READY: return mmio16(c + 0x1c);
+	case REG_INTERRUPT_STATUS: return mmio8(d->isr);
+	case REG_STATUS: return mmio8(c + 0x14);
+	case REG_CONFIG_GENERATION: return mmio8(c + 0x15);
+	}
+	return 0;
+}
+
+static void pci_reg_write(struct vdev *d, uint32_t reg, uint32_t v)
+{
+	uint64_t c = d->common;
+	switch (reg) {
+	case REG_DEVICE_FEATURES_SEL: *(volatile uint32_t *)(c + 0x00) = v; break;
+	case REG_DRIVER_FEATURES_SEL: *(volatile uint32_t *)(c + 0x08) = v; break;
+	case REG_DRIVER_FEATURES: *(volatile uint32_t *)(c + 0x0c) = v; break;
+	case REG_QUEUE_SEL: *(volatile uint16_t *)(c + 0x16) = (uint16_t)v; break;
+	case REG_QUEUE_NUM: *(volatile uint16_t *)(c + 0x18) = (uint16_t)v; break;
+	case REG_QUEUE_READY: {
+		uint16_t q = (uint16_t)mmio16(c + 0x16);
+		if (q < 8)
+			d->notify_off[q] = (uint16_t)mmio16(c + 0x1e);
+		*(volatile uint16_t *)(c + 0x1c) = (uint16_t)v;
+		break;
+	}
+	case REG_QUEUE_NOTIFY:
+		*(volatile uint16_t *)(d->notify + (uint64_t)d->notify_off[v & 7] * d->notify_mult) =
+			(uint16_t)v;
+		break;
+	case REG_STATUS: *(volatile uint8_t *)(c + 0x14) = (uint8_t)v; break;
+	case REG_QUEUE_DESC: case REG_QUEUE_DESC + 4:
+	case REG_QUEUE_AVAIL: case REG_QUEUE_AVAIL + 4:
+	case REG_QUEUE_USED: case REG_QUEUE_USED + 4:
+		/* desc 0x20, driver 0x28, device 0x30: the same order, 8 bytes apart */
+		*(volatile uint32_t *)(c + 0x20 + ((reg - REG_QUEUE_DESC) & 0x30) / 2 + (reg & 4)) = v;
+		break;
+	}
+}
+
 uint32_t vdev_read(const struct vdev *d, uint32_t reg)
 {
+	if (d->pci)
+		return pci_reg_read(d, reg);
 	return *(volatile uint32_t *)(d->base + reg);
 }
 
 void vdev_write(const struct vdev *d, uint32_t reg, uint32_t value)
 {
+	if (d->pci) {
+		pci_reg_write((struct vdev *)d, reg, value);
+		return;
+	}
 	*(volatile uint32_t *)(d->base + reg) = value;
 }
 
@@ -149,6 +215,11 @@ int vdev_discover(struct vdev *devs, int max)
 		n = cmdline_scan(cmdline, devs, max);
 		vdev_source = n > 0 ? "cmdline" : "none";
 	}
+	if (n <= 0) {
+		n = vpci_discover(devs, max);
+		vdev_source = n > 0 ? "pci" : "none";
+		return n;
+	}
 	for (int i = 0; i < n; i++) {
 		if (vdev_read(&devs[i], REG_MAGIC) != 0x74726976u ||
 		    vdev_read(&devs[i], REG_VERSION) != 2)
@@ -246,4 +317,67 @@ int vq_wait(struct vq *q, uint32_t *len, uint64_t spins)
 		return (int)q->used[1 + 2 * slot];
 	}
 	return -1;
+}
+
+/* ---- the hostile guests' frame ---- */
+
+const char *vq_outcome(struct vq *q)
+{
+	for (unsigned i = 0; i < 20000; i++) {
+		if (vdev_status(q->dev) & S_NEEDS_RESET) /* §2.1.2: and a config interrupt */
+			return (vdev_read(q->dev, REG_INTERRUPT_STATUS) & INT_CONFIG)
+				       ? "needs-reset"
+				       : "needs-reset without a config change interrupt";
+		uint32_t len;
+		if (vq_wait(q, &len, 100000) >= 0)
+			return "completed";
+	}
+	return "ignored";
+}
+
+static char hostile_case[32];
+
+/* "PREFIX: A B C\n" */
+static void hostile_say(const struct hostile_guest *g, const char *a, const char *b,
+			const char *c)
+{
+	serial_puts(g->prefix);
+	serial_puts(": ");
+	serial_puts(a);
+	serial_puts(b);
+	serial_puts(c);
+	serial_putc('\n');
+}
+
+static uint64_t hostile_run(uint64_t arg)
+{
+	const struct hostile_guest *g = (const struct hostile_guest *)arg;
+	*g->dev = vdev_find(g->device_id);
+	if (!*g->dev || g->setup() < 0) {
+		hostile_say(g, "FAIL no ", g->device, "");
+		return 1;
+	}
+	const char *result = g->run_case(hostile_case);
+	hostile_say(g, hostile_case, " -> ", result);
+	if (g->setup() < 0) { /* vdev_init resets the device first */
+		hostile_say(g, "FAIL reset", "", "");
+		return 1;
+	}
+	if (g->prove() < 0) {
+		hostile_say(g, "FAIL no ", g->proof, " after the reset");
+		return 1;
+	}
+	hostile_say(g, "recovered", "", "");
+	return 0;
+}
+
+uint32_t hostile_main(const struct hostile_guest *g, const char *args)
+{
+	const char *p = skip_spaces(args);
+	unsigned n = 0;
+	while (p[n] && p[n] != ' ' && n < sizeof(hostile_case) - 1) {
+		hostile_case[n] = p[n];
+		n++;
+	}
+	return (uint32_t)run_user(hostile_run, (uint64_t)g);
 }

@@ -11,10 +11,12 @@
 
 #define HEADER_LEN LVM_ACPI_HEADER_LEN
 #define RSDP_LEN 36
-#define FACS_LEN 64
+#define FACS_LEN LVM_ACPI_FACS_LEN
 #define FACS_ALIGN 64        /* §5.2.10: the FACS is 64-byte aligned */
+_Static_assert(LVM_ACPI_FACS_OFFSET % FACS_ALIGN == 0, "the FACS is 64-byte aligned");
 #define FADT_LEN 276         /* revision 6 (ACPI 6.5 table 5.9) */
 #define MADT_ISO_LEN 10
+#define MCFG_LEN (HEADER_LEN + 8 + 16) /* one allocation (PCI Firmware 3.0 table 4-3) */
 #define MADT_FLAG_PCAT_COMPAT 1u /* dual 8259s present: KVM's PIC */
 #define LAPIC_ENABLED 1u
 #define XAPIC_MAX_ID 254u        /* 255 is the broadcast ID: above, x2APIC entries */
@@ -85,6 +87,19 @@ static uint32_t madt(uint8_t *t, unsigned ncpus)
 	return len;
 }
 
+/* MCFG: reserved 8 bytes, then base, segment 0, start and end bus. */
+static uint32_t mcfg(uint8_t *t, const struct lvm_acpi_pci *pci)
+{
+	lvm_acpi_header(t, "MCFG", MCFG_LEN, 1);
+	uint8_t *e = t + HEADER_LEN + 8;
+	lvm_put64(e, pci->ecam_base);
+	lvm_put16(e + 8, 0);
+	e[10] = 0;
+	e[11] = pci->bus_end;
+	lvm_acpi_finish(t, MCFG_LEN);
+	return MCFG_LEN;
+}
+
 /* Generic Address Structure (§5.2.3.2) for `bits` of system I/O at `port`. */
 static void gas_io(uint8_t *g, uint16_t port, uint8_t bits, uint8_t access_size)
 {
@@ -134,12 +149,21 @@ static uint32_t fadt(uint8_t *t, uint32_t facs_addr, uint32_t dsdt_addr)
 	return FADT_LEN;
 }
 
-/* FACS (§5.2.10): no waking vector (nothing resumes), no global lock users. */
+/*
+ * FACS (§5.2.10): version 2 (X_Firmware_Waking_Vector and the OSPM flags
+ * are there), both waking vectors 0 until the OS writes them before S3
+ * (the board reads them at the wake, arch/x86/sleep.c), no S4BIOS and no
+ * 64BIT_WAKE_SUPPORTED_F (the board enters the X vector in 32-bit
+ * protected mode only), no global lock users.
+ */
 static void facs(uint8_t *t)
 {
 	memcpy(t, "FACS", 4);
 	lvm_put32(t + 4, FACS_LEN);
-	t[32] = 2; /* version (table 5.14) */
+	lvm_put32(t + LVM_FACS_WAKING_VECTOR, 0);
+	lvm_put32(t + LVM_FACS_FLAGS, 0);
+	lvm_put64(t + LVM_FACS_X_WAKING_VECTOR, 0);
+	t[LVM_FACS_VERSION] = 2;
 }
 
 /* RSDT/XSDT (§5.2.7, §5.2.8): the same two entries, 32- and 64-bit. */
@@ -176,22 +200,30 @@ static size_t align16(size_t v)
 	return (v + 15) & ~(size_t)15;
 }
 
-/* FADT, MADT, RSDT and XSDT from buf[o]; the bytes used, or 0 if they do not fit. */
+/* FADT, MADT, MCFG (with PCI), RSDT and XSDT from buf[o]; the bytes used,
+ * or 0 if they do not fit. */
 static size_t fixed_tables(uint8_t *buf, size_t size, size_t o, uint32_t base,
-			   uint32_t facs_addr, uint32_t dsdt_addr, unsigned ncpus)
+			   uint32_t facs_addr, uint32_t dsdt_addr,
+			   const struct lvm_acpi_config *config)
 {
-	size_t need = align16(FADT_LEN) + align16(madt_len(ncpus)) + align16(HEADER_LEN + 8) +
-		      HEADER_LEN + 16;
+	unsigned n = config->pci ? 3 : 2;
+	size_t need = align16(FADT_LEN) + align16(madt_len(config->ncpus)) +
+		      (config->pci ? align16(MCFG_LEN) : 0) + align16(HEADER_LEN + 4 * n) +
+		      HEADER_LEN + 8 * n;
 	if (need > size - o)
 		return 0;
-	uint32_t tables[2] = { base + (uint32_t)o, 0 };
+	uint32_t tables[3] = { base + (uint32_t)o, 0, 0 };
 	o += align16(fadt(buf + o, facs_addr, dsdt_addr));
 	tables[1] = base + (uint32_t)o;
-	o += align16(madt(buf + o, ncpus));
+	o += align16(madt(buf + o, config->ncpus));
+	if (config->pci) {
+		tables[2] = base + (uint32_t)o;
+		o += align16(mcfg(buf + o, config->pci));
+	}
 	uint32_t rsdt_addr = base + (uint32_t)o;
-	o += align16(sdt(buf + o, "RSDT", tables, 2, 4));
+	o += align16(sdt(buf + o, "RSDT", tables, n, 4));
 	uint32_t xsdt_addr = base + (uint32_t)o;
-	o += sdt(buf + o, "XSDT", tables, 2, 8);
+	o += sdt(buf + o, "XSDT", tables, n, 8);
 	rsdp(buf, rsdt_addr, xsdt_addr);
 	return o;
 }
@@ -199,17 +231,17 @@ static size_t fixed_tables(uint8_t *buf, size_t size, size_t o, uint32_t base,
 size_t lvm_x86_acpi_build(uint8_t *buf, size_t size, uint32_t base,
 			  const struct lvm_acpi_config *config)
 {
-	size_t facs_at = FACS_ALIGN, dsdt_at = facs_at + FACS_LEN;
+	size_t facs_at = LVM_ACPI_FACS_OFFSET, dsdt_at = facs_at + FACS_LEN;
 	if (config->ncpus == 0 || size < dsdt_at || (base & (FACS_ALIGN - 1)))
 		return 0;
 	memset(buf, 0, size);
 	facs(buf + facs_at);
 	size_t dsdt = lvm_x86_dsdt_build(buf + dsdt_at, size - dsdt_at, config->virtio,
-					 config->nvirtio);
+					 config->nvirtio, config->pci);
 	if (dsdt == 0)
 		return 0;
 	return fixed_tables(buf, size, align16(dsdt_at + dsdt), base, base + (uint32_t)facs_at,
-			    base + (uint32_t)dsdt_at, config->ncpus);
+			    base + (uint32_t)dsdt_at, config);
 }
 
 int lvm_x86_acpi_write(struct lvm_vm *vm, const struct lvm_virtio_slots *slots)
@@ -218,7 +250,10 @@ int lvm_x86_acpi_write(struct lvm_vm *vm, const struct lvm_virtio_slots *slots)
 	uint8_t *buf = lvm_memory_ptr(&vm->mem, LVM_ACPI_RSDP_ADDR, size);
 	if (!buf)
 		return lvm_fail("memory: too small for the ACPI tables");
-	struct lvm_acpi_config config = { vm->ncpus, slots->slot, slots->count };
+	struct lvm_acpi_pci pci = { LVM_PCI_ECAM_BASE, LVM_PCI_BUS_END, (uint32_t)LVM_PCI_MEM_BASE,
+				    (uint32_t)LVM_PCI_MEM_SIZE, slots->pci, slots->npci };
+	struct lvm_acpi_config config = { vm->ncpus, slots->slot, slots->count,
+					  slots->pci_bus ? &pci : NULL };
 	if (lvm_x86_acpi_build(buf, size, LVM_ACPI_RSDP_ADDR, &config) == 0)
 		return lvm_fail("acpi: %u vCPUs and %u virtio devices do not fit in the %zu bytes of the BIOS area",
 				vm->ncpus, slots->count, size);

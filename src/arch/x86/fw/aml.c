@@ -31,6 +31,8 @@
 #define RES_END_TAG 0x79     /* small item 0x0f, length 1 */
 #define RES_MEMORY32_FIXED 0x86
 #define RES_EXT_INTERRUPT 0x89
+#define RES_DWORD_SPACE 0x87   /* large item 0x07: DWord Address Space */
+#define RES_WORD_SPACE 0x88    /* large item 0x08: Word Address Space */
 
 #define PKG_LENGTH_MAX 0x0fffffffu /* 28 bits (§20.2.4) */
 
@@ -324,5 +326,44 @@ void lvm_aml_io(struct lvm_aml *a, uint16_t min, uint16_t max, uint8_t align, ui
 void lvm_aml_irq_noflags(struct lvm_aml *a, uint16_t mask)
 {
 	uint8_t d[3] = { RES_IRQ_NOFLAGS, (uint8_t)mask, (uint8_t)(mask >> 8) };
+	lvm_aml_bytes(a, d, sizeof(d));
+}
+
+/* §6.4.3.5: resource types and the general flags of a producer whose
+ * window is fixed at both ends (MIF, MAF; positive decode). */
+#define SPACE_MEMORY 0
+#define SPACE_IO 1
+#define SPACE_BUS 2
+#define SPACE_PRODUCER_FIXED 0x0c
+#define IO_ENTIRE_RANGE 0x03  /* table 6.50: _RNG = 3 */
+#define MEM_READ_WRITE 0x01   /* table 6.49: _RW = 1, _MEM = 0 (non-cacheable) */
+
+static void word_space(struct lvm_aml *a, uint8_t type, uint8_t type_flags, uint16_t min,
+		       uint16_t max)
+{
+	uint8_t d[16] = { RES_WORD_SPACE, 13, 0, type, SPACE_PRODUCER_FIXED, type_flags };
+	lvm_put16(d + 8, min);
+	lvm_put16(d + 10, max);
+	lvm_put16(d + 14, (uint16_t)(max - min + 1));
+	lvm_aml_bytes(a, d, sizeof(d));
+}
+
+void lvm_aml_word_bus_number(struct lvm_aml *a, uint16_t min, uint16_t max)
+{
+	word_space(a, SPACE_BUS, 0, min, max);
+}
+
+void lvm_aml_word_io(struct lvm_aml *a, uint16_t min, uint16_t max)
+{
+	word_space(a, SPACE_IO, IO_ENTIRE_RANGE, min, max);
+}
+
+void lvm_aml_dword_memory(struct lvm_aml *a, uint32_t min, uint32_t max)
+{
+	uint8_t d[26] = { RES_DWORD_SPACE, 23, 0, SPACE_MEMORY, SPACE_PRODUCER_FIXED,
+			  MEM_READ_WRITE };
+	lvm_put32(d + 10, min);
+	lvm_put32(d + 14, max);
+	lvm_put32(d + 22, max - min + 1);
 	lvm_aml_bytes(a, d, sizeof(d));
 }

@@ -80,5 +80,14 @@ void lvm_aml_interrupt(struct lvm_aml *a, unsigned flags, uint32_t gsi);
 void lvm_aml_io(struct lvm_aml *a, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
 /* IRQNoFlags: edge, active-high, exclusive ISA IRQs (§6.4.2.1); mask bit n = IRQ n. */
 void lvm_aml_irq_noflags(struct lvm_aml *a, uint16_t mask);
+/*
+ * Address space descriptors (§6.4.3.5) for what a bridge decodes and
+ * passes on: ResourceProducer, PosDecode, MinFixed, MaxFixed, granularity
+ * and translation 0, length max - min + 1.  WordBusNumber, WordIO
+ * (EntireRange) and DWordMemory (NonCacheable, ReadWrite).
+ */
+void lvm_aml_word_bus_number(struct lvm_aml *a, uint16_t min, uint16_t max);
+void lvm_aml_word_io(struct lvm_aml *a, uint16_t min, uint16_t max);
+void lvm_aml_dword_memory(struct lvm_aml *a, uint32_t min, uint32_t max);
 
 #endif
