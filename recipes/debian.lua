@@ -8,8 +8,9 @@
 -- Debian's kernel has its virtio drivers as modules and finds virtio-mmio
 -- devices only through ACPI (LNRO0005 in luavmm's DSDT), so it boots with
 -- initramfs-modules.cpio.gz (scripts/fetch-linux.sh): its /init loads
--- virtio_mmio, virtio_blk, virtio_net, virtio_console, virtio_rng, ext4 and
--- their dependencies, mounts the root disk /dev/vda and switches to it,
+-- virtio_mmio, virtio_pci, virtio_blk, virtio_net, virtio_console,
+-- virtio_rng, ext4 and their dependencies, mounts the root disk /dev/vda
+-- and switches to it,
 -- configures eth0 by DHCP and gives a shell on ttyS0 (README, "A stock
 -- Debian kernel").  The recipe waits for that shell, runs COMMAND (default:
 -- one that shows the disk, the network interfaces, the virtio interrupts
@@ -22,10 +23,13 @@
 --                          LUAVMM_LINUX_DIR/vmlinux boots the same kernel through PVH)
 --   LUAVMM_ROOTFS          an ext4 image to use as the root disk, kept; without it a
 --                          fresh one is built by scripts/make-rootfs.sh and removed
---   LUAVMM_NET=user        a NIC on user-mode networking (nets.eth0.user; no root
---                          needed; needs a luavmm with user networking)
---   LUAVMM_TAP=NAME        a NIC on host tap NAME (created if missing: needs
---                          CAP_NET_ADMIN); without either, no NIC
+--   LUAVMM_NET             user (the default): the NIC on user networking
+--                          (libslirp: DHCP gives 10.0.2.15, no root needed);
+--                          none: no NIC
+--   LUAVMM_TAP=NAME        the NIC on host tap NAME instead (created if missing:
+--                          needs CAP_NET_ADMIN; /init's DHCP gives up after 3 s)
+--   LUAVMM_TRANSPORT       mmio (the default) or pci: how the virtio devices are
+--                          attached (virtio-mmio described by ACPI, or virtio-pci)
 --   LUAVMM_DEBIAN_CMDLINE  more kernel command-line words (e.g. "luavmm.net=off")
 --   LUAVMM_DEBIAN_TIMEOUT  seconds for the boot and for the command (default 120;
 --                          a hardware-virt host boots in a few seconds)
@@ -53,6 +57,16 @@ end
 local kernel = need(os.getenv("LUAVMM_DEBIAN_KERNEL") or dir .. "/vmlinuz", "Debian's kernel")
 local initrd = need(dir .. "/initramfs-modules.cpio.gz", "the initramfs with Debian's modules")
 
+local nets
+local tap, net = os.getenv("LUAVMM_TAP") or "", os.getenv("LUAVMM_NET") or "user"
+if tap ~= "" then
+  nets = { eth0 = { tap = tap } }
+elseif net == "user" then
+  nets = { eth0 = { user = true } }
+elseif net ~= "none" then
+  error(("LUAVMM_NET=%s: use user or none (or LUAVMM_TAP=NAME)"):format(net), 0)
+end
+
 -- The root disk: the user's, or a fresh busybox one (removed at the end,
 -- also when the recipe fails).
 local rootfs = os.getenv("LUAVMM_ROOTFS")
@@ -63,13 +77,6 @@ if not rootfs or rootfs == "" then
   local ok = os.execute(("LUAVMM_LINUX_DIR=%s %s/make-rootfs.sh %s 64M"):format(
     t.shell_quote(dir), t.shell_quote(scripts), t.shell_quote(rootfs)))
   if not ok then error("scripts/make-rootfs.sh failed", 0) end
-end
-
-local nets
-if os.getenv("LUAVMM_NET") == "user" then
-  nets = { eth0 = { user = true } }
-elseif (os.getenv("LUAVMM_TAP") or "") ~= "" then
-  nets = { eth0 = { tap = os.getenv("LUAVMM_TAP") } }
 end
 
 local command = table.concat({ ... }, " ")
@@ -91,6 +98,7 @@ local vm <close> = luavmm.machine {
   kernel = kernel,
   initrd = initrd,
   cmdline = "console=ttyS0 panic=-1 quiet rdinit=/init " .. (os.getenv("LUAVMM_DEBIAN_CMDLINE") or ""),
+  transport = os.getenv("LUAVMM_TRANSPORT") or "mmio",
   disks = { root = { path = rootfs } },
   nets = nets,
   virtio_console = true,
