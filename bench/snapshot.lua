@@ -32,42 +32,10 @@ local M = {}
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 -- ---------------------------------------------------------------- module mode
--- bench.lua: run this file as a recipe, collect its "row" and "detail" lines.
-local function run(opts, flags)
-  local cmd = ("LUAVMM_BENCH_QUIET=1 LUAVMM_GUEST_DIR=%s %s run %s %s %s 2>>%s"):format(
-    q(opts.build .. "/guests"), q(opts.build .. "/luavmm"), flags, q(opts.here .. "/snapshot.lua"),
-    opts.quick and "quick" or "full", q(opts.log or "/dev/null"))
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
-
+-- bench.lua: run this file as a recipe and collect its rows (recipe_rows.lua).
 function M.measure(opts)
-  local out, code = run(opts, "")
-  local rows, details, failures = {}, {}, {}
-  if code == 128 + 31 then
-    -- SIGSYS: a seccomp filter killed the process (with many machines alive,
-    -- glibc's malloc in a vCPU thread may open /sys/devices/system/cpu/online).
-    details[#details + 1] = "(h) the run died of SIGSYS (seccomp); these figures are from a run with --no-seccomp"
-    out, code = run(opts, "--no-seccomp")
-  end
-  for line in out:gmatch("[^\n]+") do
-    local kind, rest = line:match("^(%a+)\t(.*)$")
-    if kind == "row" then
-      local cells = {}
-      for cell in (rest .. "\t"):gmatch("([^\t]*)\t") do cells[#cells + 1] = cell end
-      rows[#rows + 1] = cells
-    elseif kind == "detail" then
-      details[#details + 1] = rest
-    elseif kind == "failed" then
-      failures[#failures + 1] = "snapshot.lua: " .. rest
-    end
-  end
-  if #rows == 0 then
-    failures[#failures + 1] = ("snapshot.lua: exit %s: %s"):format(code, (out:gsub("\n", " ")))
-  end
-  return rows, details, failures
+  local rows_of = dofile(opts.here .. "/recipe_rows.lua")
+  return rows_of(opts, "snapshot.lua")
 end
 
 if not (package.preload and package.preload.luavmm) then

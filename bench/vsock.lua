@@ -19,33 +19,12 @@
 -- N is 64 MiB (16 with quick); the streams move 64 KiB per call.
 local M = {}
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 -- ---------------------------------------------------------------- module mode
+-- bench.lua: run this file as a recipe and collect its rows (recipe_rows.lua).
 function M.measure(opts)
-  local cmd = ("LUAVMM_BENCH_QUIET=1 LUAVMM_GUEST_DIR=%s %s run %s %s 2>>%s"):format(
-    q(opts.build .. "/guests"), q(opts.build .. "/luavmm"), q(opts.here .. "/vsock.lua"),
-    opts.quick and "quick" or "full", q(opts.log or "/dev/null"))
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local rows, details, failures = {}, {}, {}
-  for line in out:gmatch("[^\n]+") do
-    local kind, rest = line:match("^(%a+)\t(.*)$")
-    if kind == "row" then
-      local cells = {}
-      for cell in (rest .. "\t"):gmatch("([^\t]*)\t") do cells[#cells + 1] = cell end
-      rows[#rows + 1] = cells
-    elseif kind == "detail" then
-      details[#details + 1] = rest
-    elseif kind == "failed" then
-      failures[#failures + 1] = "vsock.lua: " .. rest
-    end
-  end
-  if #rows == 0 then
-    failures[#failures + 1] = ("vsock.lua: exit %s: %s"):format(code, (out:gsub("\n", " ")))
-  end
-  return rows, details, failures
+  local rows_of = dofile(opts.here .. "/recipe_rows.lua")
+  return rows_of(opts, "vsock.lua")
 end
 
 if not (package.preload and package.preload.luavmm) then
