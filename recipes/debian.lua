@@ -10,12 +10,12 @@
 -- initramfs-modules.cpio.gz (scripts/fetch-linux.sh): its /init loads
 -- virtio_mmio, virtio_pci, virtio_blk, virtio_net, virtio_console,
 -- virtio_rng, ext4 and their dependencies, mounts the root disk /dev/vda
--- and switches to it,
--- configures eth0 by DHCP and gives a shell on ttyS0 (README, "A stock
--- Debian kernel").  The recipe waits for that shell, runs COMMAND (default:
--- one that shows the disk, the network interfaces, the virtio interrupts
--- and the virtio console, and fails if one is missing), prints its output,
--- and powers the guest off.  Exits 0 when the command succeeded.
+-- and switches to it, configures eth0 by DHCP and gives a shell on ttyS0
+-- (README, "A stock Debian kernel").  The recipe waits for that shell, runs
+-- COMMAND (default: one that shows the disk, the network interfaces, the
+-- virtio interrupts, the virtio-rng and the virtio console, and fails if
+-- one is missing), prints its output, and powers the guest off.  Exits 0
+-- when the command succeeded.
 --
 -- Environment:
 --   LUAVMM_LINUX_DIR       where fetch-linux.sh cached things (/var/cache/luavmm)
@@ -91,6 +91,7 @@ if command == "" then
     "echo net: $(ls /sys/class/net)",
     nets and "test -d /sys/class/net/eth0" or "true",
     "grep virtio /proc/interrupts",
+    "grep -q virtio_rng /sys/class/misc/hw_random/rng_available && echo rng: virtio_rng",
     -- /dev/hvc0 exists once the driver is loaded; a bound device is the proof
     "echo console: $(ls -d /sys/bus/virtio/drivers/virtio_console/virtio*)",
   }, " && ")
@@ -105,6 +106,7 @@ local vm <close> = luavmm.machine {
   transport = os.getenv("LUAVMM_TRANSPORT") or "mmio",
   disks = { root = { path = rootfs } },
   nets = nets,
+  rng = true,
   virtio_console = true,
   console = "stdout",
 }
