@@ -111,7 +111,7 @@ for nic in $nics; do
       if [ "$nic" = eth0 ]; then
         ip addr add "${net%%,*}" dev eth0
         case "$net" in *,*) ip route add default via "${net#*,}" dev eth0 ;; esac
-        say "eth0 ${net%%,*}${net#${net%%,*}}"
+        say "eth0 $net (static)"
       fi ;;
   esac
 done

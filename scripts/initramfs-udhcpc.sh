@@ -2,6 +2,7 @@
 # udhcpc's event script in initramfs-modules.cpio.gz (scripts/fetch-linux.sh):
 # applies a lease with ip(8).  udhcpc passes the event in $1 and the lease
 # in the environment: interface, ip, mask (prefix length), router, dns.
+# shellcheck disable=SC2154
 case "$1" in
   deconfig)
     ip -4 addr flush dev "$interface"
