@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages luavmm needs to build and test (run as root).
 set -eu
-PACKAGES="lua5.4 liblua5.4-dev libfdt-dev libseccomp-dev libslirp-dev linux-libc-dev lua-busted lua-filesystem luarocks cmake gcc clang libclang-rt-14-dev make pkg-config iproute2 cpio xz-utils python3 acpica-tools"
+PACKAGES="lua5.4 e2fsprogs liblua5.4-dev libfdt-dev libseccomp-dev libslirp-dev linux-libc-dev lua-busted lua-filesystem luarocks cmake gcc clang libclang-rt-14-dev make pkg-config iproute2 cpio xz-utils python3 acpica-tools"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

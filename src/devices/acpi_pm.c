@@ -5,7 +5,7 @@
 
 #define NS_PER_S 1000000000ull
 #define PM1_STS_W1C (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_RTC | LVM_PM1_WAK_STS)
-#define PM1_EN_BITS (LVM_PM1_TMR | LVM_PM1_PWRBTN | LVM_PM1_RTC)
+#define PM1_EN_BITS (LVM_PM1_TMR | 1u << 5 /* GBL_EN: ACPICA checks it sticks */ | LVM_PM1_PWRBTN | LVM_PM1_RTC)
 #define PM1_SCI_EVENTS (LVM_PM1_PWRBTN | LVM_PM1_RTC) /* the events that raise the SCI */
 #define PM1_CNT_STORED (0x7u << LVM_PM1_CNT_SLP_TYP_SHIFT | 1u << 1 /* BM_RLD */)
 
