@@ -6,8 +6,11 @@
  * always reads "transmitter empty", and a write to the debug-exit port ends
  * the process with status (value << 1) | 1.
  *
- * usage: raw_loader [-b] GUEST.elf [CMDLINE [MEMORY_MIB]]
+ * usage: raw_loader [-b] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]
  *   -b: the bare floor: no in-kernel irqchip and no PIT (rawvm.h)
+ *   -c N: N vCPUs; vCPU 0 runs the guest, the others are only created
+ *         (the kernel's own price of a machine that size, rawvm.h)
+ *   -p: create vCPUs 1..N-1 on helper threads, one per host CPU
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,13 +43,22 @@ static void do_io(struct kvm_run *run)
 
 int main(int argc, char **argv)
 {
-	struct rawvm vm = { .bare = argc > 1 && strcmp(argv[1], "-b") == 0 };
-	if (vm.bare) {
-		argc--;
-		argv++;
+	struct rawvm vm = { .ncpus = 1 };
+	for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
+		if (strcmp(argv[1], "-b") == 0) {
+			vm.bare = 1;
+		} else if (strcmp(argv[1], "-p") == 0) {
+			vm.parallel = 1;
+		} else if (strcmp(argv[1], "-c") == 0 && argc > 2) {
+			vm.ncpus = (unsigned)strtoul(argv[2], NULL, 0);
+			argc--;
+			argv++;
+		} else {
+			break;
+		}
 	}
-	if (argc < 2) {
-		fprintf(stderr, "usage: raw_loader [-b] GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
+	if (argc < 2 || vm.ncpus < 1) {
+		fprintf(stderr, "usage: raw_loader [-b] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
 		return 2;
 	}
 	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 0) : 64;

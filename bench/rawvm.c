@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +41,71 @@ static int create_interrupts(struct rawvm *vm)
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return fail("KVM_CREATE_PIT2");
 	return 0;
+}
+
+/* --- the vCPUs beyond the first: created, never touched again ---------------- */
+
+struct ap_batch {
+	int vm_fd;
+	unsigned first, step, ncpus;
+	int failed_errno;
+};
+
+static void *create_aps(void *arg)
+{
+	struct ap_batch *b = arg;
+	for (unsigned id = b->first; id < b->ncpus; id += b->step) {
+		if (ioctl(b->vm_fd, KVM_CREATE_VCPU, (unsigned long)id) < 0) {
+			b->failed_errno = errno;
+			break;
+		}
+	}
+	return NULL;
+}
+
+enum { MAX_HELPERS = 64 };
+static pthread_t helpers[MAX_HELPERS];
+static struct ap_batch batches[MAX_HELPERS];
+static unsigned nhelpers;
+
+/* Sequential: all of them now.  Parallel: helper threads, joined by finish_aps. */
+static int start_aps(struct rawvm *vm)
+{
+	if (vm->ncpus <= 1)
+		return 0;
+	unsigned n = 1;
+	if (vm->parallel) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 1 ? 1 : cpus > MAX_HELPERS ? MAX_HELPERS : (unsigned)cpus;
+	}
+	for (unsigned i = 0; i < n; i++)
+		batches[i] = (struct ap_batch){ vm->vm_fd, 1 + i, n, vm->ncpus, 0 };
+	if (!vm->parallel) {
+		create_aps(&batches[0]);
+		errno = batches[0].failed_errno;
+		return errno ? fail("KVM_CREATE_VCPU (vCPUs 1 to %u)", vm->ncpus - 1) : 0;
+	}
+	for (nhelpers = 0; nhelpers < n; nhelpers++) {
+		int rc = pthread_create(&helpers[nhelpers], NULL, create_aps, &batches[nhelpers]);
+		if (rc) {
+			errno = rc;
+			return fail("pthread_create");
+		}
+	}
+	return 0;
+}
+
+static int finish_aps(void)
+{
+	int err = 0;
+	for (unsigned i = 0; i < nhelpers; i++) {
+		pthread_join(helpers[i], NULL);
+		if (batches[i].failed_errno)
+			err = batches[i].failed_errno;
+	}
+	nhelpers = 0;
+	errno = err;
+	return err ? fail("KVM_CREATE_VCPU (parallel)") : 0;
 }
 
 static int create_machine(struct rawvm *vm)
@@ -78,6 +144,8 @@ static int create_machine(struct rawvm *vm)
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0)
 		return fail("KVM_CREATE_VCPU");
+	if (start_aps(vm) < 0)
+		return -1;
 	int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (run_size <= 0)
 		return fail("KVM_GET_VCPU_MMAP_SIZE");
@@ -174,7 +242,7 @@ static void write_boot_data(struct rawvm *vm, const char *cmdline)
 	bi->mem_size = vm->mem_size;
 	bi->cmdline_addr = LVM_BOOT_CMDLINE_ADDR;
 	bi->cmdline_len = (uint32_t)len;
-	bi->ncpus = 1;
+	bi->ncpus = 1; /* the others never run: the guest must not wait for them */
 }
 
 static struct kvm_segment seg(uint16_t sel, uint8_t type, int code)
@@ -222,9 +290,11 @@ static int enter_long_mode(struct rawvm *vm, uint64_t entry)
 
 int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, size_t mem_size)
 {
-	int bare = vm->bare;
+	struct rawvm asked = *vm;
 	memset(vm, 0, sizeof(*vm));
-	vm->bare = bare;
+	vm->bare = asked.bare;
+	vm->ncpus = asked.ncpus ? asked.ncpus : 1;
+	vm->parallel = asked.parallel;
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	vm->mem_size = mem_size;
 	if (create_machine(vm) < 0)
@@ -233,5 +303,7 @@ int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, si
 	if (!entry)
 		return -1;
 	write_boot_data(vm, cmdline);
-	return enter_long_mode(vm, entry);
+	if (enter_long_mode(vm, entry) < 0)
+		return -1;
+	return finish_aps();
 }

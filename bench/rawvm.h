@@ -7,7 +7,7 @@
  * host's supported CPUID, the long-mode entry state documented in
  * include/luavmm/bootinfo.h -- and nothing else (with `bare` set, not even
  * the irqchip and the PIT: the cheapest VM KVM will run): no devices, no threads, no
- * event loop.  The caller runs KVM_RUN on the returned vCPU itself.
+ * event loop.  With `ncpus` > 1 the extra vCPUs are created and left alone.  The caller runs KVM_RUN on the returned vCPU itself.
  */
 #ifndef BENCH_RAWVM_H
 #define BENCH_RAWVM_H
@@ -18,6 +18,13 @@
 
 struct rawvm {
 	int bare; /* set before rawvm_create: no in-kernel irqchip and no PIT */
+	/* Set before rawvm_create (0 means 1): the vCPU count.  vCPU 0 is set up
+	 * and run as always; the others are only created (KVM_CREATE_VCPU, as
+	 * many ids as asked), never configured or run: what the kernel alone
+	 * charges for a machine of that size.  With `parallel` they are created
+	 * by one helper thread per host CPU while vCPU 0 is being set up. */
+	unsigned ncpus;
+	int parallel;
 	int kvm_fd, vm_fd, vcpu_fd, mem_fd;
 	uint8_t *mem;
 	size_t mem_size;
