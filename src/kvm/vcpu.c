@@ -255,13 +255,14 @@ int lvm_vcpu_start_thread(struct lvm_vcpu *vcpu)
 		errno = rc;
 		return lvm_fail_errno("vcpu %u: cannot start thread", vcpu->index);
 	}
-	vcpu->thread_started = true;
+	/* seq_cst: pairs with lvm_vm_stop (vm.c, start_vcpu_thread). */
+	__atomic_store_n(&vcpu->thread_started, true, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 void lvm_vcpu_kick(struct lvm_vcpu *vcpu)
 {
-	if (!vcpu->thread_started)
+	if (!__atomic_load_n(&vcpu->thread_started, __ATOMIC_SEQ_CST))
 		return;
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_RELEASE);
 	pthread_kill(vcpu->thread, LVM_KICK_SIGNAL);

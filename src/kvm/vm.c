@@ -104,19 +104,26 @@ fail:
  * A vCPU that is already running may stop the VM (debug-exit) while the
  * next thread is being created, before it counts as started and so before
  * lvm_vm_stop would kick it; that thread could then block in KVM_RUN (an AP
- * waiting for SIPI) for ever.  Creating the thread under state_lock and
- * kicking it if the VM stopped meanwhile closes the window.
+ * waiting for SIPI) for ever.  The two sides order themselves without a
+ * lock: lvm_vm_stop sets `stopping`, then kicks every vCPU marked started;
+ * here the vCPU is marked started, then kicked if `stopping` is set.  Both
+ * with sequentially consistent atomics, so at least one of them sees the
+ * other's store and the new thread is kicked at least once.  (Holding
+ * state_lock across pthread_create did the same, but a vCPU stopping the VM
+ * then waited for that lock while this loop took it again for each of the
+ * other threads: a 64-vCPU guest that exits at once waited for all of them.)
  */
 static int start_vcpu_thread(struct lvm_vm *vm, struct lvm_vcpu *vcpu)
 {
-	pthread_mutex_lock(&vm->state_lock);
 	int rc = lvm_vcpu_start_thread(vcpu);
-	if (rc == 0 && lvm_vm_stopped(vm))
+	if (rc == 0 && __atomic_load_n(&vm->stopping, __ATOMIC_SEQ_CST))
 		lvm_vcpu_kick(vcpu);
-	pthread_mutex_unlock(&vm->state_lock);
 	return rc;
 }
 
+/* The boot vCPU first, so that it runs while the others' threads are made;
+ * once the VM has stopped (a guest that exits at once) the rest are not
+ * started at all: nothing would run on them. */
 int lvm_vm_start(struct lvm_vm *vm)
 {
 	if (vm->started)
@@ -124,7 +131,7 @@ int lvm_vm_start(struct lvm_vm *vm)
 	vm->started = true;
 	lvm_memory_touched(&vm->mem); /* RAM moves on from any snapshot base */
 	clock_gettime(CLOCK_MONOTONIC, &vm->start_time);
-	for (unsigned i = 0; i < vm->ncpus; i++) {
+	for (unsigned i = 0; i < vm->ncpus && !lvm_vm_stopped(vm); i++) {
 		if (start_vcpu_thread(vm, &vm->vcpus[i]) < 0) {
 			char why[sizeof(vm->detail)];
 			snprintf(why, sizeof(why), "%s", lvm_error());
@@ -147,7 +154,8 @@ void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
 		va_start(ap, fmt);
 		vsnprintf(vm->detail, sizeof(vm->detail), fmt, ap);
 		va_end(ap);
-		__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+		/* seq_cst: pairs with start_vcpu_thread (see there). */
+		__atomic_store_n(&vm->stopping, 1, __ATOMIC_SEQ_CST);
 		for (unsigned i = 0; i < vm->ncpus; i++)
 			lvm_vcpu_kick(&vm->vcpus[i]);
 		pthread_cond_broadcast(&vm->park_cond);

@@ -179,16 +179,8 @@ int lvm_x86_sleep_init(struct lvm_x86_sleep *s, struct lvm_vm *vm)
 	*s = (struct lvm_x86_sleep){ .vm = vm };
 	struct lvm_state_writer w;
 	lvm_state_writer_init(&w);
-	for (unsigned i = 0; i < vm->ncpus; i++) {
-		char name[16];
-		section_name(name, sizeof(name), i);
-		lvm_state_begin(&w, name);
-		if (lvm_x86_vcpu_save(&vm->vcpus[i], &w) < 0) {
-			lvm_state_writer_free(&w);
-			return lvm_fail_prefix("S3: the power-on state: ");
-		}
-	}
-	if (lvm_state_finish(&w) < 0 || lvm_state_check(w.buf, w.len) < 0) {
+	if (lvm_x86_vcpu_save_power_on(vm, &w) < 0 || lvm_state_finish(&w) < 0 ||
+	    lvm_state_check(w.buf, w.len) < 0) {
 		lvm_state_writer_free(&w);
 		return lvm_fail_prefix("S3: the power-on state: ");
 	}

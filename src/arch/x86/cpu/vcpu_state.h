@@ -61,6 +61,15 @@
  */
 int lvm_x86_vcpu_save(struct lvm_vcpu *vcpu, struct lvm_state_writer *w);
 int lvm_x86_vcpu_load(struct lvm_vcpu *vcpu, struct lvm_state_reader *r);
+/*
+ * The power-on states of a VM that has not run yet (CPUID and MSR defaults
+ * set): sections "cpu.0", "cpu.1", ... as lvm_x86_vcpu_save writes them,
+ * one per vCPU, opened here.  The APs between the second and the last may
+ * be copies of the second with their own APIC ID (and its IA32_TSC: the
+ * user of a power-on state keeps the running TSC), when the host's KVM
+ * resets APs that way; see vcpu_state.c.
+ */
+int lvm_x86_vcpu_save_power_on(struct lvm_vm *vm, struct lvm_state_writer *w);
 /* The VM's kvmclock (KVM_GET_CLOCK / KVM_SET_CLOCK); fields only. */
 int lvm_x86_clock_save(struct lvm_vm *vm, struct lvm_state_writer *w);
 int lvm_x86_clock_load(struct lvm_vm *vm, struct lvm_state_reader *r);
