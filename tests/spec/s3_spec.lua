@@ -71,6 +71,14 @@ describe("ACPI S3", function()
     assert.are.same({ "suspend", "wake rtc" }, events)
   end)
 
+  it("sleeps and wakes with 4 vCPUs (APs 2 on get AP 1's power-on state, their own APIC ID)", function()
+    local vm, events = sleeper("rtc", { cpus = 4 })
+    vm:start()
+    local result = vm:wait(120)
+    assert_resumed(vm, result, WAK_STS | RTC_STS)
+    assert.are.same({ "suspend", "wake rtc" }, events)
+  end)
+
   it("sleeps until woken: state 'sleeping', wait() goes on waiting, no guest exits", function()
     local vm, events = sleeper("button")
     local state_seen
