@@ -361,9 +361,15 @@ local SCALE_ROUNDS = quick and 3 or 9
 local scale_cases = { { cpus = 1, mem = "64M" }, { cpus = 4, mem = "64M" }, { cpus = 16, mem = "64M" },
   { cpus = 64, mem = "64M" }, { cpus = 1, mem = "1G" }, { cpus = 1, mem = "8G" }, { cpus = 1, mem = "20G" } }
 local scale = {}
+local function mem_mib(mem)
+  local n, unit = mem:match("^(%d+)([MG])$")
+  return tonumber(n) * (unit == "G" and 1024 or 1)
+end
 local function scale_cmd(who, c)
   if who == "luavmm" then
     return { LUAVMM, "run", RECIPE, HELLO, "bench", c.mem, "60", tostring(c.cpus) }
+  elseif who == "floor" then -- the bare floor with as many vCPUs: only vCPU 0 runs
+    return { RAW_LOADER, "-b", "-c", tostring(c.cpus), HELLO, "bench", tostring(mem_mib(c.mem)) }
   end
   return { QEMU, "-M", "microvm", "-accel", "kvm", "-m", c.mem, "-smp", tostring(c.cpus),
     "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
@@ -377,7 +383,7 @@ local function scale_run(who, c)
   f:close()
   local r = {}
   for k, v in line:gmatch("(%w+)=(%-?%d+)") do r[k] = tonumber(v) end
-  local success = who == "luavmm" and 0 or 1
+  local success = who == "luavmm" and 0 or 1 -- raw_loader and QEMU: (0 << 1) | 1
   if r.status ~= success or not r.reaped then
     failures[#failures + 1] = ("scale %s %d cpus %s: %s"):format(who, c.cpus, c.mem, line:gsub("\n", ""))
     return nil
@@ -386,13 +392,13 @@ local function scale_run(who, c)
 end
 io.stderr:write(string.format("bench: (g) scaling, %d rounds of %d cases\n", SCALE_ROUNDS, #scale_cases))
 for i, c in ipairs(scale_cases) do
-  scale[i] = { luavmm = {}, qemu = {}, rss = {}, qrss = {} }
+  scale[i] = { luavmm = {}, qemu = {}, floor = {}, rss = {}, qrss = {} }
   for _ = 1, SCALE_ROUNDS do
-    for _, who in ipairs(shuffle(QEMU and { "luavmm", "qemu" } or { "luavmm" })) do
+    for _, who in ipairs(shuffle(QEMU and { "luavmm", "floor", "qemu" } or { "luavmm", "floor" })) do
       local r = scale_run(who, c)
       if r then
         table.insert(scale[i][who], r.reaped)
-        if r.maxrss and r.maxrss > 0 then -- peak RSS (wait4), guest pages touched included
+        if who ~= "floor" and r.maxrss and r.maxrss > 0 then -- peak RSS (wait4), guest pages touched included
           table.insert(scale[i][who == "luavmm" and "rss" or "qrss"], r.maxrss)
         end
       end
@@ -433,6 +439,17 @@ do
     end
     row(("(g) %d vCPU, %s: exec->gone"):format(c.cpus, c.mem), ms2(lv), "QEMU " .. ms2(qe),
       (lv and qe) and string.format("%.3f", lv / qe) or "n/a", target, verdict)
+    if c.cpus == 64 then
+      -- What KVM alone charges for 64 vCPUs (raw_loader -b -c 64), against
+      -- luavmm with 64 and against the target's budget, 1.5x luavmm with one:
+      -- a floor above that budget puts the target out of reach on this host.
+      local fl = median(scale[i].floor)
+      row("(g) 64 vCPU, 64M: vs bare floor", ms2(lv), "bare floor " .. ms2(fl),
+        (lv and fl) and string.format("%.3f", lv / fl) or "n/a", "(info)", "info")
+      row("(g) bare floor 64 vCPU / luavmm 1 vCPU", ms2(fl), "luavmm 1 vCPU " .. ms2(base),
+        (fl and base) and string.format("%.3f", fl / base) or "n/a", "<= 1.5 to be reachable",
+        (fl and base) and (fl <= 1.5 * base and "reachable" or "OUT OF REACH") or "NO DATA")
+    end
   end
 end
 for _, r in ipairs(blk_results) do
@@ -508,6 +525,7 @@ for i, c in ipairs(scale_cases) do
   print(("  (g) %d vCPU %s: luavmm %s, peak RSS %s; QEMU %s, peak RSS %s"):format(c.cpus, c.mem,
     spread(scale[i].luavmm, 1e6, "ms"), spread(scale[i].rss, 1024, "MiB"),
     spread(scale[i].qemu, 1e6, "ms"), spread(scale[i].qrss, 1024, "MiB")))
+  print(("      bare floor (raw_loader -b -c %d) %s"):format(c.cpus, spread(scale[i].floor, 1e6, "ms")))
 end
 for _, n in ipairs({ 10, 50 }) do
   print(("  (f) %d at once: one recipe %s; %d processes %s"):format(n, spread(many[n], 1e-3, "ms"), n,
