@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,23 @@ static int net_rules(scmp_filter_ctx ctx)
 	return rc;
 }
 
+/*
+ * vCPU threads start the later vCPUs' threads (kvm/vm.c, lvm_vm_start_aps),
+ * which inherit the filter: clone for a thread of this process only
+ * (CLONE_VM | CLONE_SIGHAND | CLONE_THREAD all set; no new process), and
+ * clone3, whose flags are in memory a filter cannot read, answers ENOSYS
+ * so that glibc falls back to clone.  A thread made this way carries the
+ * same filter, so it can do nothing its creator could not.
+ */
+static int vcpu_thread_rules(scmp_filter_ctx ctx)
+{
+	const uint64_t thread = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+	struct scmp_arg_cmp flags = { .arg = 0, .op = SCMP_CMP_MASKED_EQ, .datum_a = thread,
+				      .datum_b = thread };
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, flags);
+	return rc == 0 ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) : rc;
+}
+
 /* The rules of one thread class, as a libseccomp context. */
 static scmp_filter_ctx build(enum lvm_seccomp_profile profile)
 {
@@ -144,6 +162,8 @@ static scmp_filter_ctx build(enum lvm_seccomp_profile profile)
 	int rc = allow_all(ctx, common_calls, sizeof(common_calls) / sizeof(common_calls[0]));
 	if (rc == 0 && profile == LVM_SECCOMP_VCPU)
 		rc = allow_all(ctx, vcpu_calls, sizeof(vcpu_calls) / sizeof(vcpu_calls[0]));
+	if (rc == 0 && profile == LVM_SECCOMP_VCPU)
+		rc = vcpu_thread_rules(ctx);
 	if (rc == 0 && profile == LVM_SECCOMP_IO)
 		rc = allow_all(ctx, io_calls, sizeof(io_calls) / sizeof(io_calls[0]));
 	if (rc == 0 && profile == LVM_SECCOMP_IO) { /* vsock: "<path>_<port>" only */

@@ -214,7 +214,15 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, LVM_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-	if (lvm_seccomp_enter(LVM_SECCOMP_VCPU, vcpu->vm) < 0)
+	/* A VM that stopped while this thread was being made (a guest that
+	 * exits at once, an error on another vCPU) will never run it: leave
+	 * before paying for a seccomp filter (~0.2 ms) it would not use.  The
+	 * APs after vCPU 1 inherit its filter (vm.c, lvm_vm_start_aps). */
+	bool filtered = !__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE) &&
+			(vcpu->inherits_filter || lvm_seccomp_enter(LVM_SECCOMP_VCPU, vcpu->vm) == 0);
+	if (vcpu->starts_aps) /* always: lvm_vm_start waits for it */
+		lvm_vm_start_aps(vcpu->vm, filtered);
+	if (!filtered)
 		return NULL;
 
 	while (!__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE)) {

@@ -83,7 +83,11 @@ struct lvm_vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
-	bool thread_started;
+	bool thread_started; /* atomic (vm.c, start_vcpu_thread) */
+	/* Set before its thread starts (vm.c, lvm_vm_start): the thread of
+	 * vCPU 1 starts the APs after it; theirs inherit its seccomp filter. */
+	bool starts_aps;
+	bool inherits_filter;
 	struct lvm_vcpu_stats stats; /* written by its own thread only */
 	struct lvm_regs_patch patch;
 	/* Sleep (vm_pause.c), under the VM's state_lock: the generation of
@@ -124,6 +128,9 @@ struct lvm_vm {
 	enum lvm_stop_reason reason;
 	int64_t code;
 	char detail[256];
+	/* Starting the APs (vm.c): under state_lock, signalled on park_cond. */
+	bool aps_starting;
+	char aps_error[256]; /* why an AP's thread could not start, or "" */
 	struct timespec start_time;
 
 	/* Pausing (vm_pause.c): vCPUs park at the top of their loop. */
@@ -167,8 +174,13 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts);
 void lvm_vm_halt(struct lvm_vm *vm);
 /* Halts the VM and releases every resource (devices must be gone already). */
 void lvm_vm_destroy(struct lvm_vm *vm);
-/* Starts one thread per vCPU. */
+/* Starts one thread per vCPU; returns once all are started (or the VM
+ * stopped meanwhile). */
 int lvm_vm_start(struct lvm_vm *vm);
+/* On the thread of vCPU 1, once it is filtered (`filtered`: else it starts
+ * none): starts the threads of vCPUs 2 and on, which inherit its seccomp
+ * filter, and tells lvm_vm_start it is done. */
+void lvm_vm_start_aps(struct lvm_vm *vm, bool filtered);
 void lvm_vm_stop(struct lvm_vm *vm, enum lvm_stop_reason reason, int64_t code,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 bool lvm_vm_stopped(struct lvm_vm *vm);
