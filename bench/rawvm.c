@@ -124,6 +124,11 @@ static int create_machine(struct rawvm *vm)
 		return fail("KVM_SET_IDENTITY_MAP_ADDR");
 	if (!vm->bare && create_interrupts(vm) < 0)
 		return -1;
+	if (vm->split) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+			return fail("KVM_ENABLE_CAP KVM_CAP_SPLIT_IRQCHIP");
+	}
 
 	vm->mem_fd = memfd_create("rawvm-ram", MFD_CLOEXEC);
 	if (vm->mem_fd < 0)
@@ -295,6 +300,7 @@ int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, si
 	vm->bare = asked.bare;
 	vm->ncpus = asked.ncpus ? asked.ncpus : 1;
 	vm->parallel = asked.parallel;
+	vm->split = asked.split;
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	vm->mem_size = mem_size;
 	if (create_machine(vm) < 0)

@@ -25,6 +25,10 @@ struct rawvm {
 	 * by one helper thread per host CPU while vCPU 0 is being set up. */
 	unsigned ncpus;
 	int parallel;
+	/* Set before rawvm_create, with `bare`: the in-kernel LAPICs of a split
+	 * irqchip (KVM_CAP_SPLIT_IRQCHIP, as luavmm's default machine has), no
+	 * PIC, IOAPIC or PIT.  Each vCPU then costs what luavmm's cost KVM. */
+	int split;
 	int kvm_fd, vm_fd, vcpu_fd, mem_fd;
 	uint8_t *mem;
 	size_t mem_size;
