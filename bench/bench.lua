@@ -392,6 +392,9 @@ local function scale_cmd(who, c)
     return { RAW_LOADER, "-b", "-c", tostring(c.cpus), HELLO, "bench", tostring(mem_mib(c.mem)) }
   elseif who == "lapic" then -- the same with the in-kernel LAPICs luavmm's vCPUs have
     return { RAW_LOADER, "-b", "-s", "-c", tostring(c.cpus), HELLO, "bench", tostring(mem_mib(c.mem)) }
+  elseif who == "threads" then -- and a thread per AP in KVM_RUN, as any VMM has
+    return { RAW_LOADER, "-b", "-s", "-t", "-c", tostring(c.cpus), HELLO, "bench",
+      tostring(mem_mib(c.mem)) }
   end
   return { QEMU, "-M", "microvm", "-accel", "kvm", "-m", c.mem, "-smp", tostring(c.cpus),
     "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
@@ -414,9 +417,12 @@ local function scale_run(who, c)
 end
 io.stderr:write(string.format("bench: (g) scaling, %d rounds of %d cases\n", SCALE_ROUNDS, #scale_cases))
 for i, c in ipairs(scale_cases) do
-  scale[i] = { luavmm = {}, qemu = {}, floor = {}, lapic = {}, rss = {}, qrss = {} }
+  scale[i] = { luavmm = {}, qemu = {}, floor = {}, lapic = {}, threads = {}, rss = {}, qrss = {} }
   local whos = { "luavmm", "floor", QEMU and "qemu" or nil }
-  if c.mem == "64M" then whos[#whos + 1] = "lapic" end -- the vCPU cases
+  if c.mem == "64M" then -- the vCPU cases
+    whos[#whos + 1] = "lapic"
+    whos[#whos + 1] = "threads"
+  end
   for _ = 1, SCALE_ROUNDS do
     for _, who in ipairs(shuffle({ table.unpack(whos) })) do
       local r = scale_run(who, c)
@@ -464,15 +470,14 @@ do
     row(("(g) %d vCPU, %s: exec->gone"):format(c.cpus, c.mem), ms2(lv), "QEMU " .. ms2(qe),
       (lv and qe) and string.format("%.3f", lv / qe) or "n/a", target, verdict)
     if c.cpus == 64 then
-      -- What KVM alone charges for 64 vCPUs (raw_loader -b -c 64; with -s
-      -- they have in-kernel LAPICs, as luavmm's do), against luavmm with 64
-      -- and against the target's budget, 1.5x luavmm with one: a floor above
-      -- that budget puts the target out of reach on this host.
-      for _, f in ipairs({ { "floor", "bare floor" }, { "lapic", "floor with LAPICs" } }) do
+      -- What KVM alone charges for 64 vCPUs, against the target's budget
+      -- (1.5x luavmm with one vCPU): a floor above it puts the target out of
+      -- reach on this host.  raw_loader -b -c 64 (bare vCPUs), -s (with the
+      -- in-kernel LAPICs luavmm's have), -t (and a thread per AP in KVM_RUN).
+      local floors = { { "floor", "bare" }, { "lapic", "+LAPICs" }, { "threads", "+LAPICs+threads" } }
+      for _, f in ipairs(floors) do
         local fl = median(scale[i][f[1]])
-        row("(g) 64 vCPU, 64M: vs " .. f[2], ms2(lv), f[2] .. " " .. ms2(fl),
-          (lv and fl) and string.format("%.3f", lv / fl) or "n/a", "(info)", "info")
-        row("(g) " .. f[2] .. " 64 vCPU / luavmm 1 vCPU", ms2(fl), "luavmm 1 vCPU " .. ms2(base),
+        row("(g) 64 vCPU KVM floor, " .. f[2], ms2(fl), "luavmm 1 vCPU " .. ms2(base),
           (fl and base) and string.format("%.3f", fl / base) or "n/a", "<= 1.50 if reachable",
           (fl and base) and (fl <= 1.5 * base and "reachable" or "OUT OF REACH") or "NO DATA")
       end
@@ -554,8 +559,13 @@ for i, c in ipairs(scale_cases) do
     spread(scale[i].qemu, 1e6, "ms"), spread(scale[i].qrss, 1024, "MiB")))
   print(("      bare floor (raw_loader -b -c %d) %s"):format(c.cpus, spread(scale[i].floor, 1e6, "ms")))
   if #scale[i].lapic > 0 then
-    print(("      floor with LAPICs (raw_loader -b -s -c %d) %s"):format(c.cpus,
-      spread(scale[i].lapic, 1e6, "ms")))
+    print(("      floor +LAPICs (-b -s -c %d) %s"):format(c.cpus, spread(scale[i].lapic, 1e6, "ms")))
+    print(("      floor +LAPICs+threads (-b -s -t -c %d) %s"):format(c.cpus,
+      spread(scale[i].threads, 1e6, "ms")))
+  end
+  local lv, fl = median(scale[i].luavmm), median(scale[i].threads)
+  if lv and fl then
+    print(("      luavmm / floor +LAPICs+threads %.2f"):format(lv / fl))
   end
 end
 for _, n in ipairs({ 10, 50 }) do

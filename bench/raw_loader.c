@@ -6,12 +6,13 @@
  * always reads "transmitter empty", and a write to the debug-exit port ends
  * the process with status (value << 1) | 1.
  *
- * usage: raw_loader [-b [-s]] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]
+ * usage: raw_loader [-b [-s [-t]]] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]
  *   -b: the bare floor: no in-kernel irqchip and no PIT (rawvm.h)
  *   -c N: N vCPUs; vCPU 0 runs the guest, the others are only created
  *         (the kernel's own price of a machine that size, rawvm.h)
  *   -p: create vCPUs 1..N-1 on helper threads, one per host CPU
  *   -s: with -b, the in-kernel LAPICs of a split irqchip (as luavmm has)
+ *   -t: with -s, a thread per AP blocked in KVM_RUN (waiting for a SIPI)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 			vm.parallel = 1;
 		} else if (strcmp(argv[1], "-s") == 0) {
 			vm.split = 1;
+		} else if (strcmp(argv[1], "-t") == 0) {
+			vm.threads = 1;
 		} else if (strcmp(argv[1], "-c") == 0 && argc > 2) {
 			vm.ncpus = (unsigned)strtoul(argv[2], NULL, 0);
 			argc--;
@@ -61,7 +64,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc < 2 || vm.ncpus < 1) {
-		fprintf(stderr, "usage: raw_loader [-b [-s]] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
+		fprintf(stderr, "usage: raw_loader [-b [-s [-t]]] [-c N [-p]] GUEST.elf [CMDLINE [MEMORY_MIB]]\n");
 		return 2;
 	}
 	size_t mib = argc > 3 ? strtoul(argv[3], NULL, 0) : 64;

@@ -51,16 +51,45 @@ struct ap_batch {
 	int failed_errno;
 };
 
+static int *ap_fds; /* by vCPU id; [0] unused */
+
 static void *create_aps(void *arg)
 {
 	struct ap_batch *b = arg;
 	for (unsigned id = b->first; id < b->ncpus; id += b->step) {
-		if (ioctl(b->vm_fd, KVM_CREATE_VCPU, (unsigned long)id) < 0) {
+		ap_fds[id] = ioctl(b->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+		if (ap_fds[id] < 0) {
 			b->failed_errno = errno;
 			break;
 		}
 	}
 	return NULL;
+}
+
+/* -t: one thread per AP in KVM_RUN, which returns only when exit() kills it. */
+static void *run_ap(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	while (ioctl(fd, KVM_RUN, 0) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static int start_ap_threads(struct rawvm *vm)
+{
+	int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	for (unsigned id = 1; id < vm->ncpus; id++) {
+		int fd = ap_fds[id];
+		if (mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED)
+			return fail("mmap kvm_run of vCPU %u", id);
+		pthread_t t;
+		int rc = pthread_create(&t, NULL, run_ap, (void *)(intptr_t)fd);
+		if (rc) {
+			errno = rc;
+			return fail("pthread_create");
+		}
+	}
+	return 0;
 }
 
 enum { MAX_HELPERS = 64 };
@@ -73,6 +102,9 @@ static int start_aps(struct rawvm *vm)
 {
 	if (vm->ncpus <= 1)
 		return 0;
+	ap_fds = calloc(vm->ncpus, sizeof(*ap_fds)); /* process lifetime */
+	if (!ap_fds)
+		return fail("calloc");
 	unsigned n = 1;
 	if (vm->parallel) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -301,6 +333,7 @@ int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, si
 	vm->ncpus = asked.ncpus ? asked.ncpus : 1;
 	vm->parallel = asked.parallel;
 	vm->split = asked.split;
+	vm->threads = asked.threads && asked.split; /* a bare AP would run from its reset vector */
 	vm->kvm_fd = vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	vm->mem_size = mem_size;
 	if (create_machine(vm) < 0)
@@ -309,7 +342,7 @@ int rawvm_create(struct rawvm *vm, const char *elf_path, const char *cmdline, si
 	if (!entry)
 		return -1;
 	write_boot_data(vm, cmdline);
-	if (enter_long_mode(vm, entry) < 0)
+	if (enter_long_mode(vm, entry) < 0 || finish_aps() < 0)
 		return -1;
-	return finish_aps();
+	return vm->threads ? start_ap_threads(vm) : 0;
 }

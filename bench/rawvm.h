@@ -29,6 +29,10 @@ struct rawvm {
 	 * irqchip (KVM_CAP_SPLIT_IRQCHIP, as luavmm's default machine has), no
 	 * PIC, IOAPIC or PIT.  Each vCPU then costs what luavmm's cost KVM. */
 	int split;
+	/* Set before rawvm_create, with `split`: each vCPU but 0 gets a thread
+	 * blocked in KVM_RUN (an AP waiting for its SIPI), as a VMM gives every
+	 * vCPU; exit() ends them (the kernel kills and reaps them). */
+	int threads;
 	int kvm_fd, vm_fd, vcpu_fd, mem_fd;
 	uint8_t *mem;
 	size_t mem_size;
