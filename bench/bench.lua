@@ -428,7 +428,8 @@ for i, c in ipairs(scale_cases) do
       local r = scale_run(who, c)
       if r then
         table.insert(scale[i][who], r.reaped)
-        if (who == "luavmm" or who == "qemu") and r.maxrss and r.maxrss > 0 then -- peak RSS (wait4), guest pages touched included
+        -- peak RSS (wait4), guest pages touched included
+        if (who == "luavmm" or who == "qemu") and r.maxrss and r.maxrss > 0 then
           table.insert(scale[i][who == "luavmm" and "rss" or "qrss"], r.maxrss)
         end
       end
