@@ -67,9 +67,11 @@ local function quantile(s, p)
   return s[i] + ((s[i + 1] or s[i]) - s[i]) * (x - i)
 end
 
-local function stats(t)
-  if #t == 0 then return nil end
-  local s = { table.unpack(t) }
+-- t: values by round, with holes where a run failed.
+local function stats(t, rounds)
+  local s = {}
+  for r = 1, rounds do s[#s + 1] = t[r] end
+  if #s == 0 then return nil end
   table.sort(s)
   return { med = quantile(s, 0.5), lo = quantile(s, 0.25), hi = quantile(s, 0.75), n = #s }
 end
@@ -99,12 +101,21 @@ function M.measure(opts)
       for i = 1, #who do
         local w = who[(i + r) % #who + 1] -- each round starts with the next one
         local n, out = blk.cycles(runners[w](cmdline))
-        if n then table.insert(got[w], n / c[3] / mhz)
+        if n then got[w][r] = n / c[3] / mhz
         else failures[#failures + 1] = ("%s blk-bench %q: %s"):format(w, cmdline, out:gsub("\n", " ")) end
       end
     end
     local row = { name = ("seq %s %dK"):format(c[1] == "r" and "read" or "write", c[2] // 1024), bytes = c[2] }
-    for _, w in ipairs(who) do row[w] = stats(got[w]) end
+    for _, w in ipairs(who) do row[w] = stats(got[w], opts.rounds) end
+    -- Ratios within a round (runs next to each other), a cross-check on the
+    -- ratio of medians that a load change between rounds does not move.
+    local function paired(a, b)
+      local t = {}
+      for r = 1, opts.rounds do t[r] = (got[a] and got[a][r] and got[b] and got[b][r]) and got[a][r] / got[b][r] end
+      return stats(t, opts.rounds)
+    end
+    row.paired = { paired("luavmm pci", "luavmm mmio"), paired("QEMU pci", "QEMU mmio"),
+      paired("luavmm pci", "QEMU pci") }
     results[#results + 1] = row
   end
   os.remove(image)
@@ -112,7 +123,8 @@ function M.measure(opts)
 end
 
 -- The table's lines: µs per request, median [p25-p75], then the ratios of
--- medians (time: above 1 is slower) and luavmm pci's MB/s.
+-- medians (time: above 1 is slower) and luavmm pci's MB/s; then the same
+-- ratios paired within each round, median [p25-p75].
 function M.format(results)
   local lines = { ("%-13s %-19s %-19s %-19s %-19s %7s %7s %7s %8s"):format("us/request", "luavmm mmio",
     "luavmm pci", "QEMU mmio", "QEMU pci", "lv p/m", "QE p/m", "lv/QE p", "lv pci") }
@@ -127,6 +139,12 @@ function M.format(results)
       cell(lp), cell(r["QEMU mmio"]), cell(r["QEMU pci"]),
       ratio(lp, r["luavmm mmio"]), ratio(r["QEMU pci"], r["QEMU mmio"]), ratio(lp, r["QEMU pci"]),
       lp and ("%.1fMB/s"):format(r.bytes / lp.med) or "n/a")
+  end
+  lines[#lines + 1] = ("%-13s %-19s %-19s %-19s"):format("paired", "lv pci/mmio", "QEMU pci/mmio", "lv pci/QEMU pci")
+  local function pcell(s) return s and ("%.2f [%.2f-%.2f]"):format(s.med, s.lo, s.hi) or "n/a" end
+  for _, r in ipairs(results) do
+    lines[#lines + 1] = ("%-13s %-19s %-19s %-19s"):format(r.name, pcell(r.paired[1]), pcell(r.paired[2]),
+      pcell(r.paired[3]))
   end
   return lines
 end
