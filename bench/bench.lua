@@ -117,12 +117,7 @@ end
 
 local median = dofile(here .. "/median.lua")
 
-local function quartiles(t)
-  local s = { table.unpack(t) }
-  table.sort(s)
-  local function at(p) return s[math.max(1, math.min(#s, math.floor(p * (#s - 1) + 1.5)))] end
-  return at(0.25), at(0.75)
-end
+local quartiles = median.quartiles
 
 local function spread(t, scale, unit)
   if #t == 0 then return "no data" end

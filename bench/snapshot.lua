@@ -69,20 +69,10 @@ local function tmpdir()
 end
 local function rmtree(d) if d then os.execute("rm -rf " .. q(d)) end end
 
-local function sorted(t)
-  local s = { table.unpack(t) }
-  table.sort(s)
-  return s
-end
-local function median(t)
-  if #t == 0 then return nil end
-  local s = sorted(t)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".") .. "/median.lua")
 local function spread(t, scale, unit)
   if #t == 0 then return "no data" end
-  local s = sorted(t)
+  local s = median.sorted(t)
   return ("min %.3g / median %.3g / max %.3g %s, n=%d"):format(s[1] / scale, median(t) / scale,
     s[#s] / scale, unit, #t)
 end

@@ -19,7 +19,6 @@
 -- N is 64 MiB (16 with quick); the streams move 64 KiB per call.
 local M = {}
 
-
 -- ---------------------------------------------------------------- module mode
 -- bench.lua: run this file as a recipe and collect its rows (recipe_rows.lua).
 function M.measure(opts)
@@ -45,25 +44,11 @@ local function failed(what, err)
   failures[#failures + 1] = what .. ": " .. tostring(err):gsub("\n", " ")
 end
 
-local function sorted(t)
-  local s = { table.unpack(t) }
-  table.sort(s)
-  return s
-end
-local function median(t)
-  if #t == 0 then return nil end
-  local s = sorted(t)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
-local function quartiles(t)
-  local s = sorted(t)
-  local function at(p) return s[math.max(1, math.min(#s, math.floor(p * (#s - 1) + 1.5)))] end
-  return at(0.25), at(0.75)
-end
+local median = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".") .. "/median.lua")
+local quartiles = median.quartiles
 local function spread(t, scale, unit)
   if #t == 0 then return "no data" end
-  local s = sorted(t)
+  local s = median.sorted(t)
   local lo, hi = quartiles(t)
   return ("median %.3g %s, IQR %.3g-%.3g, min %.3g, max %.3g, n=%d"):format(median(t) / scale, unit,
     lo / scale, hi / scale, s[1] / scale, s[#s] / scale, #t)

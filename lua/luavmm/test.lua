@@ -426,16 +426,26 @@ function M.remove_tree(path)
 end
 
 -- Open file descriptors and threads of this process, for leak checks.
+-- Closed machines are released by the kernel in the background: settle
+-- first; luavmm's one background teardown thread is not counted.
 function M.process_counts()
   collectgarbage() -- close files and machines nobody references any more
   collectgarbage()
+  require("luavmm").settle()
   -- Counted in-process: an `ls` child started by io.popen could see the
   -- write end of its own pipe still open in this process and count it.
   local fds = 0
   for name in require("lfs").dir("/proc/self/fd") do
     if name:match("^%d+$") then fds = fds + 1 end
   end
-  local threads = tonumber(read_file("/proc/self/status"):match("Threads:%s*(%d+)"))
+  local threads = 0
+  for tid in require("lfs").dir("/proc/self/task") do
+    local comm = tid:match("^%d+$") and io.open("/proc/self/task/" .. tid .. "/comm")
+    if comm then -- (a thread may be gone by now)
+      if comm:read("l") ~= "luavmm-reaper" then threads = threads + 1 end
+      comm:close()
+    end
+  end
   return { fds = fds, threads = threads }
 end
 

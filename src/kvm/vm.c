@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "kvm/arch.h"
 #include "kvm/kvm.h"
+#include "kvm/reaper.h"
 #include "kvm/seccomp.h"
 #include "kvm/vcpu.h"
 
@@ -216,12 +217,11 @@ void lvm_vm_halt(struct lvm_vm *vm)
 	}
 }
 
-void lvm_vm_destroy(struct lvm_vm *vm)
+/* What is left of a VM once its threads and irqchip are gone: only its own
+ * fds and mappings, which nothing else can reach (see kvm/reaper.h). */
+static void free_kernel_parts(void *arg)
 {
-	if (!vm)
-		return;
-	lvm_vm_halt(vm);
-	free_irqchip(vm);
+	struct lvm_vm *vm = arg;
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		lvm_vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -231,6 +231,17 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	lvm_memory_destroy(&vm->mem);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	free(vm);
+}
+
+void lvm_vm_destroy(struct lvm_vm *vm)
+{
+	if (!vm)
+		return;
+	lvm_vm_halt(vm);
+	free_irqchip(vm);
 	lvm_console_destroy(&vm->console);
 	lvm_hookq_destroy(&vm->hooks);
 	lvm_bus_destroy(&vm->pio);
@@ -238,11 +249,14 @@ void lvm_vm_destroy(struct lvm_vm *vm)
 	lvm_gsi_routes_destroy(&vm->gsi_routes);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
 	pthread_cond_destroy(&vm->park_cond);
 	pthread_mutex_destroy(&vm->state_lock);
-	free(vm);
+	/* A machine that never ran (a failed or unused creation) goes at once:
+	 * "nothing half-made left behind" holds the moment an error returns. */
+	if (vm->joined)
+		lvm_reaper_defer(free_kernel_parts, vm);
+	else
+		free_kernel_parts(vm);
 }
 
 const char *lvm_stop_reason_name(enum lvm_stop_reason reason)

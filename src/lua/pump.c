@@ -519,7 +519,8 @@ static bool any_hook_pending(const void *arg)
 static bool serve_spinning(lua_State *L, const struct served *s, int n)
 {
 	struct served_list list = { s, n };
-	if (!lvm_hookq_spin(any_hook_pending, &list, LVM_HOOKQ_SPIN_NS))
+	static struct lvm_spin spin = LVM_SPIN_INIT; /* the control thread's */
+	if (!lvm_hookq_spin(any_hook_pending, &list, &spin))
 		return false;
 	for (int i = 0; i < n; i++)
 		if (s[i].m->vm && lvm_hookq_pending(&s[i].m->vm->hooks))

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "arch/x86/board.h"
+#include "kvm/reaper.h"
 #include "machine/devices.h"
 #include "machine/machine_board.h"
 #include "machine/snapshot.h"
@@ -353,6 +354,11 @@ void lvm_machine_destroy(struct lvm_machine *m)
 	for (int i = 0; i < 4; i++)
 		free(m->boot_strings[i]);
 	free(m);
+}
+
+void lvm_machine_settle(void)
+{
+	lvm_reaper_drain();
 }
 
 struct lvm_x86_board *lvm_machine_board(struct lvm_machine *m)

@@ -80,6 +80,10 @@ int lvm_machine_restart(struct lvm_machine *m);
 
 /* Stops the guest if it runs, frees the devices, the board and the VM. */
 void lvm_machine_destroy(struct lvm_machine *m);
+
+/* Waits until the kernel has released every destroyed machine that ran
+ * (their VM fds and guest RAM are freed in the background: kvm/reaper.h). */
+void lvm_machine_settle(void);
 struct lvm_vm *lvm_machine_vm(struct lvm_machine *m);
 
 /*

@@ -56,6 +56,7 @@
  * timer.
  */
 #include "guest.h"
+#include "idt.h"
 #include "virtio.h"
 
 #define DIRTY_BASE (4ull << 20)
@@ -63,7 +64,6 @@
 #define LINE_MAX 80
 #define MAX_CPUS 8 /* the boot CPU and up to 7 APs (slots 1..7) */
 #define TIMER_VECTOR 0x40
-#define KCODE 0x10
 
 #define LAPIC 0xfee00000ul
 #define LAPIC_EOI 0xb0
@@ -499,20 +499,8 @@ static uint64_t spin_loop(uint64_t unused)
 
 /* ---------- timer mode: hlt until the TSC-deadline interrupt ---------- */
 
-struct __attribute__((packed)) idt_gate {
-	uint16_t offset_lo;
-	uint16_t selector;
-	uint8_t ist;
-	uint8_t type;
-	uint16_t offset_mid;
-	uint32_t offset_hi;
-	uint32_t reserved;
-};
-
-extern char isr_stubs[]; /* the runtime's exception stubs, 16 bytes each */
 extern char timer_stub[];
 volatile uint64_t timer_fired;
-static struct idt_gate idt[TIMER_VECTOR + 1] __attribute__((aligned(16)));
 
 /* Counts the interrupt and EOIs the local APIC; tiny, it runs emulated. */
 __asm__(".text\n"
@@ -524,24 +512,11 @@ __asm__(".text\n"
 	"	pop %rax\n"
 	"	iretq\n");
 
-static void set_gate(unsigned vector, const void *handler, uint8_t ist, uint8_t type)
-{
-	uint64_t a = (uint64_t)(uintptr_t)handler;
-	idt[vector] = (struct idt_gate){ (uint16_t)a, KCODE, ist, type, (uint16_t)(a >> 16),
-					 (uint32_t)(a >> 32), 0 };
-}
-
-/* The runtime's 32 exception gates again (int3 DPL 3 for run_user), plus the timer. */
+/* The runtime's 32 exception gates (idt.h), plus the timer. */
 static void load_idt(void)
 {
-	for (unsigned v = 0; v < 32; v++)
-		set_gate(v, isr_stubs + v * 16, v == 8 ? 1 : 0, v == 3 ? 0xee : 0x8e);
-	set_gate(TIMER_VECTOR, timer_stub, 0, 0x8e);
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} ptr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(ptr));
+	idt_set_handler(TIMER_VECTOR, timer_stub);
+	idt_load();
 }
 
 static void wrmsr(uint32_t msr, uint64_t v)

@@ -8,30 +8,17 @@
  * and acknowledges (EOI), so CPL0 work per interrupt stays tiny.
  */
 #include "guest.h"
+#include "idt.h"
 
 #define PIC1_CMD 0x20
 #define PIC1_DATA 0x21
 #define PIC2_CMD 0xa0
 #define PIC2_DATA 0xa1
 #define IRQ_VECTOR_BASE 0x30
-#define KCODE 0x10
 
-struct __attribute__((packed)) idt_gate {
-	uint16_t offset_lo;
-	uint16_t selector;
-	uint8_t ist;
-	uint8_t type;
-	uint16_t offset_mid;
-	uint32_t offset_hi;
-	uint32_t reserved;
-};
-
-extern char isr_stubs[];   /* the runtime's exception stubs, 16 bytes each */
 extern char irq_stub[];
 volatile uint32_t irq_count;
 volatile uint8_t irq_line; /* read by irq_stub */
-
-static struct idt_gate idt[IRQ_VECTOR_BASE + 16] __attribute__((aligned(16)));
 
 /* Counts, then EOI to the master (and the slave for lines 8-15). */
 __asm__(".text\n"
@@ -46,25 +33,12 @@ __asm__(".text\n"
 	"	pop %rax\n"
 	"	iretq\n");
 
-static void set_gate(unsigned vector, const void *handler, uint8_t ist, uint8_t type)
-{
-	uint64_t a = (uint64_t)(uintptr_t)handler;
-	idt[vector] = (struct idt_gate){ (uint16_t)a, KCODE, ist, type, (uint16_t)(a >> 16),
-					 (uint32_t)(a >> 32), 0 };
-}
-
-/* The runtime's 32 exception gates again, plus the IRQ vectors. */
+/* The runtime's 32 exception gates (idt.h), plus the IRQ vectors. */
 static void load_idt(void)
 {
-	for (unsigned v = 0; v < 32; v++)
-		set_gate(v, isr_stubs + v * 16, v == 8 ? 1 : 0, v == 3 ? 0xee : 0x8e);
 	for (unsigned v = IRQ_VECTOR_BASE; v < IRQ_VECTOR_BASE + 16; v++)
-		set_gate(v, irq_stub, 0, 0x8e);
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} ptr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(ptr));
+		idt_set_handler(v, irq_stub);
+	idt_load();
 }
 
 /* ICW1-ICW4 (8259A datasheet): edge triggered, cascaded, 8086 mode. */

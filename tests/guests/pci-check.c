@@ -31,32 +31,20 @@
  * snapshot taken meanwhile must bring back BAR, MSI-X table and routes).
  */
 #include "guest.h"
+#include "idt.h"
 #include "pci.h"
 #include "virtio.h"
 
 #define MSI_VECTOR 0x40
 #define TIMER_VECTOR 0x41
 #define SPURIOUS 0xff
-#define KCODE 0x10
 #define LAPIC 0xfee00000ull
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
 #define NEW_BAR_BASE 0xc8000000ull
 
-struct __attribute__((packed)) idt_gate {
-	uint16_t offset_lo;
-	uint16_t selector;
-	uint8_t ist;
-	uint8_t type;
-	uint16_t offset_mid;
-	uint32_t offset_hi;
-	uint32_t reserved;
-};
-
-extern char isr_stubs[];
 extern char msi_stub[], timer_stub[], spurious_stub[];
 volatile uint32_t msi_count, timer_fired;
-static struct idt_gate idt[256] __attribute__((aligned(16)));
 
 /* Counts, then EOI to the LAPIC (a write of 0 to its EOI register). */
 __asm__(".text\n"
@@ -77,25 +65,13 @@ __asm__(".text\n"
 	"spurious_stub:\n"
 	"	iretq\n");
 
-static void set_gate(unsigned vector, const void *handler, uint8_t ist, uint8_t type)
-{
-	uint64_t a = (uint64_t)(uintptr_t)handler;
-	idt[vector] = (struct idt_gate){ (uint16_t)a, KCODE, ist, type, (uint16_t)(a >> 16),
-					 (uint32_t)(a >> 32), 0 };
-}
-
+/* The runtime's 32 exception gates (idt.h), plus MSI, timer and spurious. */
 static void load_idt(void)
 {
-	for (unsigned v = 0; v < 32; v++)
-		set_gate(v, isr_stubs + v * 16, v == 8 ? 1 : 0, v == 3 ? 0xee : 0x8e);
-	set_gate(MSI_VECTOR, msi_stub, 0, 0x8e);
-	set_gate(TIMER_VECTOR, timer_stub, 0, 0x8e);
-	set_gate(SPURIOUS, spurious_stub, 0, 0x8e);
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} ptr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(ptr));
+	idt_set_handler(MSI_VECTOR, msi_stub);
+	idt_set_handler(TIMER_VECTOR, timer_stub);
+	idt_set_handler(SPURIOUS, spurious_stub);
+	idt_load();
 }
 
 static int failed;

@@ -5,34 +5,9 @@
 -- The guest is tests/guests/vsock-check.c; host processes are
 -- tests/spec/tools/vsock_peer.py, as in vsock_spec.lua.
 local t = require "luavmm.test"
+local vs = require "vsock_support"
 
-local SOURCE = os.getenv("LUAVMM_SOURCE_DIR") or "."
-local PEER = SOURCE .. "/tests/spec/tools/vsock_peer.py"
-
-local dir
-local function tmp(name) return dir .. "/" .. name end
-
-local function peer(args)
-  local out = tmp("peer" .. math.random(1 << 30) .. ".out")
-  assert(os.execute(("python3 %s %s > %s 2>&1 &"):format(PEER, args, out)))
-  return function()
-    local f = io.open(out)
-    if not f then return "" end
-    local s = f:read("a")
-    f:close()
-    return s
-  end
-end
-
-local function wait_peer(vm, read, pattern, timeout)
-  for _ = 1, (timeout or 60) * 20 do
-    local s = read()
-    local m = s:match(pattern)
-    if m then return m, s end
-    if vm then vm:wait(0.05) else os.execute("sleep 0.05") end
-  end
-  error(("peer never printed '%s'; it said:\n%s"):format(pattern, read()), 2)
-end
+local tmp, peer, wait_peer = vs.tmp, vs.peer, vs.wait_peer
 
 -- Reads from stream s until `n` bytes or a newline came.
 local function read_line(s, timeout)
@@ -47,8 +22,8 @@ end
 
 describe("virtio-vsock from the recipe", function()
   t.teardown_each()
-  before_each(function() dir = t.tmpdir("luavmm-vsock") end)
-  after_each(function() t.remove_tree(dir) end)
+  before_each(vs.make_dir)
+  after_each(vs.remove_dir)
 
   it("vm.vsock:listen(port, fn) hands the guest's connection to fn", function()
     local vm = t.boot("vsock-check", "connect 5555", { vsock = { cid = 3 } })

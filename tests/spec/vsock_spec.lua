@@ -7,46 +7,14 @@
 -- The host side runs in tools/vsock_peer.py, in the background, while the
 -- spec serves the machine.
 local t = require "luavmm.test"
+local vs = require "vsock_support"
 
-local SOURCE = os.getenv("LUAVMM_SOURCE_DIR") or "."
-local PEER = SOURCE .. "/tests/spec/tools/vsock_peer.py"
-
-local dir
-local function tmp(name) return dir .. "/" .. name end
-
--- Starts vsock_peer.py ARGS in the background; returns a reader of its facts.
-local function peer(args)
-  local out = tmp("peer" .. math.random(1 << 30) .. ".out")
-  assert(os.execute(("python3 %s %s > %s 2>&1 &"):format(PEER, args, out)))
-  return function()
-    local f = io.open(out)
-    if not f then return "" end
-    local s = f:read("a")
-    f:close()
-    return s
-  end
-end
-
--- Serves the machine until the peer's output matches `pattern`.
-local function wait_peer(vm, read, pattern, timeout)
-  for _ = 1, (timeout or 60) * 20 do
-    local s = read()
-    local m = s:match(pattern)
-    if m then return m, s end
-    if vm then vm:wait(0.05) else os.execute("sleep 0.05") end
-  end
-  error(("peer never printed '%s'; it said:\n%s\nguest:\n%s"):format(pattern, read(),
-    vm and vm.console:output() or ""), 2)
-end
+local tmp, peer, wait_peer = vs.tmp, vs.peer, vs.wait_peer
 
 describe("virtio-vsock", function()
   t.teardown_each()
-  before_each(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
-  end)
-  after_each(function() os.execute("rm -rf " .. dir) end)
+  before_each(vs.make_dir)
+  after_each(vs.remove_dir)
 
   it("a host process reaches the guest's listener and gets every byte echoed", function()
     local vm = t.boot("vsock-check", "echo 1234", { vsock = { cid = 3, path = tmp("v.sock") } })
