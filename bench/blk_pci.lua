@@ -27,6 +27,7 @@
 -- Without qemu-system-x86_64 the QEMU columns say n/a.
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local blk = dofile(here .. "/blk.lua")
+local median = dofile(here .. "/median.lua")
 local q = blk.q
 local M = {}
 
@@ -60,20 +61,13 @@ local function qemu_pci_cmd(guest, image, cmdline, log, bios)
   }, " ")
 end
 
--- The p-quantile of a sorted list, linear between neighbours.
-local function quantile(s, p)
-  local x = 1 + (#s - 1) * p
-  local i = math.floor(x)
-  return s[i] + ((s[i + 1] or s[i]) - s[i]) * (x - i)
-end
-
 -- t: values by round, with holes where a run failed.
 local function stats(t, rounds)
   local s = {}
   for r = 1, rounds do s[#s + 1] = t[r] end
   if #s == 0 then return nil end
-  table.sort(s)
-  return { med = quantile(s, 0.5), lo = quantile(s, 0.25), hi = quantile(s, 0.75), n = #s }
+  local lo, hi = median.quartiles(s)
+  return { med = median(s), lo = lo, hi = hi, n = #s }
 end
 
 -- opts: build, here, rounds, qemu (bool), log.  Returns
