@@ -183,9 +183,9 @@ local pio = { luavmm = { [n_short] = {}, [n_long] = {} }, floor = { [n_short] = 
 -- ring-3 `in`s; kvm_floor answers them in C, hooked.lua in Lua.
 local reads = { hooked = { [n_short] = {}, [n_long] = {} }, floor = { [n_short] = {}, [n_long] = {} } }
 local READY_MARK, SUM_MARK = "luadev: ready\n", "sum "
-local function read_job(w, n)
+local function read_job(w, n, into)
   local r = measure(w, LUADEV, ("n %d 0x500"):format(n), { markers = { READY_MARK, SUM_MARK } })
-  if r then table.insert(reads[w][n], loop_ns(r)) end
+  if r then table.insert((into or reads)[w][n], loop_ns(r)) end
 end
 local mem = { luavmm = {}, floor = {}, qemu = {}, hooked = {} }
 local pio_paired = {} -- per-round luavmm / kvm_floor of (loop(N) - loop(N/10))
@@ -219,6 +219,29 @@ for round = 1, PIO_ROUNDS do
     got["floor" .. n_long] - got["floor" .. n_short]
   if lv and fl and fl > 0 then table.insert(pio_paired, lv / fl) end
 end
+
+-- (d) again with the other core busy: a CPU hog (a shell busy loop) pinned
+-- to the last CPU while the same read jobs run, unpinned as a user runs them.
+-- Spinning hand-offs suffer most here: when the vCPU and control threads
+-- share the remaining CPU, a spin delays the very thread it waits for.
+local reads_hog = { hooked = { [n_short] = {}, [n_long] = {} }, floor = { [n_short] = {}, [n_long] = {} } }
+local function start_hog()
+  local cpus = tonumber(io.popen("nproc"):read("l")) or 1
+  local pin = have("taskset") and ("taskset -c " .. (cpus - 1) .. " ") or ""
+  local f = io.popen("sh -c " .. q(pin .. "sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $!"))
+  local pid = tonumber(f:read("l"))
+  f:close()
+  return pid
+end
+local hog = start_hog()
+io.stderr:write(string.format("bench: (d) hooked in with a CPU hog (pid %s), %d rounds\n", hog, PIO_ROUNDS))
+for _ = 1, PIO_ROUNDS do
+  for _, j in ipairs(shuffle({ { "hooked", n_short }, { "hooked", n_long }, { "floor", n_short },
+    { "floor", n_long } })) do
+    read_job(j[1], j[2], reads_hog)
+  end
+end
+if hog then os.execute("kill " .. hog .. " 2>/dev/null") end
 
 local function per_exit_ns(w, series)
   series = series or pio
@@ -313,6 +336,8 @@ do
 end
 ratio_row("(d) PIO in, answered by a Lua hook", per_exit_ns("hooked", reads), "kvm_floor",
   per_exit_ns("floor", reads), us, 2.0)
+ratio_row("(d) same, other core busy (CPU hog)", per_exit_ns("hooked", reads_hog), "kvm_floor+hog",
+  per_exit_ns("floor", reads_hog), us, 2.0)
 
 -- (f) many machines: sequential create/start/wait/close in one recipe (VMs/s),
 -- and N at once in one recipe against N luavmm processes started together.
@@ -549,6 +574,10 @@ print(string.format("  (d) hooked out N=%d: %s; N=%d: %s", n_short, spread(pio.h
 for _, w in ipairs({ "hooked", "floor" }) do
   print(string.format("      %-9s in N=%d: %s; N=%d: %s", w == "floor" and "kvm_floor" or w, n_short,
     spread(reads[w][n_short], 1e6, "ms"), n_long, spread(reads[w][n_long], 1e6, "ms")))
+end
+for _, w in ipairs({ "hooked", "floor" }) do
+  print(string.format("      %-9s in, CPU hog, N=%d: %s; N=%d: %s", w == "floor" and "kvm_floor" or w,
+    n_short, spread(reads_hog[w][n_short], 1e6, "ms"), n_long, spread(reads_hog[w][n_long], 1e6, "ms")))
 end
 if #blk_results > 0 then
   print(string.format("  (e) blk-bench guest, %d rounds per case; MB/s from guest TSC cycles; write runs end with a FLUSH",

@@ -73,7 +73,7 @@ local rootfs = os.getenv("LUAVMM_ROOTFS")
 local built <close> = setmetatable({}, { __close = function(self) if self.path then os.remove(self.path) end end })
 if not rootfs or rootfs == "" then
   if not exists(scripts .. "/make-rootfs.sh") then
-    error(("%s/make-rootfs.sh is missing: run the recipe from the source tree, or give an image in LUAVMM_ROOTFS")
+    error(("%s/make-rootfs.sh is missing: run the recipe from the source tree or an installed prefix (share/luavmm/recipes), or give an image in LUAVMM_ROOTFS")
       :format(scripts), 0)
   end
   rootfs = os.tmpname()

@@ -117,13 +117,21 @@ for nic in $nics; do
 done
 [ -n "$nics" ] || say "no network interface"
 
-# 4. The command, or a shell.  Linux passes init the words after "--" (and
-# bare words it does not know); luavmm appends virtio_mmio.device=... to the
-# command line, which lands there too and is dropped.
+# 4. The command, or a shell: the words after "--" on the kernel command
+# line.  They are read from /proc/cmdline rather than taken from our
+# arguments because Linux passes init at most 32 (MAX_INIT_ARGS) and panics
+# on more.  luavmm appends virtio_mmio.device=... to the command line,
+# which lands there too and is dropped.
 cmd=""
-for a in "$@"; do
-  case "$a" in virtio_mmio.device=*) ;; *) cmd="$cmd${cmd:+ }$a" ;; esac
-done
+line=" $(cat /proc/cmdline) "
+case "$line" in
+  *" -- "*)
+    set -f
+    for a in ${line#* -- }; do
+      case "$a" in virtio_mmio.device=*) ;; *) cmd="$cmd${cmd:+ }$a" ;; esac
+    done
+    set +f ;;
+esac
 # This runs in the root it ends up in, with the command as $1.
 final='
 echo "luavmm-initramfs: ready"

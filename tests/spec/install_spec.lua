@@ -56,6 +56,8 @@ describe("an installed luavmm, moved to another directory", function()
       "bin/luavmm", "lib/lua/5.4/luavmm.so", "share/lua/5.4/luavmm/test.lua",
       "share/lua/5.4/luavmm/watchdog.lua", "share/luavmm/guests/hello.elf",
       "share/luavmm/guests/README", "share/luavmm/recipes/hello.lua",
+      "share/luavmm/recipes/debian.lua", "share/luavmm/scripts/make-rootfs.sh",
+      "share/luavmm/scripts/fetch-linux.sh",
       "share/man/man1/luavmm.1", "share/doc/luavmm/LICENSE",
       "share/pkgconfig/luavmm.pc", "include/luavmm/bootinfo.h",
     } do

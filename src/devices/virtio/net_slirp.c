@@ -41,7 +41,7 @@ struct lvm_net_backend *lvm_net_user_new(struct lvm_vm *vm, const struct lvm_net
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <libslirp.h>
+#include "devices/virtio/slirp_lib.h"
 
 #include "kvm/seccomp.h"
 #include "util/clock.h"
@@ -60,6 +60,7 @@ struct timer {
 struct user {
 	struct lvm_net_backend b;
 	struct lvm_vm *vm;
+	const struct lvm_slirp_lib *lib;
 	Slirp *slirp;
 	struct lvm_frame_queue *to_guest, *to_net;
 	int stop_fd;
@@ -203,7 +204,7 @@ static void timers_run(struct user *u)
 		for (struct timer *t = u->timers; t; t = t->next) {
 			if (t->expire_ms >= 0 && t->expire_ms <= now) {
 				t->expire_ms = -1;
-				slirp_handle_timer(u->slirp, t->id, t->cb_opaque);
+				u->lib->handle_timer(u->slirp, t->id, t->cb_opaque);
 				fired = true;
 				break;
 			}
@@ -221,7 +222,7 @@ static void *slirp_thread(void *opaque)
 		u->nfds = POLL_FIXED;
 		u->fds[0] = (struct pollfd){ .fd = u->stop_fd, .events = POLLIN };
 		u->fds[1] = (struct pollfd){ .fd = lvm_frame_queue_fd(u->to_net), .events = POLLIN };
-		slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
+		u->lib->pollfds_fill(u->slirp, &timeout, add_poll, u);
 		int rc = poll(u->fds, u->nfds, timeout == UINT32_MAX ? -1 : (int)timeout);
 		if (rc < 0 && errno != EINTR) {
 			lvm_vm_stop(u->vm, LVM_STOP_ERROR, 0, "user network: poll: %s", strerror(errno));
@@ -229,10 +230,10 @@ static void *slirp_thread(void *opaque)
 		}
 		if (rc > 0 && u->fds[0].revents)
 			break;
-		slirp_pollfds_poll(u->slirp, rc < 0, get_revents, u);
+		u->lib->pollfds_poll(u->slirp, rc < 0, get_revents, u);
 		size_t n;
 		while ((n = lvm_frame_queue_pop(u->to_net, u->in, sizeof(u->in))))
-			slirp_input(u->slirp, u->in, (int)n);
+			u->lib->input(u->slirp, u->in, (int)n);
 		timers_run(u);
 	}
 	return NULL;
@@ -295,7 +296,7 @@ static void user_free(struct lvm_net_backend *b)
 		pthread_join(u->thread, NULL);
 	}
 	if (u->slirp)
-		slirp_cleanup(u->slirp); /* closes its sockets, frees its timers */
+		u->lib->cleanup(u->slirp); /* closes its sockets, frees its timers */
 	while (u->timers)
 		cb_timer_free(u->timers, u);
 	lvm_frame_queue_free(u->to_guest);
@@ -333,7 +334,7 @@ static Slirp *new_slirp(struct user *u)
 		.vdhcp_start = addr(LVM_NET_USER_GUEST),
 		.vnameserver = addr(LVM_NET_USER_DNS),
 	};
-	return slirp_new(&cfg, &callbacks, u);
+	return u->lib->new_slirp(&cfg, &callbacks, u);
 }
 
 static int add_forwards(struct user *u, const struct lvm_net_user_config *c)
@@ -341,7 +342,7 @@ static int add_forwards(struct user *u, const struct lvm_net_user_config *c)
 	for (unsigned i = 0; i < c->nforwards; i++) {
 		const struct lvm_net_forward *f = &c->forward[i];
 		errno = 0;
-		if (slirp_add_hostfwd(u->slirp, f->udp, f->host_addr, f->host_port,
+		if (u->lib->add_hostfwd(u->slirp, f->udp, f->host_addr, f->host_port,
 				      addr(LVM_NET_USER_GUEST), f->guest_port) == 0)
 			continue;
 		char host[INET_ADDRSTRLEN];
@@ -362,6 +363,11 @@ struct lvm_net_backend *lvm_net_user_new(struct lvm_vm *vm, const struct lvm_net
 	}
 	u->b.ops = &user_ops;
 	u->vm = vm;
+	u->lib = lvm_slirp_lib();
+	if (!u->lib) {
+		free(u);
+		return NULL;
+	}
 	u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	u->cap = 16;
 	u->fds = calloc(u->cap, sizeof(*u->fds));
