@@ -448,6 +448,18 @@ if with_blk then
     qemu = QEMU ~= nil, log = log }
   table.move(fails, 1, #fails, #failures + 1, failures)
 end
+-- (e) the same guest over virtio-pci (blk_pci.lua): luavmm and QEMU q35, with
+-- both VMMs' mmio beside them in the details.
+local blk_pci, blk_pci_results, blk_pci_fw = nil, {}, nil
+if with_blk then
+  local rounds = quick and 2 or 5
+  io.stderr:write(string.format("bench: (e) virtio-blk over pci and mmio, %d rounds of 4 cases\n", rounds))
+  blk_pci = dofile(here .. "/blk_pci.lua")
+  local fails
+  blk_pci_results, fails, blk_pci_fw = blk_pci.measure { build = build, here = here, rounds = rounds,
+    qemu = QEMU ~= nil, log = log }
+  table.move(fails, 1, #fails, #failures + 1, failures)
+end
 do
   local vps = median(many.seq)
   row("(f) create/start/wait/close, one recipe", vps and string.format("%.0f VMs/s", vps) or "n/a",
@@ -491,6 +503,13 @@ for _, r in ipairs(blk_results) do
   row("(e) virtio-blk " .. r.name, mbs(r.luavmm), "QEMU " .. mbs(r.qemu),
     ok and string.format("%.3f", r.luavmm / r.qemu) or "n/a", ">= 1.00",
     not ok and "NO DATA" or (r.luavmm >= r.qemu and "ok" or "MISSED"))
+end
+for _, r in ipairs(blk_pci_results) do
+  -- MB/s at the median time per request, like the mmio rows above (higher is better).
+  local lv, qe = r["luavmm pci"], r["QEMU pci"]
+  local function mbs(v) return v and string.format("%.1f MB/s", r.bytes / v.med) or "n/a" end
+  row("(e) virtio-blk pci " .. r.name, mbs(lv), "QEMU pci " .. mbs(qe),
+    (lv and qe) and string.format("%.3f", qe.med / lv.med) or "n/a", "(info)", "info")
 end
 
 -- (h) snapshot, restore and fork (snapshot.lua, run as a luavmm recipe).
@@ -603,6 +622,11 @@ end
 if #blk_results > 0 then
   print(string.format("  (e) blk-bench guest, %d rounds per case; MB/s from guest TSC cycles; write runs end with a FLUSH",
     blk_results[1].n))
+end
+if #blk_pci_results > 0 then
+  print(string.format("  (e) pci: blk-bench over each transport, median [IQR] us per request, interleaved; "
+    .. "QEMU pci is -M q35 (firmware %s); ratios of medians, time (above 1 is slower):", blk_pci_fw or "n/a"))
+  for _, l in ipairs(blk_pci.format(blk_pci_results)) do print("      " .. l) end
 end
 for _, d in ipairs(snap_details) do print("  " .. d) end
 for _, d in ipairs(vsock_details) do print("  " .. d) end

@@ -30,9 +30,11 @@ local function qemu_cmd(guest, image, cmdline, log)
   }, " ")
 end
 
-local function luavmm_cmd(build, here, image, cmdline, log)
-  return ("LUAVMM_GUEST_DIR=%s %s run %s %s %s 2>>%s"):format(q(build .. "/guests"),
-    q(build .. "/luavmm"), q(here .. "/blk_recipe.lua"), q(image), q(cmdline), q(log))
+-- transport: nil (virtio-mmio) or "pci" (blk_pci.lua).
+local function luavmm_cmd(build, here, image, cmdline, log, transport)
+  return ("LUAVMM_GUEST_DIR=%s %s run %s %s %s%s 2>>%s"):format(q(build .. "/guests"),
+    q(build .. "/luavmm"), q(here .. "/blk_recipe.lua"), q(image), q(cmdline),
+    transport and " " .. q(transport) or "", q(log))
 end
 
 local function cycles(cmd)
@@ -42,9 +44,12 @@ local function cycles(cmd)
   return tonumber(out:match("blk%-bench: %a %d+ %d+ (%d+)")), out
 end
 
+-- For blk_pci.lua, which runs the same guest the same ways plus over PCI.
+M.qemu_cmd, M.luavmm_cmd, M.cycles, M.q = qemu_cmd, luavmm_cmd, cycles, q
+
 local median = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".") .. "/median.lua")
 
-local function tsc_mhz()
+function M.tsc_mhz()
   local f = io.open("/proc/cpuinfo")
   local mhz = f and tonumber(f:read("a"):match("cpu MHz%s*:%s*([%d.]+)"))
   if f then f:close() end
@@ -64,7 +69,7 @@ function M.measure(opts)
     qemu = function(c) return cycles(qemu_cmd(guest, image, c, opts.log)) end,
   }
   local who = opts.qemu and { "luavmm", "qemu" } or { "luavmm" }
-  local mhz, results, failures = tsc_mhz(), {}, {}
+  local mhz, results, failures = M.tsc_mhz(), {}, {}
   for _, c in ipairs(M.CASES) do
     local cmdline = ("%s %d %d"):format(c[1], c[2], c[3])
     local got = { luavmm = {}, qemu = {} }

@@ -23,7 +23,7 @@ cmake --build build-fuzz -j"$JOBS" --target fuzz_all
 ALL="fuzz_virtqueue fuzz_virtio_mmio fuzz_virtio_blk fuzz_virtio_net
   fuzz_virtio_console fuzz_virtio_rng fuzz_elf fuzz_bzimage fuzz_multiboot
   fuzz_boot_kind fuzz_boot_data fuzz_size fuzz_rate_config fuzz_vsock fuzz_state
-  fuzz_virtio_state fuzz_pci"
+  fuzz_virtio_state fuzz_pci fuzz_fw_cfg"
 # Built only where its source is in the tree (CMakeLists.txt).
 [ -x build-fuzz/fuzz_control_proto ] && ALL="$ALL fuzz_control_proto"
 failed=""

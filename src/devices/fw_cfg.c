@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvm/memory.h"
 #include "util/error.h"
 #include "util/state.h"
 
@@ -26,6 +27,10 @@ struct lvm_fw_cfg {
 	unsigned nfiles;
 	uint16_t selected;
 	uint32_t offset;
+	/* The DMA interface (NULL: none).  dma_addr is the address register
+	 * the guest fills in halves (high at 0x514, low at 0x518). */
+	const struct lvm_memory *mem;
+	uint64_t dma_addr;
 };
 
 static int add_item(struct lvm_fw_cfg *f, uint16_t key, const void *data, size_t len)
@@ -73,7 +78,7 @@ struct lvm_fw_cfg *lvm_fw_cfg_new(const struct lvm_fw_cfg_info *info)
 		return NULL;
 	}
 	pthread_mutex_init(&f->lock, NULL);
-	uint32_t id = htole32(1); /* bit 0: the traditional interface; no DMA */
+	uint32_t id = htole32(FW_CFG_VERSION); /* DMA: lvm_fw_cfg_enable_dma */
 	uint64_t ram = htole64(info->ram_size), top = htole64(info->ram_top);
 	uint16_t cpus = htole16((uint16_t)info->ncpus);
 	uint32_t no_files = 0;
@@ -120,6 +125,24 @@ void lvm_fw_cfg_free(struct lvm_fw_cfg *f)
 	free(f);
 }
 
+int lvm_fw_cfg_enable_dma(struct lvm_fw_cfg *f, const struct lvm_memory *mem)
+{
+	struct item *id = find(f, FW_CFG_ID);
+	if (!id || id->len != 4)
+		return lvm_fail("fw_cfg: no ID item");
+	uint32_t v = htole32(FW_CFG_VERSION | FW_CFG_VERSION_DMA);
+	memcpy(id->data, &v, 4);
+	f->mem = mem;
+	return 0;
+}
+
+/* Selecting an item rewinds it (both interfaces). */
+static void select_item(struct lvm_fw_cfg *f, uint16_t key)
+{
+	f->selected = key;
+	f->offset = 0;
+}
+
 static uint8_t next_byte(struct lvm_fw_cfg *f)
 {
 	const struct item *it = find(f, f->selected & FW_CFG_ENTRY_MASK);
@@ -133,8 +156,7 @@ void lvm_fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, 
 	struct lvm_fw_cfg *f = opaque;
 	pthread_mutex_lock(&f->lock);
 	if (offset == 0 && is_write && size >= 2) {
-		f->selected = (uint16_t)(data[0] | data[1] << 8); /* selecting rewinds */
-		f->offset = 0;
+		select_item(f, (uint16_t)(data[0] | data[1] << 8));
 	} else if (offset == 0 && !is_write) {
 		memset(data, 0, size); /* the selector reads back nothing useful */
 	} else if (offset == 1 && !is_write) {
@@ -145,12 +167,122 @@ void lvm_fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size, 
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* --- the DMA interface (QEMU docs/specs/fw_cfg.rst, "DMA interface") ----- */
+
+/*
+ * Guest RAM for [gpa, gpa+len), or NULL when any of it is not RAM.  The
+ * guest chooses both: lvm_memory_ptr refuses ranges that wrap or leave a
+ * RAM region, so nothing outside the guest's memory is ever touched.
+ */
+static void *guest_ram(const struct lvm_fw_cfg *f, uint64_t gpa, uint64_t len)
+{
+	return lvm_memory_ptr(f->mem, gpa, len);
+}
+
+/*
+ * Moves `length` bytes of the selected item, from its read offset, to
+ * guest RAM at `address` (READ) or past them (SKIP); returns the new
+ * control word: 0, or FW_CFG_DMA_CTL_ERROR.  The part of the request past
+ * the item's end reads as zeros and moves nothing; a target outside RAM is
+ * an error and, as in QEMU, the offset still advances over the item's part.
+ */
+static uint32_t dma_read_or_skip(struct lvm_fw_cfg *f, bool read, uint64_t address,
+				 uint32_t length)
+{
+	const struct item *it = find(f, f->selected & FW_CFG_ENTRY_MASK);
+	uint32_t left = it && f->offset < it->len ? it->len - f->offset : 0;
+	uint32_t n = length < left ? length : left; /* the part inside the item */
+	const uint8_t *src = n ? it->data + f->offset : NULL;
+	f->offset += n; /* <= it->len: no overflow */
+	if (!read)
+		return 0;
+	uint8_t *dst = guest_ram(f, address, length);
+	if (!dst)
+		return FW_CFG_DMA_CTL_ERROR;
+	if (n)
+		memcpy(dst, src, n);
+	memset(dst + n, 0, length - n);
+	return 0;
+}
+
+/*
+ * One transfer, described by the fw_cfg_dma_access at `gpa` (the guest's,
+ * copied once: it may change it meanwhile).  The control bits are checked
+ * in QEMU's order: SELECT first, then READ, else WRITE, else SKIP; with
+ * none of them the transfer is empty; other bits are ignored.  Every item
+ * here is read-only, so a WRITE of one byte or more fails, as QEMU fails
+ * it for its read-only items.  Completion: the control word becomes 0, or
+ * FW_CFG_DMA_CTL_ERROR (also when the access itself is not wholly in RAM).
+ */
+static void dma_transfer(struct lvm_fw_cfg *f, uint64_t gpa)
+{
+	struct fw_cfg_dma_access a;
+	uint32_t done = FW_CFG_DMA_CTL_ERROR;
+	const void *p = guest_ram(f, gpa, sizeof(a));
+	if (p) {
+		memcpy(&a, p, sizeof(a));
+		uint32_t control = be32toh(a.control), length = be32toh(a.length);
+		if (control & FW_CFG_DMA_CTL_SELECT)
+			select_item(f, (uint16_t)(control >> 16));
+		if (length == 0)
+			done = 0;
+		else if (control & FW_CFG_DMA_CTL_READ)
+			done = dma_read_or_skip(f, true, be64toh(a.address), length);
+		else if (control & FW_CFG_DMA_CTL_WRITE) /* moves the offset as a SKIP would */
+			done = dma_read_or_skip(f, false, 0, length) | FW_CFG_DMA_CTL_ERROR;
+		else if (control & FW_CFG_DMA_CTL_SKIP)
+			done = dma_read_or_skip(f, false, 0, length);
+		else
+			done = 0;
+	}
+	uint32_t *ctl = guest_ram(f, gpa + offsetof(struct fw_cfg_dma_access, control), 4);
+	if (ctl) {
+		uint32_t v = htobe32(done);
+		memcpy(ctl, &v, 4);
+	}
+}
+
+/*
+ * The address register, big-endian (QEMU's x86 PC: 8 bytes at 0x514).  A
+ * 32-bit write at +0 sets the high half and clears the low one; a 32-bit
+ * write at +4 (port 0x518) ORs in the low half and starts the transfer, as
+ * does a 64-bit write at +0 (MMIO only); other writes are ignored.  Each
+ * transfer clears the register.  Reads, of any width, see the bytes of
+ * "QEMU CFG" (FW_CFG_DMA_SIGNATURE, big-endian) at their offset.
+ */
+void lvm_fw_cfg_dma_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t size,
+		       bool is_write)
+{
+	struct lvm_fw_cfg *f = opaque;
+	if (!is_write) {
+		uint64_t sig = htobe64(FW_CFG_DMA_SIGNATURE);
+		for (uint32_t i = 0; i < size && offset + i < sizeof(sig); i++)
+			data[i] = ((const uint8_t *)&sig)[offset + i];
+		return; /* bytes past the register keep the bus's all-ones */
+	}
+	if (!f->mem || size > 8)
+		return;
+	uint64_t value = 0; /* the device is big-endian: the first byte is the most significant */
+	for (uint32_t i = 0; i < size; i++)
+		value = value << 8 | data[i];
+	pthread_mutex_lock(&f->lock);
+	if (size == 4 && offset == 0) {
+		f->dma_addr = value << 32;
+	} else if ((size == 4 && offset == 4) || (size == 8 && offset == 0)) {
+		uint64_t gpa = size == 8 ? value : f->dma_addr | value;
+		f->dma_addr = 0; /* cleared before the transfer, as QEMU does */
+		dma_transfer(f, gpa);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
 void lvm_fw_cfg_save(const struct lvm_fw_cfg *cf, struct lvm_state_writer *w)
 {
 	struct lvm_fw_cfg *f = (struct lvm_fw_cfg *)cf; /* only for the lock */
 	pthread_mutex_lock(&f->lock);
 	lvm_state_put_u16(w, f->selected);
 	lvm_state_put_u32(w, f->offset);
+	lvm_state_put_u64(w, f->dma_addr);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -160,18 +292,21 @@ int lvm_fw_cfg_load(struct lvm_fw_cfg *f, struct lvm_state_reader *r)
 	uint32_t offset = lvm_state_get_u32(r);
 	if (r->failed)
 		return -1;
-	pthread_mutex_lock(&f->lock);
-	/* The items come from the recipe, the same on both sides: the read
-	 * position must lie within the selected one (unknown keys never move). */
+	/* The items come from the recipe, the same on both sides (and never
+	 * change once the guest runs): the read position must lie within the
+	 * selected one (unknown keys never move). */
 	const struct item *it = find(f, selected & FW_CFG_ENTRY_MASK);
 	uint32_t limit = it ? it->len : 0;
-	if (offset <= limit) {
-		f->selected = selected;
-		f->offset = offset;
-	}
-	pthread_mutex_unlock(&f->lock);
 	if (offset > limit)
 		return lvm_state_bad(r, "read offset %u is past item 0x%04x's %u bytes", offset,
 				     selected, limit);
+	uint64_t dma_addr = lvm_state_get_u64(r); /* any value: checked at each transfer */
+	if (r->failed)
+		return -1;
+	pthread_mutex_lock(&f->lock);
+	f->selected = selected;
+	f->offset = offset;
+	f->dma_addr = dma_addr;
+	pthread_mutex_unlock(&f->lock);
 	return 0;
 }

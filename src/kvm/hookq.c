@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "kvm/vcpu.h"
-#include "util/clock.h"
 #include "util/error.h"
 
 int lvm_hookq_init(struct lvm_hookq *q)
@@ -76,41 +75,6 @@ static bool enqueue_locked(struct lvm_hookq *q, const struct lvm_hook_req *req)
 	return true;
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#else
-#define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-#endif
-
-/*
- * Waits up to the spin budget for ready(arg) without sleeping.  Sleeping
- * costs a cross-CPU wake-up (tens of microseconds on a nested host) on each
- * side of every answered read; the other side, already awake, usually
- * answers within a few, so a short spin saves most of the trip, as long
- * as the host has a CPU for each side (see struct lvm_spin).
- */
-bool lvm_hookq_spin(bool (*ready)(const void *arg), const void *arg, struct lvm_spin *spin)
-{
-	uint32_t budget = spin->budget_ns;
-	if (++spin->waits % 32 == 0)
-		budget = LVM_HOOKQ_SPIN_NS;
-	if (budget == 0)
-		return ready(arg);
-	uint64_t until = lvm_monotonic_ns() + budget;
-	do {
-		for (int i = 0; i < 64; i++) {
-			if (ready(arg)) {
-				spin->budget_ns = LVM_HOOKQ_SPIN_NS;
-				return true;
-			}
-			cpu_relax();
-		}
-	} while (lvm_monotonic_ns() < until);
-	uint32_t left = spin->budget_ns / 4; /* a failed probe leaves it as it was */
-	spin->budget_ns = left < 1000 ? 0 : left;
-	return false;
-}
-
 static bool flag_set(const void *flag)
 {
 	return __atomic_load_n((const bool *)flag, __ATOMIC_ACQUIRE);
@@ -144,7 +108,7 @@ static void hook_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t s
 	if (queued && waits) {
 		pthread_mutex_unlock(&q->lock);
 		static __thread struct lvm_spin spin = LVM_SPIN_INIT; /* per vCPU thread */
-		lvm_hookq_spin(flag_set, &wait.done, &spin);
+		lvm_spin_until(&spin, flag_set, &wait.done);
 		pthread_mutex_lock(&q->lock);
 		while (!q->closed && !wait.done)
 			pthread_cond_wait(&q->reply, &q->lock);

@@ -19,26 +19,9 @@
 #include <stdint.h>
 
 #include "kvm/bus.h"
+#include "util/spin.h"
 
 #define LVM_HOOKQ_CAPACITY 256
-/* The longest each side spins before sleeping (see lvm_hookq_spin). */
-#define LVM_HOOKQ_SPIN_NS 100000u
-
-/*
- * One waiter's spin budget, adapted to how its spins went: a spin that saw
- * the answer restores the full budget, one that timed out quarters it (down
- * to not spinning at all), and every 32nd wait probes with the full budget
- * again.  On an idle host the peer answers within a spin and the hand-off
- * avoids two sleeping wake-ups; when the host is busy (both threads on one
- * CPU, or the peer waiting for a CPU) spinning only delays the peer, and
- * the budget falls to zero within a few waits.
- */
-struct lvm_spin {
-	uint32_t budget_ns;
-	uint32_t waits;
-};
-
-#define LVM_SPIN_INIT { LVM_HOOKQ_SPIN_NS, 0 }
 
 enum lvm_hook_space { LVM_HOOK_PIO, LVM_HOOK_MMIO };
 
@@ -132,6 +115,5 @@ unsigned lvm_hookq_waiting(struct lvm_hookq *q);
 /* True if requests wait (a lock-free hint for the control thread). */
 bool lvm_hookq_pending(struct lvm_hookq *q);
 /* Spins up to `ns` until ready(arg) holds; true if it did. */
-bool lvm_hookq_spin(bool (*ready)(const void *arg), const void *arg, struct lvm_spin *spin);
 
 #endif

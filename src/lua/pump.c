@@ -520,7 +520,7 @@ static bool serve_spinning(lua_State *L, const struct served *s, int n)
 {
 	struct served_list list = { s, n };
 	static struct lvm_spin spin = LVM_SPIN_INIT; /* the control thread's */
-	if (!lvm_hookq_spin(any_hook_pending, &list, &spin))
+	if (!lvm_spin_until(&spin, any_hook_pending, &list))
 		return false;
 	for (int i = 0; i < n; i++)
 		if (s[i].m->vm && lvm_hookq_pending(&s[i].m->vm->hooks))

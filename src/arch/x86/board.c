@@ -162,7 +162,7 @@ static int attach_fw_cfg(struct lvm_x86_board *b, const struct lvm_value *v)
 			       : LVM_HIGH_RAM_START + (vm->mem.size - LVM_MMIO_HOLE_START);
 	struct lvm_fw_cfg_info info = { vm->mem.size, top, vm->ncpus };
 	b->fw_cfg = lvm_fw_cfg_new(&info);
-	if (!b->fw_cfg)
+	if (!b->fw_cfg || lvm_fw_cfg_enable_dma(b->fw_cfg, &vm->mem) < 0)
 		return -1;
 	/* The directory in name order, as QEMU lists it, whatever the table's order. */
 	const struct lvm_field *files[LVM_FW_CFG_FILES_MAX];
@@ -177,8 +177,11 @@ static int attach_fw_cfg(struct lvm_x86_board *b, const struct lvm_value *v)
 		if (lvm_fw_cfg_add_file(b->fw_cfg, files[i]->key, files[i]->value.str,
 					files[i]->value.len) < 0)
 			return -1;
-	return lvm_bus_register(&vm->pio, LVM_FW_CFG_PORT, LVM_FW_CFG_PORTS, lvm_fw_cfg_io,
-				b->fw_cfg, "fw_cfg");
+	if (lvm_bus_register(&vm->pio, LVM_FW_CFG_PORT, LVM_FW_CFG_PORTS, lvm_fw_cfg_io,
+			     b->fw_cfg, "fw_cfg") < 0)
+		return -1;
+	return lvm_bus_register(&vm->pio, LVM_FW_CFG_DMA_PORT, LVM_FW_CFG_DMA_PORTS,
+				lvm_fw_cfg_dma_io, b->fw_cfg, "fw_cfg.dma");
 }
 
 /* The MP table, then each vCPU's CPUID (topology + the recipe's overrides)

@@ -208,11 +208,49 @@ int vpci_attach(unsigned dev, struct vdev *d)
 	return d->common && d->notify && d->isr ? 0 : -1;
 }
 
+/*
+ * Where pci_enable puts a BAR nobody placed: luavmm's window starts at
+ * 0xc0000000 too (it never leaves one unplaced), and under QEMU q35 or pc
+ * this is PCI space (above q35's ECAM at 0xb0000000, below the I/O APIC).
+ */
+#define PCI_ASSIGN_BASE 0xc0000000ull
+#define PCI_ASSIGN_END 0xd0000000ull
+static uint64_t pci_assign_next = PCI_ASSIGN_BASE;
+
+int pci_enable(unsigned dev)
+{
+	for (unsigned bar = 0; bar < 6; bar++) {
+		if (pci_read(dev, 0x10 + 4 * bar, 4) & 1)
+			continue; /* I/O BARs: the virtio structures live in memory BARs */
+		int is64;
+		uint64_t size = pci_bar_size(dev, bar, &is64), addr = pci_bar_addr(dev, bar);
+		/* Unplaced (firmware such as qboot sizes nothing), or beyond the 4 GiB the
+		 * runtime's page tables map: give it the next naturally aligned slot. */
+		if (size && (size & (size - 1)) == 0 && (addr == 0 || addr + size > 1ull << 32)) {
+			uint64_t at = (pci_assign_next + size - 1) & ~(size - 1);
+			if (at + size > PCI_ASSIGN_END)
+				return -1;
+			uint16_t cmd = (uint16_t)pci_read(dev, 0x04, 2);
+			pci_write(dev, 0x04, 2, cmd & ~2u);
+			pci_bar_set(dev, bar, at, is64);
+			pci_write(dev, 0x04, 2, cmd);
+			pci_assign_next = at + size;
+		}
+		if (is64)
+			bar++;
+	}
+	/* Memory decoding, and bus mastering: QEMU's virtio-pci reads the rings
+	 * (and keeps DRIVER_OK) only while the function may master the bus. */
+	pci_write(dev, 0x04, 2, pci_read(dev, 0x04, 2) | 6u);
+	return 0;
+}
+
 int vpci_discover(struct vdev *devs, int max)
 {
 	int n = 0;
 	for (unsigned dev = 0; dev < 32 && n < max; dev++)
-		if (pci_read(dev, 0, 2) == PCI_VENDOR_VIRTIO && vpci_attach(dev, &devs[n]) == 0)
+		if (pci_read(dev, 0, 2) == PCI_VENDOR_VIRTIO && pci_enable(dev) == 0 &&
+		    vpci_attach(dev, &devs[n]) == 0)
 			n++;
 	return n;
 }

@@ -51,7 +51,14 @@ struct vdev;
  * is no modern virtio-pci function.
  */
 int vpci_attach(unsigned dev, struct vdev *d);
-/* Scans bus 0 for virtio functions; returns how many it attached. */
+/*
+ * Readies function dev the way firmware would have: a memory BAR left at 0
+ * (or above the 4 GiB the runtime maps) gets an address in 0xc0000000-
+ * 0xcfffffff, then memory decoding and bus mastering go on.  0, or -1 when
+ * the window is full.
+ */
+int pci_enable(unsigned dev);
+/* Scans bus 0 for virtio functions (pci_enable on each); returns how many it attached. */
 int vpci_discover(struct vdev *devs, int max);
 
 #endif
