@@ -1,6 +1,7 @@
 #include "kvm/vcpu.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <string.h>
@@ -46,6 +47,27 @@ int lvm_vcpu_init(struct lvm_vm *vm, struct lvm_vcpu *vcpu, unsigned index)
 	if (vcpu->run == MAP_FAILED)
 		return lvm_fail_errno("vcpu %u: mmap kvm_run", index);
 	return 0;
+}
+
+int lvm_vcpu_set_up(struct lvm_vcpu *vcpu)
+{
+	const struct lvm_vcpu_setup *setup = &vcpu->vm->vcpu_setup;
+	int state = LVM_VCPU_SETUP_PENDING;
+	if (__atomic_compare_exchange_n(&vcpu->setup_state, &state, LVM_VCPU_SETUP_RUNNING, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		int rc = setup->fn ? setup->fn(setup->ctx, vcpu) : 0;
+		__atomic_store_n(&vcpu->setup_state, rc < 0 ? LVM_VCPU_SETUP_FAILED : LVM_VCPU_SETUP_DONE,
+				 __ATOMIC_RELEASE);
+		return rc;
+	}
+	/* Its own thread got there first (a stop raced a save): a few ioctls. */
+	while (state == LVM_VCPU_SETUP_RUNNING) {
+		sched_yield();
+		state = __atomic_load_n(&vcpu->setup_state, __ATOMIC_ACQUIRE);
+	}
+	return state == LVM_VCPU_SETUP_DONE ? 0
+					    : lvm_fail("vcpu %u: its set-up failed (see the stop reason)",
+						       vcpu->index);
 }
 
 void lvm_vcpu_destroy(struct lvm_vcpu *vcpu)
@@ -222,8 +244,12 @@ static void *vcpu_thread(void *arg)
 			(vcpu->inherits_filter || lvm_seccomp_enter(LVM_SECCOMP_VCPU, vcpu->vm) == 0);
 	if (vcpu->starts_aps) /* always: lvm_vm_start waits for it */
 		lvm_vm_start_aps(vcpu->vm, filtered);
-	if (!filtered)
+	if (!filtered || __atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE))
 		return NULL;
+	if (lvm_vcpu_set_up(vcpu) < 0) {
+		lvm_vm_stop(vcpu->vm, LVM_STOP_ERROR, 0, "%s", lvm_error());
+		return NULL;
+	}
 
 	while (!__atomic_load_n(&vcpu->vm->stopping, __ATOMIC_ACQUIRE)) {
 		if (lvm_vm_paused(vcpu->vm)) {

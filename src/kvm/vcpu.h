@@ -7,6 +7,9 @@
 int lvm_vcpu_init(struct lvm_vm *vm, struct lvm_vcpu *vcpu, unsigned index);
 void lvm_vcpu_destroy(struct lvm_vcpu *vcpu);
 int lvm_vcpu_start_thread(struct lvm_vcpu *vcpu);
+/* Runs the VM's per-vCPU set-up on this vCPU unless done (lvm_vcpu_setup);
+ * waits if another thread is running it.  0, or -1 + lvm_error. */
+int lvm_vcpu_set_up(struct lvm_vcpu *vcpu);
 /* "rax", "rbx", ... "r15", "rip", "rflags": the order of struct kvm_regs. */
 extern const char *const lvm_reg_names[LVM_REG_COUNT];
 /* The index of `name` in lvm_reg_names, or -1. */

@@ -101,6 +101,19 @@ fail:
 	return NULL;
 }
 
+void lvm_vm_set_vcpu_setup(struct lvm_vm *vm, const struct lvm_vcpu_setup *setup)
+{
+	vm->vcpu_setup = *setup;
+}
+
+int lvm_vm_set_up_vcpus(struct lvm_vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (lvm_vcpu_set_up(&vm->vcpus[i]) < 0)
+			return -1;
+	return 0;
+}
+
 /*
  * A vCPU that is already running may stop the VM (debug-exit) while the
  * next thread is being created, before it counts as started and so before

@@ -88,6 +88,9 @@ struct lvm_vcpu {
 	 * vCPU 1 starts the APs after it; theirs inherit its seccomp filter. */
 	bool starts_aps;
 	bool inherits_filter;
+	/* The board's per-vCPU set-up (lvm_vcpu_setup): atomic, one of
+	 * LVM_VCPU_SETUP_*; pending ones run on the vCPU's own thread. */
+	int setup_state;
 	struct lvm_vcpu_stats stats; /* written by its own thread only */
 	struct lvm_regs_patch patch;
 	/* Sleep (vm_pause.c), under the VM's state_lock: the generation of
@@ -107,6 +110,24 @@ struct lvm_sleep_ops {
 	void (*enter)(void *ctx, struct lvm_vcpu *vcpu);
 	void (*leave)(void *ctx, struct lvm_vcpu *vcpu);
 	void *ctx;
+};
+
+/*
+ * What the board does to each vCPU before it first runs (the x86 board: its
+ * CPUID and MSR defaults).  A vCPU's own thread does it just before its
+ * first KVM_RUN unless it was done already (the board does some at once,
+ * lvm_vm_set_up_vcpus all of them): 64 vCPUs set up one after the other on
+ * the control thread cost ~4 ms before the boot vCPU could start.
+ */
+struct lvm_vcpu_setup {
+	int (*fn)(void *ctx, struct lvm_vcpu *vcpu); /* -1 + lvm_error */
+	void *ctx;
+};
+enum {
+	LVM_VCPU_SETUP_PENDING = 0,
+	LVM_VCPU_SETUP_RUNNING,
+	LVM_VCPU_SETUP_DONE,
+	LVM_VCPU_SETUP_FAILED,
 };
 
 struct lvm_vm {
@@ -147,6 +168,8 @@ struct lvm_vm {
 	uint64_t suspends, wakes; /* atomic: how many so far */
 	const char *wake_reason;  /* of the last wake (a static string), under state_lock */
 
+	struct lvm_vcpu_setup vcpu_setup; /* before any vCPU runs; none: nothing to do */
+
 	/* Accesses to ranges the control thread (Lua) serves. */
 	struct lvm_hookq hooks;
 
@@ -174,6 +197,13 @@ struct lvm_vm *lvm_vm_create(const struct lvm_vm_options *opts);
 void lvm_vm_halt(struct lvm_vm *vm);
 /* Halts the VM and releases every resource (devices must be gone already). */
 void lvm_vm_destroy(struct lvm_vm *vm);
+/* Installs the per-vCPU set-up (before lvm_vm_start; vCPUs set up already
+ * stay so). */
+void lvm_vm_set_vcpu_setup(struct lvm_vm *vm, const struct lvm_vcpu_setup *setup);
+/* Runs the set-up of every vCPU not set up yet, on the calling thread (the
+ * control thread, while no vCPU runs: before a save or a load of their
+ * state); 0, or -1 + lvm_error from the first that fails. */
+int lvm_vm_set_up_vcpus(struct lvm_vm *vm);
 /* Starts one thread per vCPU; returns once all are started (or the VM
  * stopped meanwhile). */
 int lvm_vm_start(struct lvm_vm *vm);

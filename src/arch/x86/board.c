@@ -27,6 +27,7 @@
 #include "devices/rtc_cmos.h"
 #include "devices/rtc_cmos_timer.h"
 #include "devices/serial8250.h"
+#include "kvm/vcpu.h"
 #include "luavmm/bootinfo.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -184,8 +185,20 @@ static int attach_fw_cfg(struct lvm_x86_board *b, const struct lvm_value *v)
 				lvm_fw_cfg_dma_io, b->fw_cfg, "fw_cfg.dma");
 }
 
-/* The MP table, then each vCPU's CPUID (topology + the recipe's overrides)
- * and MSR defaults.  The ACPI tables wait for the devices' slots (boot). */
+/* A vCPU's CPUID (topology + the recipe's overrides) and MSR defaults. */
+static int set_up_vcpu(void *ctx, struct lvm_vcpu *vcpu)
+{
+	struct lvm_x86_board *b = ctx;
+	return lvm_x86_setup_cpuid(b->vm, vcpu, b->has_cpuid ? &b->cpuid : NULL) < 0 ||
+			       lvm_x86_setup_msrs(b->vm, vcpu) < 0
+		       ? -1
+		       : 0;
+}
+
+/* The MP table, then the boot vCPU's set-up (the loader sets it next); the
+ * others are set up on their own threads, or before their state is read
+ * or written (kvm/vm.h, lvm_vcpu_setup).  The ACPI tables wait for the
+ * devices' slots (boot). */
 static int set_up_cpus(struct lvm_x86_board *b)
 {
 	struct lvm_vm *vm = b->vm;
@@ -193,11 +206,8 @@ static int set_up_cpus(struct lvm_x86_board *b)
 		return -1;
 	if (b->has_cpuid)
 		lvm_x86_cpuid_warn_unsupported(vm, &b->cpuid);
-	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (lvm_x86_setup_cpuid(vm, &vm->vcpus[i], b->has_cpuid ? &b->cpuid : NULL) < 0 ||
-		    lvm_x86_setup_msrs(vm, &vm->vcpus[i]) < 0)
-			return -1;
-	return 0;
+	lvm_vm_set_vcpu_setup(vm, &(struct lvm_vcpu_setup){ set_up_vcpu, b });
+	return lvm_vcpu_set_up(&vm->vcpus[0]);
 }
 
 /* irqchip = "split" (default: LAPICs in KVM, PIC and IOAPIC here) | "kernel"

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm/hookq.h"
+#include "kvm/vcpu.h"
 #include "util/error.h"
 
 #define SREGS_V1 1u
@@ -338,9 +339,13 @@ static void write_image(struct lvm_state_writer *w, const struct cpu_image *img)
 	}
 }
 
-/* The vCPU's whole state into a new image; NULL + lvm_error on failure. */
+/* The vCPU's whole state into a new image; NULL + lvm_error on failure.
+ * A vCPU whose set-up is still pending (kvm/vm.h) is set up first: its
+ * state is that of a vCPU about to run. */
 static struct cpu_image *capture(struct lvm_vcpu *vcpu)
 {
+	if (lvm_vcpu_set_up(vcpu) < 0)
+		return NULL;
 	/* Its access would be completed with an answer the hook has not given. */
 	if (lvm_hookq_waiting(&vcpu->vm->hooks)) {
 		lvm_fail("cpu.%u: a vCPU waits for a Lua hook's answer; cannot save now",
@@ -752,6 +757,12 @@ static int apply_image(struct lvm_vcpu *vcpu, struct lvm_state_reader *r,
 
 int lvm_x86_vcpu_load(struct lvm_vcpu *vcpu, struct lvm_state_reader *r)
 {
+	/* Set up first (CPUID decides what XSAVE and the MSRs accept), as it
+	 * would be before it runs; the state loaded then replaces the rest. */
+	if (lvm_vcpu_set_up(vcpu) < 0) {
+		lvm_state_bad(r, "%s", lvm_error());
+		return -1;
+	}
 	struct host_caps host = host_caps(vcpu->vm);
 	struct cpu_image *img = calloc(1, sizeof(*img));
 	if (!img)
