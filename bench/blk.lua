@@ -57,8 +57,29 @@ function M.tsc_mhz()
 end
 
 -- opts: build, here (this directory), rounds, qemu (bool), log (stderr file).
--- Returns { {name=, luavmm=MB/s|nil, qemu=MB/s|nil, n=rounds}, ... } and
--- a list of failure lines.
+-- Returns { {name=, luavmm=MB/s|nil, qemu=MB/s|nil, n=rounds, luavmm_iqr=,
+-- qemu_iqr= {lo, hi} MB/s, paired= median of the per-round luavmm/QEMU
+-- throughput ratios, paired_iqr=, busy= {luavmm=, qemu=} the median share
+-- of the host's CPUs busy during their runs}, ... } and a list of failure lines.
+-- The host's CPU time as /proc/stat counts it: busy and total jiffies.
+local function cpu_jiffies()
+  local f = io.open("/proc/stat")
+  local line = f and f:read("l") or ""
+  if f then f:close() end
+  local t, total = {}, 0
+  for v in line:gmatch("%d+") do t[#t + 1] = tonumber(v); total = total + tonumber(v) end
+  local idle = (t[4] or 0) + (t[5] or 0) -- idle + iowait
+  return total - idle, total
+end
+
+-- Runs fn(); returns its results and the share of the host's CPUs busy meanwhile.
+local function with_busy(fn, ...)
+  local b0, t0 = cpu_jiffies()
+  local a, b = fn(...)
+  local b1, t1 = cpu_jiffies()
+  return a, b, (t1 > t0) and (b1 - b0) / (t1 - t0) or nil
+end
+
 function M.measure(opts)
   local image = os.tmpname()
   assert(os.execute(("truncate -s 64M %s && dd if=/dev/urandom of=%s bs=1M count=64 conv=notrunc status=none")
@@ -72,19 +93,34 @@ function M.measure(opts)
   local mhz, results, failures = M.tsc_mhz(), {}, {}
   for _, c in ipairs(M.CASES) do
     local cmdline = ("%s %d %d"):format(c[1], c[2], c[3])
-    local got = { luavmm = {}, qemu = {} }
+    local got, busy, paired = { luavmm = {}, qemu = {} }, { luavmm = {}, qemu = {} }, {}
     for r = 1, opts.rounds do
+      local this = {}
       for i = 1, #who do
         local w = who[(i + r) % #who + 1] -- alternate who goes first
-        local n, out = runners[w](cmdline)
-        if n then table.insert(got[w], n)
+        local n, out, share = with_busy(runners[w], cmdline)
+        if n then
+          table.insert(got[w], n)
+          this[w] = n
+          if share then table.insert(busy[w], share) end
         else failures[#failures + 1] = ("%s blk-bench %q: %s"):format(w, cmdline, out:gsub("\n", " ")) end
       end
+      -- The two runs of a round saw nearly the same host: their ratio is
+      -- steadier than the ratio of two medians when the host's load moves.
+      if this.luavmm and this.qemu then paired[#paired + 1] = this.qemu / this.luavmm end
     end
     local bytes = c[2] * c[3]
     local function mbps(cyc) return cyc and bytes / (cyc / (mhz * 1e6)) / 1e6 or nil end
+    local function spread(cycles)
+      if #cycles == 0 then return nil end
+      local lo, hi = median.quartiles(cycles)
+      return { mbps(hi), mbps(lo) } -- more cycles, fewer MB/s
+    end
     results[#results + 1] = { name = ("seq %s %dK"):format(c[1] == "r" and "read" or "write", c[2] // 1024),
-      luavmm = mbps(median(got.luavmm)), qemu = mbps(median(got.qemu)), n = opts.rounds }
+      luavmm = mbps(median(got.luavmm)), qemu = mbps(median(got.qemu)), n = opts.rounds,
+      luavmm_iqr = spread(got.luavmm), qemu_iqr = spread(got.qemu),
+      paired = median(paired), paired_iqr = #paired > 0 and { median.quartiles(paired) } or nil,
+      busy = { luavmm = median(busy.luavmm), qemu = median(busy.qemu) } }
   end
   os.remove(image)
   return results, failures
@@ -96,11 +132,13 @@ if arg and arg[0] and arg[0]:match("blk%.lua$") then
   local results, failures = M.measure { build = arg[1] or "build", here = here, log = "/dev/null",
     rounds = tonumber(os.getenv("BLK_BENCH_ROUNDS") or "5"),
     qemu = os.execute("command -v qemu-system-x86_64 >/dev/null 2>&1") == true }
-  print(("%-14s %12s %12s %8s"):format("figure", "luavmm MB/s", "QEMU MB/s", "ratio"))
+  print(("%-14s %12s %12s %8s %8s %6s"):format("figure", "luavmm MB/s", "QEMU MB/s", "ratio", "paired", "busy"))
   for _, r in ipairs(results) do
-    print(("%-14s %12.1f %12s %8s"):format(r.name, r.luavmm or 0 / 0,
+    print(("%-14s %12.1f %12s %8s %8s %6s"):format(r.name, r.luavmm or 0 / 0,
       r.qemu and ("%.1f"):format(r.qemu) or "n/a",
-      (r.luavmm and r.qemu) and ("%.2f"):format(r.luavmm / r.qemu) or "n/a"))
+      (r.luavmm and r.qemu) and ("%.2f"):format(r.luavmm / r.qemu) or "n/a",
+      r.paired and ("%.2f"):format(r.paired) or "n/a",
+      r.busy.luavmm and ("%.0f%%"):format(r.busy.luavmm * 100) or "n/a"))
   end
   for _, f in ipairs(failures) do print("failed: " .. f) end
 end
