@@ -241,6 +241,7 @@ end
 
 local function memory_now()
   collectgarbage()
+  luavmm.settle() -- closed machines' RAM is released in the background
   local rollup, status = read("/proc/self/smaps_rollup"), read("/proc/self/status")
   local function kib(text, key) return (tonumber(text:match(key .. ":%s*(%d+) kB")) or 0) * 1024 end
   local m = { anon = kib(rollup, "Pss_Anon"), file = kib(rollup, "Pss_File"), shmem = kib(rollup, "Pss_Shmem"),
