@@ -71,7 +71,6 @@ local vm <close> = luavmm.machine {
   cpus = cpus,
   memory = memory,
   kernel = image,
-  boot = "multiboot",
   cmdline = append,
   console = "stdout",
   fw_cfg = true,
@@ -82,7 +81,8 @@ local vm <close> = luavmm.machine {
 ---------------------------------------------------------------------------
 -- pc-testdev (QEMU hw/misc/pc-testdev.c), as the tests use it:
 --   0x2000-0x2017  one byte per ISA interrupt line: writing V sets the line's
---                  level to V ~= 0 (lib/x86/apic.c set_irq_line(); the
+--                  level to V ~= 0, a wider write one line per byte
+--                  (lib/x86/apic.c set_irq_line(); the
 --                  ioapic and apic tests drive edge and level interrupts
 --                  with it).  Synchronous: the guest's next instruction
 --                  must see the interrupt, as under QEMU.
@@ -115,7 +115,11 @@ vm:on_pio(0xe4, 4, function(io)
 end)
 vm:on_pio(0x2000, 24, function(io)
   if io.write then
-    vm:irq(io.offset, (io.value & 0xff) ~= 0)
+    -- The lines are byte registers: a wider write drives one line per byte.
+    for b = 0, io.size - 1 do
+      local line = io.offset + b
+      if line < 24 then vm:irq(line, ((io.value >> (8 * b)) & 0xff) ~= 0) end
+    end
   else
     return 0xffffffff >> (32 - io.size * 8)     -- write-only, as in QEMU
   end

@@ -2,8 +2,10 @@
 -- recipes/kvm-unit-tests.lua, which boots each test binary as the suite's
 -- x86/run boots it under QEMU.
 --
--- Opt-in: pending unless LUAVMM_KUT_DIR names a kvm-unit-tests build
--- directory (the one holding x86/*.flat after `./configure && make`).
+-- The first block always runs (the recipe's pc-testdev, with a test guest).
+-- The kvm-unit-tests block is opt-in: pending unless LUAVMM_KUT_DIR names a
+-- kvm-unit-tests build directory (the one holding x86/*.flat after
+-- `./configure && make`).
 --
 -- Each test below is run with the vCPU count, arguments and irqchip of its
 -- x86/unittests.cfg entry, and its result is compared with the one QEMU
@@ -20,6 +22,40 @@
 -- LUAVMM_KUT_TESTS="smptest msr" runs only those entries.
 local t = require "luavmm.test"
 
+local SOURCE = os.getenv("LUAVMM_SOURCE_DIR") or "."
+local RECIPE = SOURCE .. "/recipes/kvm-unit-tests.lua"
+
+-- Always run: the recipe's pc-testdev and exit status, with the luadev test
+-- guest standing in for a kvm-unit-tests binary (its command line is the
+-- recipe's APPEND).
+describe("recipes/kvm-unit-tests.lua", function()
+  local function run(...)
+    return t.exec({ "run", RECIPE, "-t", "60", t.guest("luadev"), "1", ... })
+  end
+
+  it("serves pc-testdev's scratch ports and memory and exits as QEMU does", function()
+    local r = run("o", "0xe0", "0x11223344", "i", "0xe0", "i", "0xe8",
+                  "o", "0xe8", "0x55", "i", "0xe0", "o", "0xe4", "0x1000",
+                  "w", "0xff000010", "0xdeadbeef", "r", "0xff000010", "r", "0xff000014",
+                  "x", "5")
+    local out = r.stdout .. r.stderr
+    assert.truthy(out:find("in 0xe0 = 0x11223344\nin 0xe8 = 0x11223344\nin 0xe0 = 0x55\n", 1, true), out)
+    assert.truthy(out:find("mmio 0xff000010 = 0xdeadbeef\nmmio 0xff000014 = 0x0\n", 1, true), out)
+    assert.are.equal((5 << 1) | 1, r.status, out)     -- isa-debug-exit's status
+  end)
+
+  it("exits 1 when the guest wrote 0 to the debug-exit port, as QEMU does", function()
+    local r = run()
+    assert.are.equal(1, r.status, r.stdout .. r.stderr)
+  end)
+
+  it("refuses a missing binary and bad arguments with usage status 2", function()
+    assert.are.equal(2, t.exec({ "run", RECIPE, "/nonexistent.flat" }).status)
+    assert.are.equal(2, t.exec({ "run", RECIPE, t.guest("luadev"), "zero" }).status)
+    assert.are.equal(2, t.exec({ "run", RECIPE, "-i", "pic", t.guest("luadev") }).status)
+  end)
+end)
+
 local DIR = os.getenv("LUAVMM_KUT_DIR")
 if not DIR or DIR == "" then
   describe("kvm-unit-tests", function()
@@ -28,9 +64,6 @@ if not DIR or DIR == "" then
   end)
   return
 end
-
-local SOURCE = os.getenv("LUAVMM_SOURCE_DIR") or "."
-local RECIPE = SOURCE .. "/recipes/kvm-unit-tests.lua"
 local COMPARE = os.getenv("LUAVMM_KUT_COMPARE")
 local QEMU = os.getenv("LUAVMM_KUT_QEMU") or "qemu-system-x86_64"
 
@@ -55,6 +88,9 @@ local TESTS = {
   { name = "port80", file = "port80", status = 1, limit = 900 },
   { name = "sieve", file = "sieve", status = 1, limit = 900 },
   { name = "s3", file = "s3", status = 1 },
+  -- QEMU: all 127 checks pass.  Under luavmm "sti inhibit" (cli; pulse IRQ
+  -- 11 through pc-testdev; sti; hlt) never wakes: see the README section.
+  { name = "realmode", file = "realmode", limit = 300, status = 1 },
   -- QEMU with its in-kernel IOAPIC (its default) on that host: three
   -- checks fail, then the test waits forever for an interrupt on CPU 1.
   { name = "ioapic", file = "ioapic", smp = 4, qemu = "-cpu qemu64,+x2apic",
