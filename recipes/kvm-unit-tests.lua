@@ -74,7 +74,7 @@ local vm <close> = luavmm.machine {
   cmdline = append,
   console = "stdout",
   fw_cfg = true,
-  pit = true,
+  pit = "bios", -- the tick SeaBIOS leaves running: realmode waits on it in `sti; hlt`
   irqchip = irqchip,
 }
 

@@ -15,6 +15,8 @@
  *   bootcheck: initrd <addr> <size> <fnv1a-32>     (or "bootcheck: initrd none")
  *   bootcheck: e820 <addr> <size> <type>            (each entry, in order)
  *   bootcheck: <protocol-specific field> <value>
+ *                   (multiboot with IRQ 0 unmasked, pit = "bios": ivt8,
+ *                   tick_handler, pit0_status, pit0_counting)
  *   bootcheck: rsdp <addr>                          (bzImage, PVH: checked "RSD PTR ")
  *   bootcheck: setup_data <type> <len>              (bzImage: each node, in order)
  *   bootcheck: dtb <totalsize>                      (the SETUP_DTB node's blob, checked)
@@ -224,6 +226,37 @@ struct mb_info {
 };
 struct mb_mod { uint32_t start, end, string, reserved; };
 
+/* Counter 0's count, latched (8254: counter latch command, then LSB, MSB). */
+static uint16_t pit0_count(void)
+{
+	outb(0x43, 0x00);
+	uint16_t lo = inb(0x40);
+	return (uint16_t)(lo | inb(0x40) << 8);
+}
+
+/*
+ * pit = "bios": IRQ 0 is unmasked, so a BIOS tick should be running: the
+ * real-mode vector 8 (segment << 16 | offset) and the first byte of its
+ * handler, counter 0's status by the read-back command (mode and access,
+ * the output bit masked off) and whether its count moves.
+ */
+static void check_bios_tick(void)
+{
+	uint64_t ivt8_addr = 0x20;
+	__asm__("" : "+r"(ivt8_addr)); /* a real address, not an object gcc knows */
+	const volatile uint16_t *ivt8 = (const volatile uint16_t *)ivt8_addr;
+	uint32_t vector = (uint32_t)ivt8[1] << 16 | ivt8[0];
+	fact("ivt8", vector);
+	fact("tick_handler", *(const volatile uint8_t *)(uint64_t)((vector >> 16 << 4) + (vector & 0xffff)));
+	outb(0x43, 0xe2); /* read-back: status only, counter 0 */
+	fact("pit0_status", inb(0x40) & 0x3f);
+	uint16_t first = pit0_count();
+	int moved = 0;
+	for (int i = 0; i < 1000 && !moved; i++)
+		moved = pit0_count() != first;
+	fact("pit0_counting", (uint64_t)moved);
+}
+
 static void check_multiboot(const struct mb_info *mi)
 {
 	serial_puts("bootcheck: protocol multiboot\n");
@@ -232,7 +265,10 @@ static void check_multiboot(const struct mb_info *mi)
 	fact("mem_lower", mi->mem_lower);
 	fact("mem_upper", mi->mem_upper);
 	/* The interrupt masks a BIOS leaves (slave << 8 | master): the VMM set them. */
-	fact("pic_imr", (uint64_t)inb(0xa1) << 8 | inb(0x21));
+	uint8_t master_imr = inb(0x21);
+	fact("pic_imr", (uint64_t)inb(0xa1) << 8 | master_imr);
+	if (!(master_imr & 1))
+		check_bios_tick();
 	print_cmdline((mi->flags & 4) ? (const char *)(uint64_t)mi->cmdline : "");
 	const struct mb_mod *mod = (const struct mb_mod *)(uint64_t)mi->mods_addr;
 	if ((mi->flags & 8) && mi->mods_count)

@@ -120,8 +120,26 @@ describe("protocol-specific fields", function()
         local f = bootcheck { kernel = guest("bootcheck-mblow.aout"), memory = "32M", irqchip = chip }
         assert_clean(f)
         assert.are.equal("0xfffb", f.pic_imr)
+        assert.is_nil(f.pit0_status) -- no tick unless pit = "bios"
       end)
+
+    it("multiboot, pit = \"bios\": the tick a BIOS leaves (irqchip " .. chip .. ")", function()
+      local f = bootcheck { kernel = guest("bootcheck-mblow.aout"), memory = "32M", irqchip = chip,
+                            pit = "bios" }
+      assert_clean(f)
+      assert.are.equal("0xfffa", f.pic_imr)        -- IRQ 0 and the cascade unmasked
+      assert.are.equal("0xf000ff00", f.ivt8)       -- vector 8: F000:FF00
+      assert.are.equal("0x50", f.tick_handler)     -- push ax: the handler is there
+      assert.are.equal("0x34", f.pit0_status)      -- counter 0: LSB then MSB, mode 2
+      assert.are.equal("0x1", f.pit0_counting)
+    end)
   end
+
+  it("refuses a pit that is neither a boolean nor \"bios\"", function()
+    local ok, err = pcall(t.machine, { kernel = guest("bootcheck-mblow.aout"), pit = "yes" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('pit must be true, false or "bios", not yes', 1, true), err)
+  end)
 
   it("bzImage: type_of_loader 0xff, hardware_subarch 0 (PC), protocol 2.15", function()
     local f = bootcheck { kernel = guest("bootcheck.bzImage"), memory = "32M" }

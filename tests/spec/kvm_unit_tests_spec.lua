@@ -88,8 +88,8 @@ local TESTS = {
   { name = "port80", file = "port80", status = 1, limit = 900 },
   { name = "sieve", file = "sieve", status = 1, limit = 900 },
   { name = "s3", file = "s3", status = 1 },
-  -- QEMU: all 127 checks pass.  Under luavmm "sti inhibit" (cli; pulse IRQ
-  -- 11 through pc-testdev; sti; hlt) never wakes: see the README section.
+  -- QEMU: all 127 checks pass; "sti inhibit" (cli; pulse IRQ 11 through
+  -- pc-testdev; sti; hlt) is woken by the BIOS tick (the recipe's pit = "bios").
   { name = "realmode", file = "realmode", limit = 300, status = 1 },
   -- QEMU with its in-kernel IOAPIC (its default) on that host: three
   -- checks fail, then the test waits forever for an interrupt on CPU 1.

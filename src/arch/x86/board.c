@@ -48,6 +48,7 @@ struct lvm_x86_board {
 	struct lvm_virtio_slots slots;
 	struct lvm_pci_host *pci; /* the PCI host bridge, once a device (or the machine) wants one */
 	bool pci_default;         /* transport = "pci" */
+	bool bios_tick;           /* pit = "bios" */
 	uint8_t *dtb; /* a copy of the blob placed at LVM_FDT_ADDR */
 	size_t dtb_size;
 };
@@ -211,9 +212,10 @@ static int set_up_cpus(struct lvm_x86_board *b)
 }
 
 /* irqchip = "split" (default: LAPICs in KVM, PIC and IOAPIC here) | "kernel"
- * (all of them in KVM); pit = true adds an 8254 (in KVM or here, to match). */
+ * (all of them in KVM); pit = true adds an 8254 (in KVM or here, to match),
+ * "bios" one a multiboot entry finds ticking (lvm_x86_bios_tick). */
 static int interrupt_options(const struct lvm_x86_board_config *config,
-			     struct lvm_vm_options *opts)
+			     struct lvm_vm_options *opts, bool *bios_tick)
 {
 	const struct lvm_value *chip = config->irqchip, *pit = config->pit;
 	opts->irqchip = LVM_IRQCHIP_SPLIT;
@@ -222,9 +224,13 @@ static int interrupt_options(const struct lvm_x86_board_config *config,
 	else if (chip && !(chip->type == LVM_VALUE_STRING && strcmp(chip->str, "split") == 0))
 		return lvm_fail("irqchip must be \"split\" or \"kernel\", not %s",
 				lvm_value_show(chip, (char[64]){ 0 }, 64));
-	if (pit && pit->type != LVM_VALUE_BOOLEAN)
-		return lvm_fail("pit must be a boolean, not a %s", lvm_value_type_name(pit));
-	opts->pit = pit && pit->boolean;
+	bool bios = pit && pit->type == LVM_VALUE_STRING && strcmp(pit->str, "bios") == 0;
+	if (pit && pit->type != LVM_VALUE_BOOLEAN && !bios)
+		return lvm_fail("pit must be true, false or \"bios\", not %s",
+				lvm_value_show(pit, (char[64]){ 0 }, 64));
+	opts->pit = bios || (pit && pit->type == LVM_VALUE_BOOLEAN && pit->boolean);
+	if (bios_tick)
+		*bios_tick = bios;
 	return 0;
 }
 
@@ -253,7 +259,7 @@ int lvm_x86_board_check(const struct lvm_x86_board_config *config)
 		return -1;
 	if (lvm_x86_transport_parse(config->transport, "transport", &transport) < 0)
 		return -1;
-	return interrupt_options(config, &opts) < 0 ? -1 : check_fw_cfg(config->fw_cfg);
+	return interrupt_options(config, &opts, NULL) < 0 ? -1 : check_fw_cfg(config->fw_cfg);
 }
 
 /* The PCI host bridge: 0xcf8/0xcfc, ECAM, the BAR window (layout.h). */
@@ -276,7 +282,7 @@ struct lvm_x86_board *lvm_x86_board_create(const struct lvm_x86_board_config *co
 	b->has_cpuid = config->cpuid != NULL;
 	struct lvm_vm_options opts = { .mem_size = config->mem_size, .ncpus = config->ncpus };
 	if ((b->has_cpuid && lvm_x86_cpuid_parse(config->cpuid, &b->cpuid) < 0) ||
-	    interrupt_options(config, &opts) < 0)
+	    interrupt_options(config, &opts, &b->bios_tick) < 0)
 		goto fail;
 	enum lvm_x86_transport transport;
 	if (lvm_x86_transport_parse(config->transport, "transport", &transport) < 0)
@@ -371,6 +377,8 @@ static int load_kernel(struct lvm_x86_board *b, const struct lvm_x86_boot *boot,
 		rc = lvm_multiboot_load(b->vm, boot, data, size);
 		if (rc == 0)
 			rc = lvm_x86_pic_bios_state(b->vm);
+		if (rc == 0 && b->bios_tick)
+			rc = lvm_x86_bios_tick(b->vm);
 		break;
 	default: break;
 	}

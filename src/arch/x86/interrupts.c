@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 #include "arch/x86/kvm_x86.h"
@@ -140,17 +141,17 @@ int lvm_x86_interrupts_attach(struct lvm_vm *vm)
 	return 0;
 }
 
-/* One byte to a PIC port through the bus, as a guest's `out` would. */
+/* One byte to a PIC or PIT port through the bus, as a guest's `out` would. */
 static void pic_out(struct lvm_vm *vm, uint16_t port, uint8_t value)
 {
 	lvm_bus_dispatch(&vm->pio, port, &value, 1, true);
 }
 
 /* The in-kernel PICs: rewrite their state (api.rst KVM_GET_IRQCHIP/KVM_SET_IRQCHIP). */
-static int kernel_pic_bios_state(struct lvm_vm *vm)
+static int kernel_pic_bios_state(struct lvm_vm *vm, uint8_t master_imr)
 {
-	static const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
-		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb }, { KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
+	const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
+		{ KVM_IRQCHIP_PIC_MASTER, 0x08, master_imr }, { KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
 	};
 	for (size_t i = 0; i < sizeof(pics) / sizeof(pics[0]); i++) {
 		struct kvm_irqchip chip = { .chip_id = pics[i].chip };
@@ -165,10 +166,53 @@ static int kernel_pic_bios_state(struct lvm_vm *vm)
 	return 0;
 }
 
+/* push ax; mov al, 0x20; out 0x20, al (non-specific EOI); pop ax; iret */
+static const uint8_t tick_handler[] = { 0x50, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf };
+
+/* Channel 0, mode 2, count 0 (65536): in KVM through its saved state. */
+static int kernel_pit_bios_tick(struct lvm_vm *vm)
+{
+	struct kvm_pit_state2 pit;
+	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) < 0)
+		return lvm_fail_errno("KVM_GET_PIT2");
+	struct kvm_pit_channel_state *c = &pit.channels[0];
+	c->count = 0; /* loads as 0x10000 */
+	c->mode = 2;
+	c->rw_mode = 3; /* low byte, then high byte */
+	c->read_state = c->write_state = 3;
+	c->bcd = 0;
+	c->gate = 1;
+	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
+		return lvm_fail_errno("KVM_SET_PIT2");
+	return 0;
+}
+
+int lvm_x86_bios_tick(struct lvm_vm *vm)
+{
+	if (!vm->pit)
+		return lvm_fail("pit = \"bios\": the machine has no PIT");
+	uint8_t *handler = lvm_memory_ptr(&vm->mem, LVM_BIOS_TICK_HANDLER, sizeof(tick_handler));
+	uint8_t *vector = lvm_memory_ptr(&vm->mem, 8 * 4, 4);
+	if (!handler || !vector)
+		return lvm_fail("pit = \"bios\": no RAM for the interrupt vector table");
+	memcpy(handler, tick_handler, sizeof(tick_handler));
+	/* IVT entry: offset, then segment (F000:FF00 for 0xfff00). */
+	uint16_t offset = LVM_BIOS_TICK_HANDLER & 0xffff, segment = (LVM_BIOS_TICK_HANDLER >> 4) & 0xf000;
+	memcpy(vector, &offset, 2);
+	memcpy(vector + 2, &segment, 2);
+	if (vm->irqchip_mode == LVM_IRQCHIP_KERNEL)
+		return kernel_pit_bios_tick(vm) < 0 ? -1 : kernel_pic_bios_state(vm, 0xfa);
+	pic_out(vm, 0x43, 0x34); /* channel 0, low then high byte, mode 2, binary */
+	pic_out(vm, 0x40, 0x00);
+	pic_out(vm, 0x40, 0x00);
+	pic_out(vm, 0x21, 0xfa); /* IRQ 0 and the cascade */
+	return 0;
+}
+
 int lvm_x86_pic_bios_state(struct lvm_vm *vm)
 {
 	if (vm->irqchip_mode == LVM_IRQCHIP_KERNEL)
-		return kernel_pic_bios_state(vm);
+		return kernel_pic_bios_state(vm, 0xfb);
 	/* ICW1 (edge, cascade, ICW4 follows), ICW2 (vector base), ICW3 (the
 	 * slave on IR2 / the slave's ID 2), ICW4 (8086 mode), then the masks. */
 	pic_out(vm, 0x20, 0x11);

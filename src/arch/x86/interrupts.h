@@ -45,6 +45,17 @@ int lvm_x86_interrupts_attach(struct lvm_vm *vm);
  */
 int lvm_x86_pic_bios_state(struct lvm_vm *vm);
 
+/*
+ * With pit = "bios", for the same entries: the timer tick a PC BIOS leaves
+ * running.  PIT channel 0 in mode 2 (rate generator) with the full count,
+ * 18.2 Hz, on IRQ 0, unmasked; and, for code that runs in real mode on the
+ * BIOS's interrupt vector table, vector 8 pointing at a handler in the BIOS
+ * area (LVM_BIOS_TICK_HANDLER) that acknowledges the interrupt (EOI) and
+ * returns.  kvm-unit-tests' realmode test waits in `sti; hlt` for whatever
+ * interrupt comes: under QEMU, SeaBIOS's tick.  0 or -1 + lvm_error.
+ */
+int lvm_x86_bios_tick(struct lvm_vm *vm);
+
 struct lvm_state_writer;
 /*
  * Saved state (util/state.h): the controllers this file attached, each in a

@@ -20,7 +20,8 @@
  *                      0xe0000 RSDP, 0xe0040 FACS, then DSDT/FADT/MADT/
  *                      RSDT/XSDT (acpi.c);
  *                      0xf0000 MP configuration table when the EBDA is too
- *                      small for it (mptable.c)
+ *                      small for it (mptable.c);
+ *                      0xfff00 the BIOS tick's IRQ 0 handler (pit = "bios")
  *   1 MiB   -          kernels, then initrd near the top of low RAM
  *   0xc0000000 - 4G    32-bit MMIO hole:
  *                      0xc0000000 - 0xcfffffff  PCI memory window (BARs)
@@ -51,6 +52,8 @@
 #define LVM_ACPI_RSDP_ADDR     0xe0000u /* 16-byte aligned, where OSes scan (ACPI 6.5 §5.2.5.1) */
 #define LVM_ACPI_END           0xf0000u
 #define LVM_MPTABLE_HIGH_ADDR  0xf0000u
+/* pit = "bios": the real-mode IRQ 0 handler (EOI, IRET) IVT vector 8 points at. */
+#define LVM_BIOS_TICK_HANDLER  0xfff00u
 #define LVM_MPTABLE_HIGH_END   0x100000u
 
 /* The in-kernel irqchip's fixed addresses (KVM_CREATE_IRQCHIP). */
