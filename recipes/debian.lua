@@ -40,11 +40,7 @@ local dir = os.getenv("LUAVMM_LINUX_DIR") or "/var/cache/luavmm"
 local timeout = tonumber(os.getenv("LUAVMM_DEBIAN_TIMEOUT") or "120")
 local scripts = (arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or ".") .. "/../scripts"
 
-local function exists(path)
-  local f = path and io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = t.exists
 
 local function need(path, what)
   if not exists(path) then

@@ -245,6 +245,13 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+-- Whether a file can be opened for reading (false for nil).
+function M.exists(path)
+  local f = path and io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 function M.write_file(path, data)
   local f = assert(io.open(path, "wb"))
   f:write(data)

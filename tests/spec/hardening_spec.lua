@@ -8,11 +8,7 @@ local t = require "luavmm.test"
 local SOURCE = os.getenv("LUAVMM_SOURCE_DIR") or "."
 local CLIENT = SOURCE .. "/tests/spec/tools/control_client.py"
 
-local function exists(path)
-  local f = io.open(path)
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = t.exists
 
 local function contents(path)
   return exists(path) and t.read_file(path) or ""

@@ -31,11 +31,7 @@ local function sh(cmd)
   return status, t.read_file(out), t.read_file(err)
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = t.exists
 
 -- Installed once, then moved: TMP/moved/prefix.
 local prefix

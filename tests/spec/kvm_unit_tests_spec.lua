@@ -121,11 +121,7 @@ local function selected(name)
   return false
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = t.exists
 
 -- The "PASS: ...", "FAIL: ..." and "SKIP: ..." lines of a test's output.
 local function checks(output, kind)
