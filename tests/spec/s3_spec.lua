@@ -85,6 +85,9 @@ describe("ACPI S3", function()
     local state_seen
     vm:on("suspend", function(m) state_seen = m:stats().state end)
     start_and_sleep(vm)
+    -- The state reads "sleeping" as soon as the guest sleeps; the event
+    -- reaches Lua on the next serving round: wait for it.
+    t.wait_until(function() return state_seen ~= nil end, 60)
     assert.are.equal("sleeping", state_seen)
     assert.are.same({ "suspend" }, events)
     assert.is_false(vm:paused()) -- the host did not pause it
