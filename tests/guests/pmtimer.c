@@ -23,6 +23,7 @@
  * Exits 0 after step 3 (or 0x7e if anything is missing, 0x7d if the
  * poweroff write returned).
  */
+#include "acpi.h"
 #include "guest.h"
 
 #define RTC_INDEX 0x70
@@ -37,69 +38,23 @@ struct fadt_info {
 
 static struct fadt_info fadt;
 
-static uint32_t rd32(const volatile uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const volatile uint8_t *p)
-{
-	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static int sum_ok(const volatile uint8_t *p, uint32_t len)
-{
-	uint8_t s = 0;
-	for (uint32_t i = 0; i < len; i++)
-		s = (uint8_t)(s + p[i]);
-	return s == 0;
-}
-
-static const volatile uint8_t *find_rsdp(void)
-{
-	for (uint64_t a = 0xe0000; a < 0x100000; a += 16) {
-		const volatile uint8_t *p = (const volatile uint8_t *)a;
-		if (memcmp((const void *)p, "RSD PTR ", 8) == 0 && sum_ok(p, 20))
-			return p;
-	}
-	return 0;
-}
-
-/* The FADT from the XSDT (or the RSDT for an ACPI 1.0 RSDP). */
-static const volatile uint8_t *find_fadt(void)
-{
-	const volatile uint8_t *rsdp = find_rsdp();
-	if (!rsdp)
-		return 0;
-	int x = rsdp[15] >= 2;
-	const volatile uint8_t *sdt = (const volatile uint8_t *)(x ? rd64(rsdp + 24) : rd32(rsdp + 16));
-	uint32_t width = x ? 8 : 4;
-	for (uint32_t o = 36; o + width <= rd32(sdt + 4); o += width) {
-		const volatile uint8_t *t =
-			(const volatile uint8_t *)(x ? rd64(sdt + o) : rd32(sdt + o));
-		if (memcmp((const void *)t, "FACP", 4) == 0 && sum_ok(t, rd32(t + 4)))
-			return t;
-	}
-	return 0;
-}
-
 static uint64_t discover(uint64_t unused)
 {
 	(void)unused;
-	const volatile uint8_t *f = find_fadt();
+	const volatile uint8_t *f = acpi_find_table("FACP");
 	if (!f)
 		return 0;
 	fadt.addr = (uint64_t)f;
 	fadt.sci = f[46] | f[47] << 8;
-	fadt.evt = rd32(f + 56);
-	fadt.cnt = rd32(f + 64);
-	fadt.tmr = rd32(f + 76);
+	fadt.evt = acpi_rd32(f + 56);
+	fadt.cnt = acpi_rd32(f + 64);
+	fadt.tmr = acpi_rd32(f + 76);
 	fadt.century = f[108];
-	fadt.flags = rd32(f + 112);
-	uint64_t facs = rd32(f + 4) >= 140 && rd64(f + 132) ? rd64(f + 132) : rd32(f + 36);
-	fadt.dsdt = rd32(f + 4) >= 148 && rd64(f + 140) ? rd64(f + 140) : rd32(f + 40);
+	fadt.flags = acpi_rd32(f + 112);
+	uint64_t facs = acpi_rd32(f + 4) >= 140 && acpi_rd64(f + 132) ? acpi_rd64(f + 132) : acpi_rd32(f + 36);
+	fadt.dsdt = acpi_rd32(f + 4) >= 148 && acpi_rd64(f + 140) ? acpi_rd64(f + 140) : acpi_rd32(f + 40);
 	fadt.facs_ok = facs && memcmp((const void *)facs, "FACS", 4) == 0 &&
-		       rd32((const volatile uint8_t *)facs + 4) == 64;
+		       acpi_rd32((const volatile uint8_t *)facs + 4) == 64;
 	return 1;
 }
 
@@ -174,7 +129,7 @@ static uint64_t s5_type(uint64_t unused)
 {
 	(void)unused;
 	const volatile uint8_t *d = (const volatile uint8_t *)fadt.dsdt;
-	uint32_t len = rd32(d + 4);
+	uint32_t len = acpi_rd32(d + 4);
 	for (uint32_t o = 36; o + 8 < len; o++) {
 		if (memcmp((const void *)(d + o), "_S5_", 4) != 0 || d[o + 4] != 0x12)
 			continue;

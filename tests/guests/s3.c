@@ -28,6 +28,7 @@
  * (0x100) why.  "s3: still running after SLP_EN" and exit 0x7d if the
  * machine never slept; 0x7e if the tables are missing.
  */
+#include "acpi.h"
 #include "guest.h"
 
 #define RTC_INDEX 0x70
@@ -121,47 +122,19 @@ struct acpi {
 
 static struct acpi acpi;
 
-static uint32_t rd32(const volatile uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const volatile uint8_t *p)
-{
-	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static int sum_ok(const volatile uint8_t *p, uint32_t len)
-{
-	uint8_t s = 0;
-	for (uint32_t i = 0; i < len; i++)
-		s = (uint8_t)(s + p[i]);
-	return s == 0;
-}
-
-/* RSDP in the BIOS area, then the XSDT's FADT. */
+/* The FADT (runtime/acpi.c), then what it points at. */
 static uint64_t discover(uint64_t unused)
 {
 	(void)unused;
-	const volatile uint8_t *rsdp = 0;
-	for (uint64_t a = 0xe0000; a < 0x100000 && !rsdp; a += 16)
-		if (memcmp((const void *)a, "RSD PTR ", 8) == 0 && sum_ok((const volatile uint8_t *)a, 20))
-			rsdp = (const volatile uint8_t *)a;
-	if (!rsdp || rsdp[15] < 2)
+	const volatile uint8_t *f = acpi_find_table("FACP");
+	if (!f)
 		return 0;
-	const volatile uint8_t *xsdt = (const volatile uint8_t *)rd64(rsdp + 24);
-	for (uint32_t o = 36; o + 8 <= rd32(xsdt + 4); o += 8) {
-		const volatile uint8_t *f = (const volatile uint8_t *)rd64(xsdt + o);
-		if (memcmp((const void *)f, "FACP", 4) != 0 || !sum_ok(f, rd32(f + 4)))
-			continue;
-		acpi.evt = rd32(f + 56);
-		acpi.cnt = rd32(f + 64);
-		acpi.facs = rd64(f + 132) ? rd64(f + 132) : rd32(f + 36);
-		acpi.dsdt = rd64(f + 140) ? rd64(f + 140) : rd32(f + 40);
-		const volatile uint8_t *facs = (const volatile uint8_t *)acpi.facs;
-		return acpi.facs && memcmp((const void *)facs, "FACS", 4) == 0 && rd32(facs + 4) >= 64;
-	}
-	return 0;
+	acpi.evt = acpi_rd32(f + 56);
+	acpi.cnt = acpi_rd32(f + 64);
+	acpi.facs = acpi_rd64(f + 132) ? acpi_rd64(f + 132) : acpi_rd32(f + 36);
+	acpi.dsdt = acpi_rd64(f + 140) ? acpi_rd64(f + 140) : acpi_rd32(f + 40);
+	const volatile uint8_t *facs = (const volatile uint8_t *)acpi.facs;
+	return acpi.facs && memcmp((const void *)facs, "FACS", 4) == 0 && acpi_rd32(facs + 4) >= 64;
 }
 
 /* SLP_TYPa of \_S3: NameSeg, PackageOp, PkgLength, NumElements, element 0. */
@@ -169,7 +142,7 @@ static uint64_t s3_type(uint64_t unused)
 {
 	(void)unused;
 	const volatile uint8_t *d = (const volatile uint8_t *)acpi.dsdt;
-	uint32_t len = rd32(d + 4);
+	uint32_t len = acpi_rd32(d + 4);
 	for (uint32_t o = 36; o + 8 < len; o++) {
 		if (memcmp((const void *)(d + o), "_S3_", 4) != 0 || d[o + 4] != 0x12)
 			continue;

@@ -1,6 +1,7 @@
 /*
  * The test guests' PCI access and virtio-pci driver (see pci.h).
  */
+#include "acpi.h"
 #include "guest.h"
 #include "pci.h"
 #include "virtio.h"
@@ -11,47 +12,14 @@ int pci_use_ecam;
 
 /* ---- ACPI: the MCFG ---- */
 
-static uint32_t rd32(const volatile uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const volatile uint8_t *p)
-{
-	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static int sum_ok(const volatile uint8_t *p, uint32_t len)
-{
-	uint8_t s = 0;
-	for (uint32_t i = 0; i < len; i++)
-		s = (uint8_t)(s + p[i]);
-	return s == 0;
-}
-
 int pci_find_mcfg(void)
 {
-	const volatile uint8_t *rsdp = 0;
-	for (uint64_t a = 0xe0000; a < 0x100000 && !rsdp; a += 16)
-		if (memcmp((const void *)a, "RSD PTR ", 8) == 0 && sum_ok((const uint8_t *)a, 20))
-			rsdp = (const volatile uint8_t *)a;
-	if (!rsdp)
+	const volatile uint8_t *t = acpi_find_table("MCFG");
+	if (!t || acpi_rd32(t + 4) < 36 + 8 + 16)
 		return -1;
-	int x = rsdp[15] >= 2;
-	const volatile uint8_t *sdt = (const volatile uint8_t *)(x ? rd64(rsdp + 24) : rd32(rsdp + 16));
-	uint32_t len = rd32(sdt + 4), width = x ? 8 : 4;
-	if (!sum_ok(sdt, len))
-		return -1;
-	for (uint32_t o = 36; o + width <= len; o += width) {
-		const volatile uint8_t *t = (const volatile uint8_t *)(x ? rd64(sdt + o) : rd32(sdt + o));
-		if (memcmp((const void *)t, "MCFG", 4) != 0 || !sum_ok(t, rd32(t + 4)) ||
-		    rd32(t + 4) < 36 + 8 + 16)
-			continue;
-		pci_ecam = rd64(t + 44); /* bus 0's address, whatever the start bus */
-		pci_ecam_bus_end = t[55];
-		return rd32(t + 52) & 0xffff ? -1 : 0; /* segment 0 */
-	}
-	return -1;
+	pci_ecam = acpi_rd64(t + 44); /* bus 0's address, whatever the start bus */
+	pci_ecam_bus_end = t[55];
+	return acpi_rd32(t + 52) & 0xffff ? -1 : 0; /* segment 0 */
 }
 
 /* ---- configuration space ---- */
